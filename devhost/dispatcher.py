@@ -1,0 +1,226 @@
+"""Runs orchestration, entity and activity work from a store, with bounded concurrency.
+
+Per work item it follows DTFx's order (protocol doc §7.7): send outbound messages,
+then checkpoint the instance guarded by its etag, then delete the consumed messages.
+A crash anywhere repeats work but loses nothing; the engine drops the duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .activities import ActivityImpl, run_activity
+from .entities import process_entity
+from .history import RuntimeStatus
+from .index import AppIndex
+from .model import Message, is_entity_id
+from .orchestration import EngineOptions, process_orchestration
+from .store.base import ConcurrencyError, Store
+
+log = logging.getLogger("devhost")
+
+
+@dataclass
+class DispatcherOptions:
+    max_concurrent_orchestrations: int = 16
+    max_concurrent_activities: int = 16
+    control_batch_size: int = 32
+    # Messages that keep failing are set aside after this many deliveries.
+    max_dequeue_count: int = 10
+    idle_poll_seconds: float = 0.5
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        app: AppIndex,
+        store: Store,
+        *,
+        engine: EngineOptions | None = None,
+        options: DispatcherOptions | None = None,
+        activity_overrides: dict[str, ActivityImpl] | None = None,
+        on_finished: Callable[[str, str, RuntimeStatus], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.store = store
+        self.engine = engine or EngineOptions()
+        self.options = options or DispatcherOptions()
+        self.activity_overrides: dict[str, ActivityImpl] = {k.lower(): v for k, v in (activity_overrides or {}).items()}
+        self.on_finished = on_finished
+        self._executor = ThreadPoolExecutor(max_workers=self.options.max_concurrent_activities,
+                                            thread_name_prefix="devhost-activity")
+        self._orch_tasks: set[asyncio.Task[Any]] = set()
+        self._activity_tasks: set[asyncio.Task[Any]] = set()
+        self._busy: set[str] = set()
+        self._waiting: dict[str, list[Message]] = defaultdict(list)
+        self.stats = {"episodes": 0, "activities": 0, "entity_operations": 0, "work_items": 0}
+
+    # ------------------------------------------------------------------ loop
+    @property
+    def in_flight(self) -> int:
+        return len(self._orch_tasks) + len(self._activity_tasks)
+
+    async def pump(self) -> bool:
+        """Receive what can be started now and start it; True if anything was received."""
+        started = False
+        free_orch = self.options.max_concurrent_orchestrations - len(self._orch_tasks)
+        if free_orch > 0:
+            msgs = await self.store.dequeue("control", self.options.control_batch_size)
+            if msgs:
+                started = True
+                groups: dict[str, list[Message]] = defaultdict(list)
+                for m in msgs:
+                    groups[m.instance_id].append(m)
+                for iid, group in groups.items():
+                    if iid in self._busy:
+                        self._waiting[iid].extend(group)
+                    else:
+                        self._start_instance(iid, group)
+        free_act = self.options.max_concurrent_activities - len(self._activity_tasks)
+        if free_act > 0:
+            work = await self.store.dequeue("work", free_act)
+            for m in work:
+                started = True
+                self._spawn(self._activity_tasks, self._run_activity(m))
+        return started
+
+    def _spawn(self, bucket: set[asyncio.Task[Any]], coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        bucket.add(task)
+        task.add_done_callback(bucket.discard)
+
+    def _start_instance(self, iid: str, group: list[Message]) -> None:
+        self._busy.add(iid)
+        self._spawn(self._orch_tasks, self._run_instance(iid, group))
+
+    async def run_until_idle(self) -> None:
+        """Process until nothing is visible and nothing is running (timers may be pending)."""
+        while True:
+            if await self.pump():
+                continue
+            pending = self._orch_tasks | self._activity_tasks
+            if not pending:
+                return
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set: the long-running form used by `devhost start`."""
+        changed: asyncio.Event | None = getattr(self.store, "changed", None)
+        delay = 0.01
+        while not stop.is_set():
+            try:
+                progressed = await self.pump()
+            except Exception as exc:  # storage hiccup: back off and retry, never die
+                log.warning("devhost: receiving work failed (%s); retrying in %.1fs", exc, delay)
+                progressed = False
+                delay = min(delay * 2, 5.0)
+            if progressed:
+                delay = 0.01
+                continue
+            waiters: list[Any] = [asyncio.ensure_future(stop.wait())]
+            if changed is not None:
+                changed.clear()
+                waiters.append(asyncio.ensure_future(changed.wait()))
+            pending = list(self._orch_tasks | self._activity_tasks)
+            timeout = self.options.idle_poll_seconds if changed is None else max(delay, 0.05)
+            await asyncio.wait(waiters + pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
+        await self.drain()
+
+    async def drain(self) -> None:
+        pending = self._orch_tasks | self._activity_tasks
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # ---------------------------------------------------------- orchestrations
+    async def _run_instance(self, iid: str, group: list[Message]) -> None:
+        try:
+            while group:
+                await self._process_group(iid, group)
+                group = self._waiting.pop(iid, [])
+        finally:
+            self._busy.discard(iid)
+
+    async def _process_group(self, iid: str, group: list[Message]) -> None:
+        store = self.store
+        started = time.perf_counter()
+        try:
+            inst = await store.load(iid)
+            now = store.clock.now()
+            if is_entity_id(iid):
+                eresult = process_entity(self.app, inst, group, now)
+                self.stats["entity_operations"] += eresult.operations
+                if eresult.outbound:
+                    await store.enqueue(eresult.outbound)
+                if eresult.instance is not None and eresult.operations:
+                    await store.checkpoint(eresult.instance, new_events_from=0, history_reset=False)
+                for msg, why in eresult.dropped:
+                    log.debug("devhost: dropped message for %s: %s", iid, why)
+                await store.ack(group)
+                return
+            result = process_orchestration(self.app, inst, group, now, self.engine)
+            self.stats["episodes"] += result.episodes
+            self.stats["work_items"] += 1
+            if result.outbound:
+                await store.enqueue(result.outbound)
+            if result.instance is not None and (result.episodes or result.history_reset or result.instance.buffered
+                                                or inst is None or result.instance.engine != inst.engine):
+                await store.checkpoint(result.instance, new_events_from=result.new_events_from,
+                                       history_reset=result.history_reset)
+            deferred_ids = {m.id for m in result.deferred}
+            consumed = [m for m in group if m.id not in deferred_ids]
+            await store.ack(consumed)
+            if result.deferred:
+                await store.abandon(result.deferred, delay_seconds=1.0)
+            for msg, why in result.dropped:
+                log.debug("devhost: dropped message for %s: %s", iid, why)
+            for fin_iid, name, status in result.finished:
+                elapsed = (time.perf_counter() - started) * 1000
+                log.info("devhost: orchestration %s (%s) %s [%.1f ms]", name, fin_iid, status.value, elapsed)
+                if self.on_finished:
+                    self.on_finished(fin_iid, name, status)
+        except ConcurrencyError as exc:
+            log.warning("devhost: %s; will retry the work item", exc)
+            await store.abandon(group, delay_seconds=0.5)
+        except Exception:
+            log.exception("devhost: processing messages for %s failed", iid)
+            await self._abandon_or_poison(group)
+
+    async def _abandon_or_poison(self, group: list[Message]) -> None:
+        poison = [m for m in group if m.dequeue_count >= self.options.max_dequeue_count]
+        retry = [m for m in group if m.dequeue_count < self.options.max_dequeue_count]
+        if poison:
+            log.error("devhost: %d poison message(s) set aside after %d attempts: %s", len(poison),
+                      self.options.max_dequeue_count, ", ".join(m.id for m in poison))
+            handler = getattr(self.store, "poison", None)
+            if handler is not None:
+                await handler(poison)
+            else:
+                await self.store.ack(poison)
+        if retry:
+            await self.store.abandon(retry, delay_seconds=min(2 ** max(m.dequeue_count for m in retry), 600))
+
+    # -------------------------------------------------------------- activities
+    async def _run_activity(self, msg: Message) -> None:
+        started = time.perf_counter()
+        try:
+            completion = await run_activity(self.app, msg, self.store.clock.now, self._executor, self.activity_overrides)
+            self.stats["activities"] += 1
+            await self.store.enqueue([Message(msg.instance_id, completion, execution_id=msg.execution_id)])
+            await self.store.ack([msg])
+            log.debug("devhost: activity %s (%s#%s) %s [%.1f ms]", msg.event.get("Name"), msg.instance_id,
+                      msg.event.get("EventId"), "failed" if completion["EventType"] == 6 else "done",
+                      (time.perf_counter() - started) * 1000)
+        except Exception:
+            log.exception("devhost: activity work item %s failed", msg.id)
+            await self._abandon_or_poison([msg])

@@ -1,0 +1,747 @@
+"""The pure orchestration step: (instance, delivered messages, now) -> new history + outbound work.
+
+No I/O happens here. The real SDK does the replay (we build the context JSON, call the
+registered handler, read the state JSON); this module does what the Durable extension
+and DTFx do around it: number new actions, record scheduling events, emulate retries
+(§2.7), detect nondeterminism (§2.8), drop duplicate or stale messages, defer
+out-of-order ones, buffer while suspended, terminate, and continue-as-new.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from . import history as h
+from .actions import (
+    ACTIVITY_TYPES,
+    ENTITY_TYPES,
+    HTTP_ACTIVITY_NAME,
+    SUB_ORCHESTRATOR_TYPES,
+    Action,
+    ActionType,
+    action_type,
+    describe,
+    flatten,
+)
+from .history import Event, EventType, RuntimeStatus
+from .index import AppIndex
+from .model import Instance, Message, is_entity_id, new_guid
+
+OUT_OF_PROC_MARKER = "\n\n$OutOfProcData$:"
+ENTITY_REQUEST_NS = uuid.UUID("a6a9c3f4-1a63-4c1e-9d3c-6b1f5e0d2c11")
+CONTROL_EVENTS = frozenset({EventType.EXECUTION_TERMINATED, EventType.EXECUTION_SUSPENDED, EventType.EXECUTION_RESUMED})
+
+
+@dataclass
+class EngineOptions:
+    """Knobs that mirror the extension's defaults.
+
+    The timer durations are advertised to the SDK as the Azure Storage provider does
+    (6-day maximum, 3-day slices), so long timers produce the same history as in Azure.
+    """
+
+    max_short_timer: timedelta | None = timedelta(days=6)
+    long_timer_interval: timedelta = timedelta(days=3)
+    new_id: Callable[[], str] = new_guid
+
+
+@dataclass
+class StepResult:
+    instance: Instance | None
+    outbound: list[Message] = field(default_factory=list)
+    # Messages whose causing event is not in history yet: leave them for later.
+    deferred: list[Message] = field(default_factory=list)
+    dropped: list[tuple[Message, str]] = field(default_factory=list)
+    # Index of the first history event the store has not persisted; 0 after a reset.
+    new_events_from: int = 0
+    history_reset: bool = False
+    episodes: int = 0
+    # (instance_id, name, status) for each execution that ended in this step.
+    finished: list[tuple[str, str, RuntimeStatus]] = field(default_factory=list)
+
+
+class _Ended(Exception):
+    """Raised inside an episode once the execution reached a terminal state."""
+
+
+def _timespan(delta: timedelta) -> str:
+    total = int(delta.total_seconds())
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{days}.{hours:02d}:{minutes:02d}:{seconds:02d}"
+
+
+def _json_or_none(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def entity_request_id(instance_id: str, execution_id: str, seq: int) -> str:
+    """Deterministic per (instance, execution, sequence number), so a re-run episode after a
+    crash produces the same request id and the duplicate response is recognised."""
+    return str(uuid.uuid5(ENTITY_REQUEST_NS, f"{instance_id}|{execution_id}|{seq}"))
+
+
+class _HistoryIndex:
+    """What the current execution's history already holds, for filtering messages."""
+
+    def __init__(self, events: list[Event]) -> None:
+        self.scheduled: set[int] = set()
+        self.completed: set[int] = set()
+        self.request_ids: set[str] = set()
+        self.responses: set[str] = set()
+        for ev in events:
+            t = ev["EventType"]
+            if t in h.SCHEDULING_TYPES:
+                self.scheduled.add(ev["EventId"])
+                if t == EventType.EVENT_SENT and ev.get("Input"):
+                    rid = _request_id(ev["Input"])
+                    if rid:
+                        self.request_ids.add(rid)
+            elif t in h.COMPLETION_ID_FIELD:
+                self.completed.add(ev[h.COMPLETION_ID_FIELD[t]])
+            elif t == EventType.EVENT_RAISED:
+                self.responses.add(ev.get("Name") or "")
+
+
+def _request_id(text: str) -> str | None:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data.get("id") if isinstance(data, dict) else None
+
+
+class OrchestrationStep:
+    """Runs one work item for one orchestration instance. Create one per work item."""
+
+    def __init__(self, app: AppIndex, instance: Instance | None, now: datetime, options: EngineOptions) -> None:
+        self.app = app
+        self.inst = instance
+        self.now = now
+        self.opts = options
+        self.result = StepResult(instance=instance, new_events_from=len(instance.history) if instance else 0)
+
+    # ----------------------------------------------------------------- entry
+    def run(self, messages: list[Message]) -> StepResult:
+        queue = self._accept(messages)
+        if self.inst is None:
+            return self.result
+        while queue:
+            inst = self.inst
+            status = inst.runtime_status
+            if status.is_terminal:
+                for ev in queue:
+                    self.result.dropped.append((Message(inst.instance_id, ev), f"instance is {status.value}"))
+                break
+            first = queue[0]
+            t = first["EventType"]
+            if t == EventType.EXECUTION_TERMINATED:
+                queue.pop(0)
+                self._terminate(first)
+                continue
+            if t == EventType.EXECUTION_SUSPENDED:
+                queue.pop(0)
+                if status in (RuntimeStatus.RUNNING, RuntimeStatus.PENDING):
+                    self._bookkeeping_episode([first])
+                    inst.runtime_status = RuntimeStatus.SUSPENDED
+                    inst.output = first.get("Reason")
+                continue
+            if t == EventType.EXECUTION_RESUMED:
+                queue.pop(0)
+                if status == RuntimeStatus.SUSPENDED:
+                    inst.runtime_status = RuntimeStatus.RUNNING
+                    inst.output = first.get("Reason")
+                    queue = [first, *inst.buffered, *queue]
+                    inst.buffered = []
+                continue
+            if status == RuntimeStatus.SUSPENDED or (not inst.history and t != EventType.EXECUTION_STARTED):
+                # Suspended, or created but not started yet: hold events until they can apply.
+                inst.buffered.append(queue.pop(0))
+                continue
+            if t == EventType.EXECUTION_STARTED and inst.buffered:
+                queue = [first, *inst.buffered, *queue[1:]]
+                inst.buffered = []
+            batch: list[Event] = []
+            while queue and queue[0]["EventType"] not in CONTROL_EVENTS:
+                ev = queue.pop(0)
+                batch.append(ev)
+                if self._is_retry_event(ev):
+                    # The SDK takes retry sequence numbers while processing this event;
+                    # keeping it last makes their order relative to new actions known (§2.6.1).
+                    break
+            queue = self._episode(batch, queue)
+        if self.inst is not None:
+            self.inst.last_updated_time = max(self.inst.last_updated_time, self.now)
+        return self.result
+
+    # ------------------------------------------------------------ admission
+    def _accept(self, messages: list[Message]) -> list[Event]:
+        """Filter delivered messages into the events to apply, in order."""
+        accepted: list[Event] = []
+        index: _HistoryIndex | None = None
+        for msg in messages:
+            ev = msg.event
+            t = ev["EventType"]
+            if t == EventType.EXECUTION_STARTED:
+                accepted_start = self._accept_start(msg)
+                if accepted_start is not None:
+                    accepted.append(accepted_start)
+                    index = None
+                continue
+            inst = self.inst
+            if inst is None:
+                self.result.dropped.append((msg, "no such instance"))
+                continue
+            if msg.execution_id and msg.execution_id != inst.execution_id:
+                self.result.dropped.append((msg, f"for execution {msg.execution_id}, current is {inst.execution_id}"))
+                continue
+            if index is None:
+                index = _HistoryIndex(inst.history)
+                for ev_seen in accepted:  # events accepted earlier in this batch
+                    _index_add(index, ev_seen)
+            if t in h.COMPLETION_ID_FIELD:
+                tid = ev[h.COMPLETION_ID_FIELD[t]]
+                if tid in index.completed:
+                    self.result.dropped.append((msg, f"duplicate completion for task {tid}"))
+                    continue
+                if tid not in index.scheduled:
+                    self.result.deferred.append(msg)
+                    continue
+            elif t == EventType.EVENT_RAISED and msg.sender and is_entity_id(msg.sender):
+                name = ev.get("Name") or ""
+                if name in index.responses:
+                    self.result.dropped.append((msg, "duplicate entity response"))
+                    continue
+                if name not in index.request_ids:
+                    self.result.deferred.append(msg)
+                    continue
+            else:
+                seen = inst.engine.setdefault("msgs", [])
+                if msg.id in seen:
+                    self.result.dropped.append((msg, "message already applied"))
+                    continue
+                seen.append(msg.id)
+                del seen[:-200]
+            _index_add(index, ev)
+            accepted.append(ev)
+        return accepted
+
+    def _accept_start(self, msg: Message) -> Event | None:
+        ev = msg.event
+        inst = self.inst
+        oi = ev.get("OrchestrationInstance") or {}
+        execution_id = oi.get("ExecutionId") or self.opts.new_id()
+        if inst is not None and inst.execution_id == execution_id and inst.history:
+            self.result.dropped.append((msg, "duplicate ExecutionStarted"))
+            return None
+        if inst is not None and inst.execution_id != execution_id and not inst.runtime_status.is_terminal \
+                and inst.history:
+            reason = f"An orchestration with instance id '{inst.instance_id}' is already {inst.runtime_status.value}."
+            self.result.dropped.append((msg, reason))
+            parent = ev.get("ParentInstance")
+            if parent:
+                self._notify_parent(parent, ok=False, result=reason, details=None)
+            return None
+        name = ev.get("Name") or ""
+        created = h.parse_ts(ev["Timestamp"])
+        parent = ev.get("ParentInstance") or None
+        fresh = Instance(
+            instance_id=msg.instance_id,
+            name=name,
+            runtime_status=RuntimeStatus.PENDING,
+            execution_id=execution_id,
+            created_time=created,
+            last_updated_time=self.now,
+            input=ev.get("Input"),
+            parent_instance_id=((parent or {}).get("OrchestrationInstance") or {}).get("InstanceId"),
+            generation=int(ev.get("Generation") or 0),
+        )
+        if inst is not None:
+            fresh.etag = inst.etag
+            if inst.execution_id == execution_id:  # created by a client, events may wait for it
+                fresh.created_time = inst.created_time
+                fresh.buffered = inst.buffered
+        self.inst = self.result.instance = fresh
+        self.result.history_reset = True
+        self.result.new_events_from = 0
+        return ev
+
+    # -------------------------------------------------------------- episodes
+    def _is_retry_event(self, ev: Event) -> bool:
+        retries = self.inst.engine.get("retries") if self.inst else None
+        if not retries:
+            return False
+        t = ev["EventType"]
+        if t in (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_FAILED):
+            tid = ev["TaskScheduledId"]
+            return any(r["current"] == tid and r["timer"] is None for r in retries.values())
+        if t == EventType.TIMER_FIRED:
+            return any(r["timer"] == ev["TimerId"] for r in retries.values())
+        return False
+
+    def _mark_played(self) -> None:
+        inst = self.inst
+        hist = inst.history
+        start = inst.engine.get("played", 0)
+        for i in range(start, len(hist)):
+            ev = hist[i]
+            if not ev["IsPlayed"] and ev["EventType"] != EventType.ORCHESTRATOR_STARTED:
+                hist[i] = {**ev, "IsPlayed": True}
+        inst.engine["played"] = len(hist)
+
+    def _bookkeeping_episode(self, events: list[Event]) -> None:
+        """An episode that needs no orchestrator call (suspend): keep the OS/OC framing."""
+        self._mark_played()
+        hist = self.inst.history
+        hist.append(h.orchestrator_started(self._episode_time()))
+        hist.extend(events)
+        hist.append(h.orchestrator_completed(self.now))
+        self.result.episodes += 1
+
+    def _episode_time(self) -> datetime:
+        """Episode start time: the step's clock, but never before the previous episode."""
+        last = self.inst.engine.get("last_os")
+        now = self.now
+        if last:
+            prev = h.parse_ts(last)
+            if prev > now:
+                now = prev
+        self.inst.engine["last_os"] = h.format_ts(now)
+        return now
+
+    def _episode(self, batch: list[Event], rest: list[Event]) -> list[Event]:
+        inst = self.inst
+        engine = inst.engine
+        self._mark_played()
+        episode_now = self._episode_time()
+        hist = inst.history
+        hist.append(h.orchestrator_started(episode_now))
+        hist.extend(batch)
+        if inst.runtime_status == RuntimeStatus.PENDING:
+            inst.runtime_status = RuntimeStatus.RUNNING
+        self.result.episodes += 1
+        if len(hist) < 2 or hist[1]["EventType"] != EventType.EXECUTION_STARTED:
+            # Only possible for a corrupted hub; fail loudly rather than hand the SDK garbage.
+            self._fail("history does not start with ExecutionStarted", None)
+            return []
+
+        info = self.app.orchestrator(inst.name)
+        if info is None:
+            self._fail(f"The function '{inst.name}' doesn't exist, is disabled, or is not an orchestrator function.", None)
+            return []
+
+        state, details = self._invoke(info.handler, episode_now)
+        if state is None:
+            return []
+        custom = state.get("customStatus")
+        inst.custom_status = None if custom is None else json.dumps(custom)
+
+        flat = flatten(state.get("actions") or [])
+        try:
+            self._check_determinism(flat)
+            if "error" in state:
+                self._fail(str(state["error"]), details)
+                return []
+            done = bool(state.get("isDone"))
+            cont = bool(flat) and action_type(flat[-1]) == ActionType.CONTINUE_AS_NEW and done
+            self._schedule_new(flat, episode_now)
+            if batch and not done:
+                self._advance_retry(batch[-1], episode_now)
+        except _Ended:
+            return []
+
+        if cont:
+            return self._continue_as_new(flat, rest)
+        if done:
+            output = state.get("output")
+            result = None if output is None else json.dumps(output)
+            hist.append(h.execution_completed(self.now, engine.get("next_id", 0), RuntimeStatus.COMPLETED, result))
+            hist.append(h.orchestrator_completed(self.now))
+            self._finish(RuntimeStatus.COMPLETED, result)
+            if inst.history[1].get("ParentInstance"):
+                self._notify_parent(inst.history[1]["ParentInstance"], ok=True, result=result, details=None)
+            return []
+        hist.append(h.orchestrator_completed(self.now))
+        return rest
+
+    def _context_json(self, now: datetime) -> str:
+        inst = self.inst
+        started = inst.history[1]
+        ctx: dict[str, Any] = {
+            "history": inst.history,
+            "input": _json_or_none(started.get("Input")),
+            "instanceId": inst.instance_id,
+            "isReplaying": False,
+            "parentInstanceId": inst.parent_instance_id,
+            "upperSchemaVersion": 1,
+            "upperSchemaVersionNew": 2,
+        }
+        if self.opts.max_short_timer is not None:
+            ctx["maximumShortTimerDuration"] = _timespan(self.opts.max_short_timer)
+            ctx["longRunningTimerIntervalDuration"] = _timespan(self.opts.long_timer_interval)
+        return json.dumps(ctx)
+
+    def _invoke(self, handler: Callable[[str], str], now: datetime) -> tuple[dict[str, Any] | None, str | None]:
+        """Call the SDK's handler; a raised error carries the state after the marker (§2.1)."""
+        text = self._context_json(now)
+        try:
+            return json.loads(handler(text)), None
+        except Exception as exc:  # the SDK reports orchestrator failures by raising
+            message = str(exc)
+            cause = exc.__cause__ or exc
+            details = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
+            head, marker, tail = message.partition(OUT_OF_PROC_MARKER)
+            if marker:
+                try:
+                    state = json.loads(tail)
+                except ValueError:
+                    state = None
+                if isinstance(state, dict):
+                    state.setdefault("error", head)
+                    return state, details
+            self._fail(message or type(exc).__name__, details)
+            return None, None
+
+    # ------------------------------------------------------- nondeterminism
+    def _check_determinism(self, flat: list[Action]) -> None:
+        engine = self.inst.engine
+        ids: list[int | None] = engine.setdefault("ids", [])
+        recorded = {ev["EventId"]: ev for ev in self.inst.history if ev["EventType"] in h.SCHEDULING_TYPES}
+        for pos, seq in enumerate(ids):
+            if pos >= len(flat):
+                if seq is None:
+                    continue
+                ev = recorded.get(seq)
+                self._nondeterminism(seq, _describe_event(ev), "nothing (the orchestrator no longer schedules it)")
+            action = flat[pos]
+            if seq is None:
+                if action_type(action) != ActionType.WAIT_FOR_EXTERNAL_EVENT:
+                    self._nondeterminism(pos, f"a wait at action position {pos}", describe(action), position=True)
+                continue
+            ev = recorded.get(seq)
+            if ev is None or not _matches(action, ev):
+                self._nondeterminism(seq, _describe_event(ev), describe(action))
+
+    def _nondeterminism(self, seq: int, recorded: str, new: str, position: bool = False) -> None:
+        where = f"action position {seq}" if position else f"sequence number {seq}"
+        self._fail(
+            "Non-Deterministic workflow detected: "
+            f"at {where} the history recorded {recorded}, but the orchestrator now produced {new}.",
+            None,
+        )
+        raise _Ended
+
+    # ----------------------------------------------------------- scheduling
+    def _next_id(self) -> int:
+        engine = self.inst.engine
+        seq = engine.get("next_id", 0)
+        engine["next_id"] = seq + 1
+        return seq
+
+    def _schedule_new(self, flat: list[Action], now: datetime) -> None:
+        engine = self.inst.engine
+        ids: list[int | None] = engine.setdefault("ids", [])
+        for action in flat[len(ids):]:
+            t = action_type(action)
+            if t == ActionType.WAIT_FOR_EXTERNAL_EVENT:
+                ids.append(None)
+                continue
+            seq = self._next_id()
+            ids.append(seq)
+            if t == ActionType.CONTINUE_AS_NEW:
+                continue
+            self._schedule(action, t, seq, now)
+
+    def _schedule(self, action: Action, t: int, seq: int, now: datetime) -> None:
+        inst = self.inst
+        if t in ACTIVITY_TYPES:
+            name = action.get("functionName") or ""
+            if self.app.activity(name) is None:
+                self._fail(f"The function '{name}' doesn't exist, is disabled, or is not an activity function.", None)
+                raise _Ended
+            self._schedule_activity(name, action.get("input"), seq, now)
+            if t == ActionType.CALL_ACTIVITY_WITH_RETRY:
+                self._start_retry(seq, "activity", action)
+        elif t in SUB_ORCHESTRATOR_TYPES:
+            name = action.get("functionName") or ""
+            if self.app.orchestrator(name) is None:
+                self._fail(f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function.", None)
+                raise _Ended
+            self._schedule_sub(name, action.get("input"), action.get("instanceId"), seq, now)
+            if t == ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY:
+                self._start_retry(seq, "sub", action)
+        elif t == ActionType.CREATE_TIMER:
+            fire_at = h.parse_ts(action["fireAt"])
+            self._schedule_timer(seq, fire_at, now)
+        elif t in ENTITY_TYPES:
+            self._send_entity(action, t == ActionType.SIGNAL_ENTITY, seq, now)
+        elif t == ActionType.CALL_HTTP:
+            request = json.dumps(action.get("httpRequest"))
+            ev = h.task_scheduled(now, seq, HTTP_ACTIVITY_NAME, request)
+            inst.history.append(ev)
+            self._out_work(ev)
+        else:
+            self._fail(f"Unsupported action type {t}: {describe(action)}", None)
+            raise _Ended
+
+    def _out_work(self, ev: Event) -> None:
+        inst = self.inst
+        self.result.outbound.append(Message(inst.instance_id, ev, queue="work", execution_id=inst.execution_id))
+
+    def _schedule_activity(self, name: str, input_text: str | None, seq: int, now: datetime) -> None:
+        ev = h.task_scheduled(now, seq, name, input_text)
+        self.inst.history.append(ev)
+        self._out_work(ev)
+
+    def _schedule_sub(self, name: str, input_text: str | None, child_id: str | None, seq: int, now: datetime) -> None:
+        inst = self.inst
+        child = child_id or f"{inst.execution_id}:{seq}"
+        if child == inst.instance_id or child.startswith("@"):
+            self._fail(f"Invalid sub-orchestration instance id '{child}'.", None)
+            raise _Ended
+        inst.history.append(h.sub_orchestration_created(now, seq, name, child, input_text))
+        parent = {
+            "OrchestrationInstance": {"InstanceId": inst.instance_id, "ExecutionId": inst.execution_id},
+            "Name": inst.name,
+            "Version": "",
+            "TaskScheduleId": seq,
+        }
+        # Deterministic, so a start re-sent after a crash is recognised as a duplicate.
+        child_exec = uuid.uuid5(ENTITY_REQUEST_NS, f"{inst.instance_id}|{inst.execution_id}|{seq}|child").hex
+        start = h.execution_started(
+            now, instance_id=child, execution_id=child_exec, name=name,
+            input_text=json.dumps(input_text) if input_text is not None else None, parent=parent,
+        )
+        self.result.outbound.append(Message(child, start, execution_id=child_exec, sender=inst.instance_id))
+
+    def _schedule_timer(self, seq: int, fire_at: datetime, now: datetime) -> None:
+        inst = self.inst
+        inst.history.append(h.timer_created(now, seq, fire_at))
+        fired = h.timer_fired(fire_at, seq, fire_at)
+        self.result.outbound.append(
+            Message(inst.instance_id, fired, execution_id=inst.execution_id, visible_at=fire_at, sender=inst.instance_id)
+        )
+
+    def _send_entity(self, action: Action, signal: bool, seq: int, now: datetime) -> None:
+        inst = self.inst
+        target = action.get("instanceId") or ""
+        entity_name = target[1:].split("@", 1)[0] if target.startswith("@") else ""
+        if not entity_name or self.app.entity(entity_name) is None:
+            self._fail(f"The function '{entity_name or target}' doesn't exist, is disabled, or is not an entity function.", None)
+            raise _Ended
+        request: dict[str, Any] = {"op": action.get("operation"), "id": entity_request_id(inst.instance_id, inst.execution_id, seq)}
+        if signal:
+            request["signal"] = True
+        if action.get("input") is not None:
+            request["input"] = json.dumps(action["input"])
+        request["parent"] = inst.instance_id
+        request["parentExecution"] = inst.execution_id
+        request["Timestamp"] = h.format_ts(now)
+        text = json.dumps(request)
+        inst.history.append(h.event_sent(now, seq, target, "op", text))
+        self.result.outbound.append(Message(target, h.event_raised(now, "op", text), sender=inst.instance_id))
+
+    # --------------------------------------------------------------- retries
+    def _start_retry(self, seq: int, kind: str, action: Action) -> None:
+        options = action.get("retryOptions") or {}
+        self.inst.engine.setdefault("retries", {})[str(seq)] = {
+            "kind": kind,
+            "name": action.get("functionName"),
+            "input": action.get("input"),
+            "iid": action.get("instanceId"),
+            "first": int(options.get("firstRetryIntervalInMilliseconds") or 1000),
+            "coef": float(options.get("backoffCoefficient") or 1.0),
+            "max_interval": options.get("maxRetryIntervalInMilliseconds"),
+            "max": max(1, int(options.get("maxNumberOfAttempts") or 1)),
+            "attempt": 1,
+            "current": seq,
+            "timer": None,
+        }
+
+    def _advance_retry(self, last: Event, now: datetime) -> None:
+        """Take the sequence numbers the SDK took while processing `last` (§2.7)."""
+        retries: dict[str, dict[str, Any]] = self.inst.engine.get("retries") or {}
+        t = last["EventType"]
+        for key, r in list(retries.items()):
+            if t in (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_FAILED) \
+                    and last["TaskScheduledId"] == r["current"] and r["timer"] is None:
+                timer = self._next_id()
+                if r["attempt"] >= r["max"]:
+                    fire_at = now  # DTFx's final "dummy" timer
+                else:
+                    delay_ms = r["first"] * (r["coef"] ** (r["attempt"] - 1))
+                    if r.get("max_interval"):
+                        delay_ms = min(delay_ms, float(r["max_interval"]))
+                    fire_at = now + timedelta(milliseconds=delay_ms)
+                r["timer"] = timer
+                self._schedule_timer(timer, fire_at, now)
+                return
+            if t == EventType.TIMER_FIRED and last["TimerId"] == r["timer"]:
+                r["timer"] = None
+                if r["attempt"] >= r["max"]:
+                    del retries[key]
+                    return
+                r["attempt"] += 1
+                seq = self._next_id()
+                r["current"] = seq
+                if r["kind"] == "activity":
+                    self._schedule_activity(r["name"], r["input"], seq, now)
+                else:
+                    self._schedule_sub(r["name"], r["input"], r["iid"], seq, now)
+                return
+
+    # ------------------------------------------------------------ endings
+    def _finish(self, status: RuntimeStatus, output: str | None) -> None:
+        inst = self.inst
+        inst.runtime_status = status
+        inst.output = output
+        inst.completed_time = self.now
+        inst.engine.pop("retries", None)
+        self.result.finished.append((inst.instance_id, inst.name, status))
+
+    def _fail(self, error: str, details: str | None) -> None:
+        inst = self.inst
+        reason = f"Orchestrator function '{inst.name}' failed: {error}"
+        hist = inst.history
+        if not hist or hist[-1]["EventType"] == EventType.ORCHESTRATOR_COMPLETED:
+            hist.append(h.orchestrator_started(self.now))
+        hist.append(h.execution_completed(self.now, inst.engine.get("next_id", 0), RuntimeStatus.FAILED, reason, details))
+        hist.append(h.orchestrator_completed(self.now))
+        self._finish(RuntimeStatus.FAILED, reason)
+        if len(hist) > 1 and hist[1].get("ParentInstance"):
+            self._notify_parent(hist[1]["ParentInstance"], ok=False, result=reason, details=details)
+
+    def _terminate(self, ev: Event) -> None:
+        inst = self.inst
+        reason = ev.get("Input")
+        hist = inst.history
+        self._mark_played()
+        hist.append(h.orchestrator_started(self._episode_time()))
+        hist.append(ev)
+        hist.append(h.execution_completed(self.now, inst.engine.get("next_id", 0), RuntimeStatus.TERMINATED, reason))
+        hist.append(h.orchestrator_completed(self.now))
+        self.result.episodes += 1
+        self._finish(RuntimeStatus.TERMINATED, reason)
+        if len(hist) > 1 and hist[1].get("ParentInstance"):
+            self._notify_parent(hist[1]["ParentInstance"], ok=False, result=reason, details=None)
+
+    def _notify_parent(self, parent: dict[str, Any], ok: bool, result: str | None, details: str | None) -> None:
+        oi = parent.get("OrchestrationInstance") or {}
+        seq = int(parent.get("TaskScheduleId"))
+        if ok:
+            ev = h.sub_orchestration_completed(self.now, seq, result)
+        else:
+            ev = h.sub_orchestration_failed(self.now, seq, result or "", details)
+        sender = self.inst.instance_id if self.inst else None
+        self.result.outbound.append(Message(oi.get("InstanceId"), ev, execution_id=oi.get("ExecutionId"), sender=sender))
+
+    def _continue_as_new(self, flat: list[Action], rest: list[Event]) -> list[Event]:
+        inst = self.inst
+        new_input = flat[-1].get("input")
+        hist = inst.history
+        hist.append(h.continue_as_new(self.now, inst.engine.get("next_id", 0) - 1, new_input))
+        hist.append(h.orchestrator_completed(self.now))
+        carried = _unconsumed_events(hist, flat) + [ev for ev in rest if ev["EventType"] == EventType.EVENT_RAISED]
+        started = hist[1]
+        execution_id = self.opts.new_id()
+        fresh = h.execution_started(
+            self.now, instance_id=inst.instance_id, execution_id=execution_id, name=inst.name,
+            input_text=json.dumps(new_input) if new_input is not None else None,
+            parent=started.get("ParentInstance"), generation=int(started.get("Generation") or 0),
+        )
+        inst.execution_id = execution_id
+        inst.input = fresh["Input"]
+        inst.history = []
+        inst.engine = {"msgs": inst.engine.get("msgs", []), "last_os": inst.engine.get("last_os")}
+        inst.runtime_status = RuntimeStatus.RUNNING
+        self.result.history_reset = True
+        self.result.new_events_from = 0
+        return [fresh, *carried, *[ev for ev in rest if ev["EventType"] in CONTROL_EVENTS]]
+
+
+def _index_add(index: _HistoryIndex, ev: Event) -> None:
+    t = ev["EventType"]
+    if t in h.COMPLETION_ID_FIELD:
+        index.completed.add(ev[h.COMPLETION_ID_FIELD[t]])
+    elif t == EventType.EVENT_RAISED:
+        index.responses.add(ev.get("Name") or "")
+
+
+def _unconsumed_events(events: list[Event], flat: list[Action]) -> list[Event]:
+    """External events no waiter took, carried into the next execution (continue-as-new).
+
+    The SDK hands each EventRaised to at most one waiter, so per event name the events
+    beyond the number of waits the execution created stayed buffered. Entity responses
+    (named by the request id of an EventSent) are not external events.
+    """
+    request_ids = {_request_id(ev["Input"]) for ev in events if ev["EventType"] == EventType.EVENT_SENT and ev.get("Input")}
+    waits: dict[str, int] = {}
+    for action in flat:
+        if action_type(action) == ActionType.WAIT_FOR_EXTERNAL_EVENT:
+            name = action.get("externalEventName") or ""
+            waits[name] = waits.get(name, 0) + 1
+    raised: dict[str, list[Event]] = {}
+    for ev in events:
+        if ev["EventType"] == EventType.EVENT_RAISED and ev.get("Name") not in request_ids:
+            raised.setdefault(ev.get("Name") or "", []).append(ev)
+    carried = [ev for name, evs in raised.items() for ev in evs[waits.get(name, 0):]]
+    carried.sort(key=lambda ev: ev["Timestamp"])
+    return [{**ev, "IsPlayed": False} for ev in carried]
+
+
+def _matches(action: Action, ev: Event) -> bool:
+    t = action_type(action)
+    et = ev["EventType"]
+    if t in ACTIVITY_TYPES:
+        return et == EventType.TASK_SCHEDULED and str(ev.get("Name", "")).lower() == str(action.get("functionName", "")).lower()
+    if t in SUB_ORCHESTRATOR_TYPES:
+        return et == EventType.SUB_ORCHESTRATION_CREATED and \
+            str(ev.get("Name", "")).lower() == str(action.get("functionName", "")).lower()
+    if t == ActionType.CREATE_TIMER:
+        return et == EventType.TIMER_CREATED
+    if t in ENTITY_TYPES:
+        if et != EventType.EVENT_SENT or ev.get("InstanceId") != action.get("instanceId"):
+            return False
+        try:
+            return json.loads(ev.get("Input") or "{}").get("op") == action.get("operation")
+        except ValueError:
+            return False
+    if t == ActionType.CALL_HTTP:
+        return et == EventType.TASK_SCHEDULED and ev.get("Name") == HTTP_ACTIVITY_NAME
+    return True
+
+
+def _describe_event(ev: Event | None) -> str:
+    if ev is None:
+        return "nothing"
+    t = ev["EventType"]
+    name = h.event_name(ev)
+    if t in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_CREATED):
+        return f"{name} '{ev.get('Name')}'"
+    if t == EventType.EVENT_SENT:
+        op = _request_op(ev.get("Input"))
+        return f"{name} '{op}' to '{ev.get('InstanceId')}'"
+    if t == EventType.TIMER_CREATED:
+        return f"{name} at {ev.get('FireAt')}"
+    return name
+
+
+def _request_op(text: str | None) -> str | None:
+    try:
+        data = json.loads(text or "{}")
+    except ValueError:
+        return None
+    return data.get("op") if isinstance(data, dict) else None
+
+
+def process_orchestration(
+    app: AppIndex, instance: Instance | None, messages: list[Message], now: datetime, options: EngineOptions | None = None
+) -> StepResult:
+    """Apply delivered messages to one orchestration instance. Pure: no I/O, no clock reads."""
+    return OrchestrationStep(app, instance, now, options or EngineOptions()).run(messages)
