@@ -15,15 +15,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from . import sdk_speedups
 from .activities import ActivityImpl, run_activity
 from .entities import process_entity
-from .history import RuntimeStatus
+from .history import EventType, RuntimeStatus
 from .index import AppIndex
 from .model import Message, is_entity_id
 from .orchestration import EngineOptions, process_orchestration
 from .store.base import ConcurrencyError, Store
 
 log = logging.getLogger("devhost")
+_ACTIVITY_RESULTS = frozenset({EventType.TASK_COMPLETED, EventType.TASK_FAILED})
 
 
 @dataclass
@@ -34,6 +36,10 @@ class DispatcherOptions:
     # Messages that keep failing are set aside after this many deliveries.
     max_dequeue_count: int = 10
     idle_poll_seconds: float = 0.5
+    # Longest time activity results for an instance are held back so that one replay
+    # applies many of them (fan-in). The hold never exceeds the instance's last replay
+    # cost (x3), so replay stays a bounded share of the work.
+    max_batch_wait_seconds: float = 0.25
 
 
 class Dispatcher:
@@ -47,6 +53,7 @@ class Dispatcher:
         activity_overrides: dict[str, ActivityImpl] | None = None,
         on_finished: Callable[[str, str, RuntimeStatus], None] | None = None,
     ) -> None:
+        sdk_speedups.apply()
         self.app = app
         self.store = store
         self.engine = engine or EngineOptions()
@@ -59,6 +66,10 @@ class Dispatcher:
         self._activity_tasks: set[asyncio.Task[Any]] = set()
         self._busy: set[str] = set()
         self._waiting: dict[str, list[Message]] = defaultdict(list)
+        # Activity results still to come per instance (sent work minus received results).
+        self._expected: dict[str, int] = defaultdict(int)
+        self._drained: dict[str, asyncio.Event] = {}
+        self._replay_cost: dict[str, float] = {}
         self.stats = {"episodes": 0, "activities": 0, "entity_operations": 0, "work_items": 0}
 
     # ------------------------------------------------------------------ loop
@@ -77,6 +88,13 @@ class Dispatcher:
                 groups: dict[str, list[Message]] = defaultdict(list)
                 for m in msgs:
                     groups[m.instance_id].append(m)
+                    if m.event["EventType"] in _ACTIVITY_RESULTS and self._expected.get(m.instance_id):
+                        self._expected[m.instance_id] -= 1
+                        if self._expected[m.instance_id] <= 0:
+                            self._expected.pop(m.instance_id, None)
+                            drained = self._drained.get(m.instance_id)
+                            if drained is not None:
+                                drained.set()
                 for iid, group in groups.items():
                     if iid in self._busy:
                         self._waiting[iid].extend(group)
@@ -97,7 +115,18 @@ class Dispatcher:
 
     def _start_instance(self, iid: str, group: list[Message]) -> None:
         self._busy.add(iid)
-        self._spawn(self._orch_tasks, self._run_instance(iid, group))
+        self._spawn(self._orch_tasks, self._run_instance(iid, group, self._hold_time(iid, group)))
+
+    def _hold_time(self, iid: str, group: list[Message]) -> float:
+        """How long to wait for more activity results before replaying (fan-in batching).
+
+        Only activity results are held, only while more results of the same instance are
+        still to come, and never longer than three times its last replay took."""
+        if not self._expected.get(iid):
+            return 0.0
+        if any(m.event["EventType"] not in _ACTIVITY_RESULTS for m in group):
+            return 0.0
+        return min(3 * self._replay_cost.get(iid, 0.0), self.options.max_batch_wait_seconds)
 
     async def run_until_idle(self) -> None:
         """Process until nothing is visible and nothing is running (timers may be pending)."""
@@ -143,13 +172,23 @@ class Dispatcher:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # ---------------------------------------------------------- orchestrations
-    async def _run_instance(self, iid: str, group: list[Message]) -> None:
+    async def _run_instance(self, iid: str, group: list[Message], hold: float = 0.0) -> None:
         try:
+            if hold > 0:
+                drained = self._drained.setdefault(iid, asyncio.Event())
+                try:
+                    await asyncio.wait_for(drained.wait(), hold)
+                except TimeoutError:
+                    pass
+                group = group + self._waiting.pop(iid, [])
             while group:
+                started = time.perf_counter()
                 await self._process_group(iid, group)
+                self._replay_cost[iid] = time.perf_counter() - started
                 group = self._waiting.pop(iid, [])
         finally:
             self._busy.discard(iid)
+            self._drained.pop(iid, None)
 
     async def _process_group(self, iid: str, group: list[Message]) -> None:
         store = self.store
@@ -173,6 +212,9 @@ class Dispatcher:
             self.stats["work_items"] += 1
             if result.outbound:
                 await store.enqueue(result.outbound)
+                work = sum(1 for m in result.outbound if m.queue == "work")
+                if work:
+                    self._expected[iid] += work
             if result.instance is not None and (result.episodes or result.history_reset or result.instance.buffered
                                                 or inst is None or result.instance.engine != inst.engine):
                 await store.checkpoint(result.instance, new_events_from=result.new_events_from,
@@ -185,6 +227,8 @@ class Dispatcher:
             for msg, why in result.dropped:
                 log.debug("devhost: dropped message for %s: %s", iid, why)
             for fin_iid, name, status in result.finished:
+                self._expected.pop(fin_iid, None)
+                self._replay_cost.pop(fin_iid, None)
                 elapsed = (time.perf_counter() - started) * 1000
                 log.info("devhost: orchestration %s (%s) %s [%.1f ms]", name, fin_iid, status.value, elapsed)
                 if self.on_finished:

@@ -8,6 +8,7 @@ case-insensitively (entity names are lower-cased), so lookups here do too.
 from __future__ import annotations
 
 import inspect
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -52,7 +53,24 @@ class AppIndex:
 
     @classmethod
     def from_app(cls, app: Any) -> "AppIndex":
-        """Index a `FunctionApp`/`DFApp` (anything with `get_functions()`)."""
+        """Index a `FunctionApp`/`DFApp` (anything with `get_functions()`).
+
+        `get_functions()` may be called only once per app (the SDK records names and
+        rejects a second call as duplicates, as the worker calls it once), so the
+        index is built once and reused."""
+        try:
+            return _INDEXES[app]
+        except (KeyError, TypeError):
+            pass
+        index = cls._build(app)
+        try:
+            _INDEXES[app] = index
+        except TypeError:
+            pass
+        return index
+
+    @classmethod
+    def _build(cls, app: Any) -> "AppIndex":
         index = cls()
         for fn in app.get_functions():
             bindings = tuple(_binding_dict(b) for b in fn.get_bindings())
@@ -83,6 +101,9 @@ class AppIndex:
                 raise ValueError(f"two functions are registered as {ttype} {name!r}")
             table[key] = info
         return index
+
+
+_INDEXES: "weakref.WeakKeyDictionary[Any, AppIndex]" = weakref.WeakKeyDictionary()
 
 
 def _binding_dict(binding: Any) -> dict[str, Any]:
