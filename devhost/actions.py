@@ -39,7 +39,7 @@ def action_type(action: Action) -> int:
 
 
 def _snake(name: str) -> str:
-    out = []
+    out: list[str] = []
     for ch in name:
         if ch.isupper() and out:
             out.append("_")

@@ -10,10 +10,11 @@ import asyncio
 import inspect
 import json
 import traceback
-from types import SimpleNamespace
+from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import datetime
-from typing import Any, Callable
+from types import SimpleNamespace
+from typing import Any
 
 from azure.functions.durable_functions import ActivityTriggerConverter
 from azure.functions.meta import Datum
@@ -83,7 +84,9 @@ async def run_activity(
         else:
             info = app.activity(name)
             if info is None:
-                raise ActivityError(f"The function '{name}' doesn't exist, is disabled, or is not an activity function.")
+                raise ActivityError(
+                    f"The function '{name}' doesn't exist, is disabled, or is not an activity function."
+                )
             arg = decode_input(scheduled.get("Input"))
             kwargs = _call_args(info, arg, msg.id)
             if info.is_async:

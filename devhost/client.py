@@ -138,7 +138,9 @@ class TaskHubClient:
         if inst is None:
             return 0
         if not inst.runtime_status.is_terminal:
-            raise Conflict(f"Instance '{instance_id}' is {inst.runtime_status.value}; only finished instances are purged.")
+            raise Conflict(
+                f"Instance '{instance_id}' is {inst.runtime_status.value}; only finished instances are purged."
+            )
         return await self.store.purge(instance_id)
 
     async def signal_entity(self, name: str, key: str, operation: str, input_text: str | None) -> None:

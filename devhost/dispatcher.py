@@ -11,9 +11,10 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from . import sdk_speedups
 from .activities import ActivityImpl, run_activity
@@ -203,7 +204,7 @@ class Dispatcher:
                     await store.enqueue(eresult.outbound)
                 if eresult.instance is not None and eresult.operations:
                     await store.checkpoint(eresult.instance, new_events_from=0, history_reset=False)
-                for msg, why in eresult.dropped:
+                for _msg, why in eresult.dropped:
                     log.debug("devhost: dropped message for %s: %s", iid, why)
                 await store.ack(group)
                 return
@@ -224,7 +225,7 @@ class Dispatcher:
             await store.ack(consumed)
             if result.deferred:
                 await store.abandon(result.deferred, delay_seconds=1.0)
-            for msg, why in result.dropped:
+            for _msg, why in result.dropped:
                 log.debug("devhost: dropped message for %s: %s", iid, why)
             for fin_iid, name, status in result.finished:
                 self._expected.pop(fin_iid, None)
@@ -246,11 +247,7 @@ class Dispatcher:
         if poison:
             log.error("devhost: %d poison message(s) set aside after %d attempts: %s", len(poison),
                       self.options.max_dequeue_count, ", ".join(m.id for m in poison))
-            handler = getattr(self.store, "poison", None)
-            if handler is not None:
-                await handler(poison)
-            else:
-                await self.store.ack(poison)
+            await self.store.poison(poison)
         if retry:
             await self.store.abandon(retry, delay_seconds=min(2 ** max(m.dequeue_count for m in retry), 600))
 
@@ -258,7 +255,9 @@ class Dispatcher:
     async def _run_activity(self, msg: Message) -> None:
         started = time.perf_counter()
         try:
-            completion = await run_activity(self.app, msg, self.store.clock.now, self._executor, self.activity_overrides)
+            completion = await run_activity(
+                self.app, msg, self.store.clock.now, self._executor, self.activity_overrides
+            )
             self.stats["activities"] += 1
             await self.store.enqueue([Message(msg.instance_id, completion, execution_id=msg.execution_id)])
             await self.store.ack([msg])

@@ -38,7 +38,9 @@ def entity_instance_id(name: str, key: str) -> str:
     return f"@{name.lower()}@{key}"
 
 
-def process_entity(app: AppIndex, instance: Instance | None, messages: list[Message], now: datetime) -> EntityStepResult:
+def process_entity(
+    app: AppIndex, instance: Instance | None, messages: list[Message], now: datetime
+) -> EntityStepResult:
     """Apply a batch of requests to one entity. Pure apart from the user's entity code."""
     if not messages:
         return EntityStepResult(instance)
@@ -99,7 +101,7 @@ def process_entity(app: AppIndex, instance: Instance | None, messages: list[Mess
             instance.entity_state = out.get("entityState") if instance.entity_exists else None
             outcomes = [(bool(r.get("isError")), r.get("result")) for r in out.get("results", [])]
     result.operations = len(requests)
-    for (msg, request), (is_error, value) in zip(requests, outcomes):
+    for (_msg, request), (is_error, value) in zip(requests, outcomes):
         if request.get("signal") or not request.get("parent"):
             continue
         response: dict[str, Any] = {"result": value}

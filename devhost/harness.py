@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 from azure.durable_functions.models.utils.df_serialization import df_dumps
 
@@ -64,7 +65,7 @@ class OrchestrationStatus:
         return self.runtime_status.is_terminal
 
     @classmethod
-    def from_instance(cls, inst: Instance) -> "OrchestrationStatus":
+    def from_instance(cls, inst: Instance) -> OrchestrationStatus:
         raw_input = parse_json_text(inst.input)
         if isinstance(raw_input, str):  # started through the SDK client: JSON text inside a string
             raw_input = parse_json_text(raw_input)
@@ -175,7 +176,8 @@ class DurableHarness:
         await self.dispatcher.run_until_idle()
 
     async def _next_due(self) -> datetime | None:
-        times = [t for t in (await self.store.next_visible_at("control"), await self.store.next_visible_at("work")) if t]
+        candidates = (await self.store.next_visible_at("control"), await self.store.next_visible_at("work"))
+        times = [t for t in candidates if t is not None]
         return min(times) if times else None
 
     # --------------------------------------------------------------- sync
@@ -236,7 +238,7 @@ class DurableHarness:
             self._loop.close()
             self._loop = None
 
-    def __enter__(self) -> "DurableHarness":
+    def __enter__(self) -> DurableHarness:
         return self
 
     def __exit__(self, *exc: object) -> None:

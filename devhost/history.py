@@ -8,7 +8,7 @@ can persist them without a translation layer. See protocol doc §1.3.
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 Event = dict[str, Any]
@@ -84,7 +84,7 @@ SCHEDULING_TYPES = frozenset(
 )
 
 
-class RuntimeStatus(str, enum.Enum):
+class RuntimeStatus(enum.StrEnum):
     RUNNING = "Running"
     COMPLETED = "Completed"
     CONTINUED_AS_NEW = "ContinuedAsNew"
@@ -116,13 +116,13 @@ ORCHESTRATION_STATUS_INT = {
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def format_ts(dt: datetime) -> str:
     """ISO-8601 UTC with a `Z` (the SDK compares timestamps, so they must never be naive)."""
     if dt.tzinfo is not None:
-        dt = dt.astimezone(timezone.utc)
+        dt = dt.astimezone(UTC)
     text = dt.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".")
     return text + "Z"
 
@@ -144,7 +144,7 @@ def parse_ts(text: str) -> datetime:
         value = f"{head}.{frac[:6].ljust(6, '0')}{tz}"
     dt = datetime.fromisoformat(value)
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt
 
 
@@ -191,8 +191,14 @@ def execution_started(
     )
 
 
-def execution_completed(now: datetime, event_id: int, status: RuntimeStatus, result: str | None, details: str | None = None) -> Event:
-    fields: dict[str, Any] = {"OrchestrationStatus": ORCHESTRATION_STATUS_INT[status], "Result": result, "FailureDetails": None}
+def execution_completed(
+    now: datetime, event_id: int, status: RuntimeStatus, result: str | None, details: str | None = None
+) -> Event:
+    fields: dict[str, Any] = {
+        "OrchestrationStatus": ORCHESTRATION_STATUS_INT[status],
+        "Result": result,
+        "FailureDetails": None,
+    }
     if details is not None:
         fields["Details"] = details
     return _event(EventType.EXECUTION_COMPLETED, now, event_id, **fields)
@@ -200,8 +206,12 @@ def execution_completed(now: datetime, event_id: int, status: RuntimeStatus, res
 
 def continue_as_new(now: datetime, event_id: int, new_input: str | None) -> Event:
     return _event(
-        EventType.CONTINUE_AS_NEW, now, event_id,
-        OrchestrationStatus=ORCHESTRATION_STATUS_INT[RuntimeStatus.CONTINUED_AS_NEW], Result=new_input, FailureDetails=None,
+        EventType.CONTINUE_AS_NEW,
+        now,
+        event_id,
+        OrchestrationStatus=ORCHESTRATION_STATUS_INT[RuntimeStatus.CONTINUED_AS_NEW],
+        Result=new_input,
+        FailureDetails=None,
     )
 
 
@@ -226,12 +236,22 @@ def task_completed(now: datetime, task_id: int, result: str | None) -> Event:
 
 
 def task_failed(now: datetime, task_id: int, reason: str, details: str | None) -> Event:
-    return _event(EventType.TASK_FAILED, now, TaskScheduledId=task_id, Reason=reason, Details=details, FailureDetails=None)
-
-
-def sub_orchestration_created(now: datetime, event_id: int, name: str, instance_id: str, input_text: str | None) -> Event:
     return _event(
-        EventType.SUB_ORCHESTRATION_CREATED, now, event_id, Name=name, Version="", InstanceId=instance_id, Input=input_text,
+        EventType.TASK_FAILED, now, TaskScheduledId=task_id, Reason=reason, Details=details, FailureDetails=None
+    )
+
+
+def sub_orchestration_created(
+    now: datetime, event_id: int, name: str, instance_id: str, input_text: str | None
+) -> Event:
+    return _event(
+        EventType.SUB_ORCHESTRATION_CREATED,
+        now,
+        event_id,
+        Name=name,
+        Version="",
+        InstanceId=instance_id,
+        Input=input_text,
     )
 
 
@@ -241,7 +261,12 @@ def sub_orchestration_completed(now: datetime, task_id: int, result: str | None)
 
 def sub_orchestration_failed(now: datetime, task_id: int, reason: str, details: str | None) -> Event:
     return _event(
-        EventType.SUB_ORCHESTRATION_FAILED, now, TaskScheduledId=task_id, Reason=reason, Details=details, FailureDetails=None,
+        EventType.SUB_ORCHESTRATION_FAILED,
+        now,
+        TaskScheduledId=task_id,
+        Reason=reason,
+        Details=details,
+        FailureDetails=None,
     )
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import inspect
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 ORCHESTRATION_TRIGGER = "orchestrationTrigger"
 ACTIVITY_TRIGGER = "activityTrigger"
@@ -52,7 +53,7 @@ class AppIndex:
         return self.entities.get(name.lower())
 
     @classmethod
-    def from_app(cls, app: Any) -> "AppIndex":
+    def from_app(cls, app: Any) -> AppIndex:
         """Index a `FunctionApp`/`DFApp` (anything with `get_functions()`).
 
         `get_functions()` may be called only once per app (the SDK records names and
@@ -70,7 +71,7 @@ class AppIndex:
         return index
 
     @classmethod
-    def _build(cls, app: Any) -> "AppIndex":
+    def _build(cls, app: Any) -> AppIndex:
         index = cls()
         for fn in app.get_functions():
             bindings = tuple(_binding_dict(b) for b in fn.get_bindings())
@@ -103,7 +104,7 @@ class AppIndex:
         return index
 
 
-_INDEXES: "weakref.WeakKeyDictionary[Any, AppIndex]" = weakref.WeakKeyDictionary()
+_INDEXES: weakref.WeakKeyDictionary[Any, AppIndex] = weakref.WeakKeyDictionary()
 
 
 def _binding_dict(binding: Any) -> dict[str, Any]:

@@ -36,5 +36,5 @@ def apply() -> None:
             return original(timestr, *args, **kwargs)  # type: ignore[no-any-return]
         return cached(timestr)
 
-    module.dt_parse = dt_parse
+    module.dt_parse = dt_parse  # type: ignore[attr-defined]
     _applied = True

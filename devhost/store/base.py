@@ -7,9 +7,10 @@ messages that were consumed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from ..clock import Clock
 from ..history import RuntimeStatus
@@ -82,6 +83,9 @@ class Store(Protocol):
 
     async def abandon(self, messages: Sequence[Message], delay_seconds: float = 0.0) -> None:
         """Make received messages visible again after a delay."""
+
+    async def poison(self, messages: Sequence[Message]) -> None:
+        """Move received messages that keep failing aside (a poison queue), never redelivered."""
 
     async def next_visible_at(self, queue: Queue) -> datetime | None:
         """When the earliest not-yet-visible message becomes visible (timers), if known."""

@@ -7,8 +7,8 @@ import copy
 import heapq
 import itertools
 from collections import deque
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Sequence
 
 from ..clock import Clock, SystemClock
 from ..model import Instance, Message, Queue
@@ -60,6 +60,7 @@ class MemoryStore:
         self._queues: dict[str, _MemoryQueue] = {"control": _MemoryQueue(), "work": _MemoryQueue()}
         self._receipts = itertools.count(1)
         self.changed = asyncio.Event()
+        self.poisoned: list[Message] = []
 
     # ------------------------------------------------------------ instances
     async def load(self, instance_id: str, *, history: bool = True) -> Instance | None:
@@ -86,9 +87,11 @@ class MemoryStore:
             (i for i in self._instances.values() if query.matches(i)), key=lambda i: (i.created_time, i.instance_id)
         )
         start = int(query.continuation or 0)
-        page = matches[start:start + query.page_size]
+        page = matches[start : start + query.page_size]
         more = start + query.page_size < len(matches)
-        return QueryPage([_copy_instance(i, history=False) for i in page], str(start + query.page_size) if more else None)
+        return QueryPage(
+            [_copy_instance(i, history=False) for i in page], str(start + query.page_size) if more else None
+        )
 
     async def purge(self, instance_id: str) -> int:
         return 1 if self._instances.pop(instance_id, None) is not None else 0
@@ -130,6 +133,13 @@ class MemoryStore:
             stored.visible_at = now + timedelta(seconds=delay_seconds) if delay_seconds else None
             self._queues[msg.queue].put(stored, now)
         self.changed.set()
+
+    async def poison(self, messages: Sequence[Message]) -> None:
+        """Set aside messages that failed too often (kept for inspection, never redelivered)."""
+        for msg in messages:
+            entry = self._queues[msg.queue].inflight.pop(msg.receipt, None)
+            if entry is not None:
+                self.poisoned.append(entry[0])
 
     async def next_visible_at(self, queue: Queue) -> datetime | None:
         q = self._queues[queue]
