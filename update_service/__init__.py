@@ -1,0 +1,1 @@
+"""The update orchestrator service's domain: request models, validation, settings, secrets."""
