@@ -1,0 +1,1 @@
+"""Activity blueprints: all I/O of the process happens here."""

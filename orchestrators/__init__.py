@@ -1,0 +1,1 @@
+"""Orchestrator blueprints: deterministic generators, no I/O (activities do that)."""

@@ -1,0 +1,1 @@
+"""Durable-client functions that start and steer rollouts: HTTP API, queue, retention timer."""
