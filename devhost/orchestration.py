@@ -63,6 +63,9 @@ class StepResult:
     episodes: int = 0
     # (instance_id, name, status) for each execution that ended in this step.
     finished: list[tuple[str, str, RuntimeStatus]] = field(default_factory=list)
+    # The flattened actions the SDK returned in the step's last episode (read by tools such
+    # as the determinism checker, which needs e.g. the names of pending external-event waits).
+    actions: list[Action] = field(default_factory=list)
 
 
 class _Ended(Exception):
@@ -157,8 +160,11 @@ class OrchestrationStep:
                 if status == RuntimeStatus.SUSPENDED:
                     inst.runtime_status = RuntimeStatus.RUNNING
                     inst.output = first.get("Reason")
-                    queue = [first, *inst.buffered, *queue]
+                    # ExecutionResumed opens the episode that applies what was held while suspended.
+                    queue = [*inst.buffered, *queue]
                     inst.buffered = []
+                    batch = self._take_batch(queue, [first])
+                    queue = self._episode(batch, queue)
                 continue
             if status == RuntimeStatus.SUSPENDED or (not inst.history and t != EventType.EXECUTION_STARTED):
                 # Suspended, or created but not started yet: hold events until they can apply.
@@ -167,18 +173,22 @@ class OrchestrationStep:
             if t == EventType.EXECUTION_STARTED and inst.buffered:
                 queue = [first, *inst.buffered, *queue[1:]]
                 inst.buffered = []
-            batch: list[Event] = []
-            while queue and queue[0]["EventType"] not in CONTROL_EVENTS:
-                ev = queue.pop(0)
-                batch.append(ev)
-                if self._is_retry_event(ev):
-                    # The SDK takes retry sequence numbers while processing this event;
-                    # keeping it last makes their order relative to new actions known (§2.6.1).
-                    break
+            batch = self._take_batch(queue, [])
             queue = self._episode(batch, queue)
         if self.inst is not None:
             self.inst.last_updated_time = max(self.inst.last_updated_time, self.now)
         return self.result
+
+    def _take_batch(self, queue: list[Event], batch: list[Event]) -> list[Event]:
+        """Move events from the front of `queue` onto `batch`, up to the next control event."""
+        while queue and queue[0]["EventType"] not in CONTROL_EVENTS:
+            ev = queue.pop(0)
+            batch.append(ev)
+            if self._is_retry_event(ev):
+                # The SDK takes retry sequence numbers while processing this event;
+                # keeping it last makes their order relative to new actions known (§2.6.1).
+                break
+        return batch
 
     # ------------------------------------------------------------ admission
     def _accept(self, messages: list[Message]) -> list[Event]:
@@ -343,6 +353,7 @@ class OrchestrationStep:
         inst.custom_status = None if custom is None else json.dumps(custom)
 
         flat = flatten(state.get("actions") or [])
+        self.result.actions = flat
         try:
             self._check_determinism(flat)
             if "error" in state:
@@ -714,7 +725,9 @@ def _matches(action: Action, ev: Event) -> bool:
             return False
     if t == ActionType.CALL_HTTP:
         return et == EventType.TASK_SCHEDULED and ev.get("Name") == HTTP_ACTIVITY_NAME
-    return True
+    # Any other action (e.g. a wait for an external event, which takes no number) now sits
+    # where the history recorded a scheduled task: the code changed.
+    return False
 
 
 def _describe_event(ev: Event | None) -> str:
