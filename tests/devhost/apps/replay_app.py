@@ -69,6 +69,25 @@ EVENT_NAME = "Go"
 
 
 @app.orchestration_trigger(context_name="context")
+def clock_reader(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    """Output built from episode times: the replay must run each episode at its recorded start time."""
+    started = context.current_utc_datetime
+    yield context.call_activity("say_hello", "clock")
+    after_activity = context.current_utc_datetime
+    yield context.create_timer(after_activity + timedelta(hours=2))
+    return [started.isoformat(), after_activity.isoformat(), context.current_utc_datetime.isoformat(),
+            context.new_uuid()]
+
+
+@app.orchestration_trigger(context_name="context")
+def stamped_wait(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    """Reads the time in its first episode, which schedules nothing (an HTTP history loses that time)."""
+    started = context.current_utc_datetime
+    value = yield context.wait_for_external_event("Go")
+    return [started.isoformat(), value]
+
+
+@app.orchestration_trigger(context_name="context")
 def countdown(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
     """An eternal-style orchestration: wait a minute, then continue as new with n - 1."""
     n: int = context.get_input()

@@ -1,0 +1,102 @@
+"""`python -m devhost COMMAND ...`: the command line.
+
+Each command is one `add_*_command(subparsers)` function that registers its parser and sets
+`func` (called with the parsed arguments, returns the exit code). To add a command, write
+such a function and list it in `COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_ERROR = 2  # bad usage or input, as argparse itself uses
+
+
+class AppLoadError(Exception):
+    """The app module could not be imported or has no such attribute."""
+
+
+def load_function_app(spec: str = "function_app", script_root: str | Path | None = None) -> Any:
+    """Import the user's app the way the Functions host finds it: module `function_app`, attribute `app`.
+
+    `spec` is `module` or `module:attribute`; `script_root` (default: the current directory) goes first on
+    `sys.path` so the app's own imports (`activities/`, `shared/`, ...) resolve as they do under the host.
+    """
+    module_name, _, attribute = spec.partition(":")
+    root = str(Path(script_root or ".").resolve())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise AppLoadError(f"cannot import '{module_name}' from {root}: {exc}") from exc
+    name = attribute or "app"
+    try:
+        return getattr(module, name)
+    except AttributeError:
+        raise AppLoadError(f"module '{module_name}' has no attribute '{name}'") from None
+
+
+# ----------------------------------------------------------------------------- replay
+def add_replay_command(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "replay",
+        help="replay a recorded orchestration history against the current code",
+        description="Replay a recorded history (a devhost export, a list of DTFx events, or an HTTP API status "
+                    "payload with historyEvents) against the current orchestrator code, without running "
+                    "activities, and report the first nondeterminism. Exit code 0: replays; 1: diverges.",
+    )
+    parser.add_argument("file", type=Path, help="the recording (JSON)")
+    parser.add_argument("--app", default="function_app", metavar="MODULE[:ATTR]",
+                        help="the module defining the app (default: function_app, attribute app)")
+    parser.add_argument("--script-root", type=Path, default=None, metavar="DIR",
+                        help="directory to import the app from (default: the current directory)")
+    parser.set_defaults(func=run_replay)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from .determinism import replay
+
+    try:
+        recording = args.file.read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"error: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        app = load_function_app(args.app, args.script_root)
+    except AppLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        report = replay(app, recording)
+    except ValueError as exc:  # malformed recording (json.JSONDecodeError is a ValueError too)
+        print(f"error: {args.file}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(report.summary())
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+# ------------------------------------------------------------------------------ main
+COMMANDS: list[Callable[[Any], None]] = [add_replay_command]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m devhost", description="devhost: a local Durable Functions host")
+    subparsers = parser.add_subparsers(dest="command", required=True, title="commands")
+    for add_command in COMMANDS:
+        add_command(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
