@@ -161,13 +161,17 @@ def load_recording(source: Any) -> Recording:
         if "historyEvents" in data:
             raw = data.get("historyEvents")
             if raw is None:
-                raise ValueError("the status payload has no history: fetch it with "
-                                 "showHistory=true&showHistoryOutput=true&showInput=true")
+                raise ValueError(
+                    "the status payload has no history: fetch it with "
+                    "showHistory=true&showHistoryOutput=true&showInput=true"
+                )
         elif "history" in data:
             raw = data.get("history")
         else:
-            raise ValueError("a recording must be a list of history events, a devhost export with 'history', "
-                             "or an HTTP status payload with 'historyEvents'")
+            raise ValueError(
+                "a recording must be a list of history events, a devhost export with 'history', "
+                "or an HTTP status payload with 'historyEvents'"
+            )
         meta = data
     elif isinstance(data, list):
         raw = data
@@ -265,8 +269,9 @@ class _Replayer:
         return self.iid or _DEFAULT_INSTANCE_ID
 
     def message(self, ev: Event, *, execution_id: str | None = None, sender: str | None = None) -> Message:
-        return Message(self.instance_id, ev, execution_id=execution_id, sender=sender,
-                       id=f"replay-{next(self._msg_ids)}")
+        return Message(
+            self.instance_id, ev, execution_id=execution_id, sender=sender, id=f"replay-{next(self._msg_ids)}"
+        )
 
     def step(self, messages: list[Message], now: datetime, *, implied_resume: bool = True) -> list[Event]:
         """One recorded episode through the engine; returns the events it appended for that execution.
@@ -281,8 +286,11 @@ class _Replayer:
         self.ensure_open(messages[0].event if messages else None)
         if implied_resume and inst is not None and inst.runtime_status == RuntimeStatus.SUSPENDED:
             types = [m.event["EventType"] for m in messages]
-            if any(t not in CONTROL_TYPES for t in types) and EventType.EXECUTION_RESUMED not in types \
-                    and EventType.EXECUTION_TERMINATED not in types:
+            if (
+                any(t not in CONTROL_TYPES for t in types)
+                and EventType.EXECUTION_RESUMED not in types
+                and EventType.EXECUTION_TERMINATED not in types
+            ):
                 messages = [self.message(h.execution_resumed(now, None)), *messages]
         old_history = inst.history if inst is not None else None
         before = len(old_history) if old_history is not None else 0
@@ -302,8 +310,15 @@ class _Replayer:
             # continue_as_new in the very first episode: the engine replaced the history list it built.
             started = new_inst.history[1] if len(new_inst.history) > 1 else {}
             carried = parse_json_token(started.get("Input"))
-            new_events = [{"EventType": int(EventType.CONTINUE_AS_NEW), "EventId": -1, "Timestamp": h.format_ts(now),
-                           "OrchestrationStatus": 2, "Result": carried}]
+            new_events = [
+                {
+                    "EventType": int(EventType.CONTINUE_AS_NEW),
+                    "EventId": -1,
+                    "Timestamp": h.format_ts(now),
+                    "OrchestrationStatus": 2,
+                    "Result": carried,
+                }
+            ]
         else:
             new_events = new_inst.history[before:]
         if result.actions:
@@ -333,8 +348,9 @@ class _Replayer:
                 )
             raise _Diverged(f"episode {k}: the current code has no pending call for the recorded {_incoming(ev)}")
         for msg, reason in result.dropped:
-            raise _Diverged(f"episode {k}: the current code could not take the recorded {_incoming(msg.event)} "
-                            f"({reason})")
+            raise _Diverged(
+                f"episode {k}: the current code could not take the recorded {_incoming(msg.event)} ({reason})"
+            )
 
     def end_event(self) -> Event | None:
         hist = self.inst.history if self.inst is not None else []
@@ -358,8 +374,10 @@ class _Replayer:
             return ""
         waiting = ", ".join(f"'{w}'" for w in sorted(waits)) or "nothing"
         names = ", ".join(f"'{n}'" for n in unmatched)
-        return (f" (note: the recording raised external event {names}, which the current code never waited for; "
-                f"it waits for {waiting})")
+        return (
+            f" (note: the recording raised external event {names}, which the current code never waited for; "
+            f"it waits for {waiting})"
+        )
 
     def reset_execution(self) -> None:
         self.inst = None
@@ -471,11 +489,15 @@ class _HttpReplayer(_Replayer):
             raise ValueError("the recording has no ExecutionStarted event")
         raised = [ev for ev in events if ev["EventType"] == EventType.EVENT_RAISED]
         if "Input" not in started or not all("Input" in ev for ev in raised):
-            self.notes.append("the recording has no inputs (showInput=false): orchestrator input, event payloads and "
-                              "activity inputs are unknown, so results are matched to activities by name only")
+            self.notes.append(
+                "the recording has no inputs (showInput=false): orchestrator input, event payloads and "
+                "activity inputs are unknown, so results are matched to activities by name only"
+            )
         if any("Result" not in ev for ev in events if ev["EventType"] == EventType.TASK_COMPLETED):
-            self.notes.append("the recording has no outputs (showHistoryOutput=false): activities and "
-                              "sub-orchestrations return None in the replay")
+            self.notes.append(
+                "the recording has no outputs (showHistoryOutput=false): activities and "
+                "sub-orchestrations return None in the replay"
+            )
         recorded_end: Event | None = None
         resumes_left = sum(1 for ev in events if ev["EventType"] == EventType.EXECUTION_RESUMED)
         episode_times = _episode_times(events)
@@ -513,8 +535,11 @@ class _HttpReplayer(_Replayer):
             input_text = None
         execution_id = self.rec.execution_id or self.options.new_id()
         start = h.execution_started(
-            h.parse_ts(ev["Timestamp"]), instance_id=self.instance_id, execution_id=execution_id,
-            name=str(ev.get("FunctionName") or self.rec.name or ""), input_text=input_text,
+            h.parse_ts(ev["Timestamp"]),
+            instance_id=self.instance_id,
+            execution_id=execution_id,
+            name=str(ev.get("FunctionName") or self.rec.name or ""),
+            input_text=input_text,
             generation=int(ev.get("Generation") or 0),
         )
         return self.message(start, execution_id=execution_id)
@@ -556,8 +581,10 @@ class _HttpReplayer(_Replayer):
         noun = "activity" if kind == EventType.TASK_SCHEDULED else "sub-orchestration"
         name = ev.get("FunctionName")
         if not name:
-            raise ValueError(f"{h.event_name(ev)} at {ev['Timestamp']} has no FunctionName: the recording lost its "
-                             "scheduling event and cannot be mapped")
+            raise ValueError(
+                f"{h.event_name(ev)} at {ev['Timestamp']} has no FunctionName: the recording lost its "
+                "scheduling event and cannot be mapped"
+            )
         pending = sorted((seq, p) for seq, p in self._pending().items() if p["EventType"] == kind)
         same_name = [(seq, p) for seq, p in pending if str(p.get("Name", "")).lower() == str(name).lower()]
         candidates = same_name
@@ -567,20 +594,25 @@ class _HttpReplayer(_Replayer):
             return candidates[0][0]
         what = f"{noun} '{name}'" + (f" with input {_short(ev.get('Input'))}" if "Input" in ev else "")
         others = ", ".join(
-            f"'{p.get('Name')}'" + (f" with input {_short(p.get('Input'))}" if "Input" in ev else "")
+            f"'{p.get('Name')}'"
+            + (f" with input {_short(p.get('Input'))}" if "Input" in ev else "")
             + f" (sequence number {seq})"
             for seq, p in pending
         )
         pending_text = f"its pending {noun} calls: {others}" if others else f"it has no {noun} call pending"
-        raise _Diverged(f"episode {k}: the recording {_completion_verb(ev)} {what}, but the current code never "
-                        f"scheduled it ({pending_text})")
+        raise _Diverged(
+            f"episode {k}: the recording {_completion_verb(ev)} {what}, but the current code never "
+            f"scheduled it ({pending_text})"
+        )
 
     def _match_timer(self, ev: Event, k: int) -> tuple[int, datetime]:
         pending = [(seq, p) for seq, p in self._pending().items() if p["EventType"] == EventType.TIMER_CREATED]
         timers = sorted((h.parse_ts(p["FireAt"]), seq) for seq, p in pending)
         if not timers:
-            raise _Diverged(f"episode {k}: the recording fired a timer (FireAt {ev.get('FireAt')}), but the current "
-                            "code has no timer pending")
+            raise _Diverged(
+                f"episode {k}: the recording fired a timer (FireAt {ev.get('FireAt')}), but the current "
+                "code has no timer pending"
+            )
         if ev.get("FireAt"):
             fire_at = h.parse_ts(ev["FireAt"])
             exact = [(at, seq) for at, seq in timers if at == fire_at]
@@ -628,38 +660,50 @@ class _HttpReplayer(_Replayer):
         end = self.end_event() if inst.runtime_status.is_terminal else None
         if recorded_end is not None:
             if end is None:
-                raise _Diverged(f"episode {k}: the recording {_phrase(recorded_end, False)}, but the current code did "
-                                f"not (it is {inst.runtime_status.value}, pending: {self._describe_pending()})")
+                raise _Diverged(
+                    f"episode {k}: the recording {_phrase(recorded_end, False)}, but the current code did "
+                    f"not (it is {inst.runtime_status.value}, pending: {self._describe_pending()})"
+                )
             if not _same_outcome(recorded_end, end):
                 if _status(recorded_end) == _status(end):
                     self.notes.append(
                         "outputs built from current_utc_datetime or new_uuid may not be reproducible from an HTTP "
                         "history: it has no start time for episodes that scheduled nothing"
-                        + ("" if self.iid else ", and new_uuid also needs the instance id (replay the whole status "
-                           "payload, not just its historyEvents)")
+                        + (
+                            ""
+                            if self.iid
+                            else ", and new_uuid also needs the instance id (replay the whole status "
+                            "payload, not just its historyEvents)"
+                        )
                         + "; a full export (history_view.export_instance) has both"
                     )
-                raise _Diverged(f"episode {self.ended_in}: the recording {_phrase(recorded_end, False)}, but the "
-                                f"current code {_phrase(end, False)}")
+                raise _Diverged(
+                    f"episode {self.ended_in}: the recording {_phrase(recorded_end, False)}, but the "
+                    f"current code {_phrase(end, False)}"
+                )
             return
         if end is not None:
-            raise _Diverged(f"episode {self.ended_in}: the current code {_phrase(end, False)}, but the recording "
-                            "is still running")
+            raise _Diverged(
+                f"episode {self.ended_in}: the current code {_phrase(end, False)}, but the recording is still running"
+            )
         recorded_pending = sorted(_task_key(ev) for ev in self.pending_tasks)
         current = self._pending()
         current_tasks = sorted(_task_key(ev) for ev in current.values() if ev["EventType"] in _TASK_TYPES)
         if recorded_pending != current_tasks:
             rec_text = ", ".join(f"{kind} '{name}'" for kind, name in recorded_pending) or "nothing"
-            raise _Diverged(f"episode {k}: at the end of the recording it waited for {rec_text}, but the current code "
-                            f"waits for {self._describe_pending(tasks_only=True)}")
+            raise _Diverged(
+                f"episode {k}: at the end of the recording it waited for {rec_text}, but the current code "
+                f"waits for {self._describe_pending(tasks_only=True)}"
+            )
         self._check_timers_and_messages(k)
 
     def _check_timers_and_messages(self, k: int) -> None:
         hist = self.inst.history if self.inst else []
         timers = sum(1 for ev in hist if ev["EventType"] == EventType.TIMER_CREATED)
         if timers != self.timers:
-            raise _Diverged(f"episode {k}: the recording created {self.timers} timer(s), but the current code "
-                            f"created {timers}")
+            raise _Diverged(
+                f"episode {k}: the recording created {self.timers} timer(s), but the current code created {timers}"
+            )
         sent = [ev for ev in hist if ev["EventType"] == EventType.EVENT_SENT]
         for i in range(max(len(sent), len(self.sent))):
             rec = self.sent[i] if i < len(self.sent) else None
@@ -668,8 +712,10 @@ class _HttpReplayer(_Replayer):
                 continue
             seq = new.get("EventId") if new is not None else None
             where = f"episode {k}" + (f", sequence number {seq}" if seq is not None else "")
-            raise _Diverged(f"{where}: entity message {i + 1}: the recording {_phrase(rec, True)}, but the current "
-                            f"code {_phrase(new, True)}")
+            raise _Diverged(
+                f"{where}: entity message {i + 1}: the recording {_phrase(rec, True)}, but the current "
+                f"code {_phrase(new, True)}"
+            )
 
     def _describe_pending(self, tasks_only: bool = False) -> str:
         parts = []
@@ -717,8 +763,10 @@ def _same(rec: Event, new: Event) -> bool:
     if t != new["EventType"]:
         return False
     if t in _TASK_TYPES:
-        return rec.get("EventId") == new.get("EventId") and \
-            str(rec.get("Name", "")).lower() == str(new.get("Name", "")).lower()
+        return (
+            rec.get("EventId") == new.get("EventId")
+            and str(rec.get("Name", "")).lower() == str(new.get("Name", "")).lower()
+        )
     if t == EventType.TIMER_CREATED:
         return bool(rec.get("EventId") == new.get("EventId"))
     if t == EventType.EVENT_SENT:
@@ -846,5 +894,13 @@ def _incoming(ev: Event | None) -> str:
     return name
 
 
-__all__ = ["FULL", "HTTP", "NondeterminismError", "Recording", "ReplayReport", "assert_replays", "load_recording",
-           "replay"]
+__all__ = [
+    "FULL",
+    "HTTP",
+    "NondeterminismError",
+    "Recording",
+    "ReplayReport",
+    "assert_replays",
+    "load_recording",
+    "replay",
+]

@@ -49,8 +49,12 @@ def process_entity(
     result = EntityStepResult(instance)
     if instance is None:
         instance = Instance(
-            instance_id=entity_id, name=entity_id, runtime_status=RuntimeStatus.RUNNING, execution_id="",
-            created_time=now, last_updated_time=now,
+            instance_id=entity_id,
+            name=entity_id,
+            runtime_status=RuntimeStatus.RUNNING,
+            execution_id="",
+            created_time=now,
+            last_updated_time=now,
         )
         result.instance = instance
     handled: list[str] = instance.engine.setdefault("handled", [])

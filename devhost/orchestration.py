@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from . import history as h
 from .actions import (
@@ -125,15 +126,21 @@ class OrchestrationStep:
 
     def __init__(self, app: AppIndex, instance: Instance | None, now: datetime, options: EngineOptions) -> None:
         self.app = app
-        self.inst = instance
+        self._inst = instance
         self.now = now
         self.opts = options
         self.result = StepResult(instance=instance, new_events_from=len(instance.history) if instance else 0)
 
+    @property
+    def inst(self) -> Instance:
+        """The instance being processed; only None before an ExecutionStarted created it."""
+        assert self._inst is not None
+        return self._inst
+
     # ----------------------------------------------------------------- entry
     def run(self, messages: list[Message]) -> StepResult:
         queue = self._accept(messages)
-        if self.inst is None:
+        if self._inst is None:
             return self.result
         while queue:
             inst = self.inst
@@ -175,7 +182,7 @@ class OrchestrationStep:
                 inst.buffered = []
             batch = self._take_batch(queue, [])
             queue = self._episode(batch, queue)
-        if self.inst is not None:
+        if self._inst is not None:
             self.inst.last_updated_time = max(self.inst.last_updated_time, self.now)
         return self.result
 
@@ -204,7 +211,7 @@ class OrchestrationStep:
                     accepted.append(accepted_start)
                     index = None
                 continue
-            inst = self.inst
+            inst = self._inst
             if inst is None:
                 self.result.dropped.append((msg, "no such instance"))
                 continue
@@ -244,14 +251,18 @@ class OrchestrationStep:
 
     def _accept_start(self, msg: Message) -> Event | None:
         ev = msg.event
-        inst = self.inst
+        inst = self._inst
         oi = ev.get("OrchestrationInstance") or {}
         execution_id = oi.get("ExecutionId") or self.opts.new_id()
         if inst is not None and inst.execution_id == execution_id and inst.history:
             self.result.dropped.append((msg, "duplicate ExecutionStarted"))
             return None
-        if inst is not None and inst.execution_id != execution_id and not inst.runtime_status.is_terminal \
-                and inst.history:
+        if (
+            inst is not None
+            and inst.execution_id != execution_id
+            and not inst.runtime_status.is_terminal
+            and inst.history
+        ):
             reason = f"An orchestration with instance id '{inst.instance_id}' is already {inst.runtime_status.value}."
             self.result.dropped.append((msg, reason))
             parent = ev.get("ParentInstance")
@@ -277,14 +288,14 @@ class OrchestrationStep:
             if inst.execution_id == execution_id:  # created by a client, events may wait for it
                 fresh.created_time = inst.created_time
                 fresh.buffered = inst.buffered
-        self.inst = self.result.instance = fresh
+        self._inst = self.result.instance = fresh
         self.result.history_reset = True
         self.result.new_events_from = 0
         return ev
 
     # -------------------------------------------------------------- episodes
     def _is_retry_event(self, ev: Event) -> bool:
-        retries = self.inst.engine.get("retries") if self.inst else None
+        retries = self._inst.engine.get("retries") if self._inst else None
         if not retries:
             return False
         t = ev["EventType"]
@@ -343,7 +354,9 @@ class OrchestrationStep:
 
         info = self.app.orchestrator(inst.name)
         if info is None:
-            self._fail(f"The function '{inst.name}' doesn't exist, is disabled, or is not an orchestrator function.", None)
+            self._fail(
+                f"The function '{inst.name}' doesn't exist, is disabled, or is not an orchestrator function.", None
+            )
             return []
 
         state, details = self._invoke(info.handler, episode_now)
@@ -458,7 +471,7 @@ class OrchestrationStep:
     def _schedule_new(self, flat: list[Action], now: datetime) -> None:
         engine = self.inst.engine
         ids: list[int | None] = engine.setdefault("ids", [])
-        for action in flat[len(ids):]:
+        for action in flat[len(ids) :]:
             t = action_type(action)
             if t == ActionType.WAIT_FOR_EXTERNAL_EVENT:
                 ids.append(None)
@@ -482,7 +495,9 @@ class OrchestrationStep:
         elif t in SUB_ORCHESTRATOR_TYPES:
             name = action.get("functionName") or ""
             if self.app.orchestrator(name) is None:
-                self._fail(f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function.", None)
+                self._fail(
+                    f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function.", None
+                )
                 raise _Ended
             self._schedule_sub(name, action.get("input"), action.get("instanceId"), seq, now)
             if t == ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY:
@@ -526,8 +541,12 @@ class OrchestrationStep:
         # Deterministic, so a start re-sent after a crash is recognised as a duplicate.
         child_exec = uuid.uuid5(ENTITY_REQUEST_NS, f"{inst.instance_id}|{inst.execution_id}|{seq}|child").hex
         start = h.execution_started(
-            now, instance_id=child, execution_id=child_exec, name=name,
-            input_text=json.dumps(input_text) if input_text is not None else None, parent=parent,
+            now,
+            instance_id=child,
+            execution_id=child_exec,
+            name=name,
+            input_text=json.dumps(input_text) if input_text is not None else None,
+            parent=parent,
         )
         self.result.outbound.append(Message(child, start, execution_id=child_exec, sender=inst.instance_id))
 
@@ -536,7 +555,9 @@ class OrchestrationStep:
         inst.history.append(h.timer_created(now, seq, fire_at))
         fired = h.timer_fired(fire_at, seq, fire_at)
         self.result.outbound.append(
-            Message(inst.instance_id, fired, execution_id=inst.execution_id, visible_at=fire_at, sender=inst.instance_id)
+            Message(
+                inst.instance_id, fired, execution_id=inst.execution_id, visible_at=fire_at, sender=inst.instance_id
+            )
         )
 
     def _send_entity(self, action: Action, signal: bool, seq: int, now: datetime) -> None:
@@ -544,9 +565,15 @@ class OrchestrationStep:
         target = action.get("instanceId") or ""
         entity_name = target[1:].split("@", 1)[0] if target.startswith("@") else ""
         if not entity_name or self.app.entity(entity_name) is None:
-            self._fail(f"The function '{entity_name or target}' doesn't exist, is disabled, or is not an entity function.", None)
+            self._fail(
+                f"The function '{entity_name or target}' doesn't exist, is disabled, or is not an entity function.",
+                None,
+            )
             raise _Ended
-        request: dict[str, Any] = {"op": action.get("operation"), "id": entity_request_id(inst.instance_id, inst.execution_id, seq)}
+        request: dict[str, Any] = {
+            "op": action.get("operation"),
+            "id": entity_request_id(inst.instance_id, inst.execution_id, seq),
+        }
         if signal:
             request["signal"] = True
         if action.get("input") is not None:
@@ -580,8 +607,11 @@ class OrchestrationStep:
         retries: dict[str, dict[str, Any]] = self.inst.engine.get("retries") or {}
         t = last["EventType"]
         for key, r in list(retries.items()):
-            if t in (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_FAILED) \
-                    and last["TaskScheduledId"] == r["current"] and r["timer"] is None:
+            if (
+                t in (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_FAILED)
+                and last["TaskScheduledId"] == r["current"]
+                and r["timer"] is None
+            ):
                 timer = self._next_id()
                 if r["attempt"] >= r["max"]:
                     fire_at = now  # DTFx's final "dummy" timer
@@ -622,7 +652,9 @@ class OrchestrationStep:
         hist = inst.history
         if not hist or hist[-1]["EventType"] == EventType.ORCHESTRATOR_COMPLETED:
             hist.append(h.orchestrator_started(self.now))
-        hist.append(h.execution_completed(self.now, inst.engine.get("next_id", 0), RuntimeStatus.FAILED, reason, details))
+        hist.append(
+            h.execution_completed(self.now, inst.engine.get("next_id", 0), RuntimeStatus.FAILED, reason, details)
+        )
         hist.append(h.orchestrator_completed(self.now))
         self._finish(RuntimeStatus.FAILED, reason)
         if len(hist) > 1 and hist[1].get("ParentInstance"):
@@ -644,13 +676,14 @@ class OrchestrationStep:
 
     def _notify_parent(self, parent: dict[str, Any], ok: bool, result: str | None, details: str | None) -> None:
         oi = parent.get("OrchestrationInstance") or {}
-        seq = int(parent.get("TaskScheduleId"))
+        seq = int(parent.get("TaskScheduleId") or 0)
         if ok:
             ev = h.sub_orchestration_completed(self.now, seq, result)
         else:
             ev = h.sub_orchestration_failed(self.now, seq, result or "", details)
-        sender = self.inst.instance_id if self.inst else None
-        self.result.outbound.append(Message(oi.get("InstanceId"), ev, execution_id=oi.get("ExecutionId"), sender=sender))
+        sender = self._inst.instance_id if self._inst else None
+        target = str(oi.get("InstanceId") or "")
+        self.result.outbound.append(Message(target, ev, execution_id=oi.get("ExecutionId"), sender=sender))
 
     def _continue_as_new(self, flat: list[Action], rest: list[Event]) -> list[Event]:
         inst = self.inst
@@ -662,9 +695,13 @@ class OrchestrationStep:
         started = hist[1]
         execution_id = self.opts.new_id()
         fresh = h.execution_started(
-            self.now, instance_id=inst.instance_id, execution_id=execution_id, name=inst.name,
+            self.now,
+            instance_id=inst.instance_id,
+            execution_id=execution_id,
+            name=inst.name,
             input_text=json.dumps(new_input) if new_input is not None else None,
-            parent=started.get("ParentInstance"), generation=int(started.get("Generation") or 0),
+            parent=started.get("ParentInstance"),
+            generation=int(started.get("Generation") or 0),
         )
         inst.execution_id = execution_id
         inst.input = fresh["Input"]
@@ -691,7 +728,9 @@ def _unconsumed_events(events: list[Event], flat: list[Action]) -> list[Event]:
     beyond the number of waits the execution created stayed buffered. Entity responses
     (named by the request id of an EventSent) are not external events.
     """
-    request_ids = {_request_id(ev["Input"]) for ev in events if ev["EventType"] == EventType.EVENT_SENT and ev.get("Input")}
+    request_ids = {
+        _request_id(ev["Input"]) for ev in events if ev["EventType"] == EventType.EVENT_SENT and ev.get("Input")
+    }
     waits: dict[str, int] = {}
     for action in flat:
         if action_type(action) == ActionType.WAIT_FOR_EXTERNAL_EVENT:
@@ -701,7 +740,7 @@ def _unconsumed_events(events: list[Event], flat: list[Action]) -> list[Event]:
     for ev in events:
         if ev["EventType"] == EventType.EVENT_RAISED and ev.get("Name") not in request_ids:
             raised.setdefault(ev.get("Name") or "", []).append(ev)
-    carried = [ev for name, evs in raised.items() for ev in evs[waits.get(name, 0):]]
+    carried = [ev for name, evs in raised.items() for ev in evs[waits.get(name, 0) :]]
     carried.sort(key=lambda ev: ev["Timestamp"])
     return [{**ev, "IsPlayed": False} for ev in carried]
 
@@ -710,10 +749,15 @@ def _matches(action: Action, ev: Event) -> bool:
     t = action_type(action)
     et = ev["EventType"]
     if t in ACTIVITY_TYPES:
-        return et == EventType.TASK_SCHEDULED and str(ev.get("Name", "")).lower() == str(action.get("functionName", "")).lower()
+        return (
+            et == EventType.TASK_SCHEDULED
+            and str(ev.get("Name", "")).lower() == str(action.get("functionName", "")).lower()
+        )
     if t in SUB_ORCHESTRATOR_TYPES:
-        return et == EventType.SUB_ORCHESTRATION_CREATED and \
-            str(ev.get("Name", "")).lower() == str(action.get("functionName", "")).lower()
+        return (
+            et == EventType.SUB_ORCHESTRATION_CREATED
+            and str(ev.get("Name", "")).lower() == str(action.get("functionName", "")).lower()
+        )
     if t == ActionType.CREATE_TIMER:
         return et == EventType.TIMER_CREATED
     if t in ENTITY_TYPES:
@@ -754,7 +798,11 @@ def _request_op(text: str | None) -> str | None:
 
 
 def process_orchestration(
-    app: AppIndex, instance: Instance | None, messages: list[Message], now: datetime, options: EngineOptions | None = None
+    app: AppIndex,
+    instance: Instance | None,
+    messages: list[Message],
+    now: datetime,
+    options: EngineOptions | None = None,
 ) -> StepResult:
     """Apply delivered messages to one orchestration instance. Pure: no I/O, no clock reads."""
     return OrchestrationStep(app, instance, now, options or EngineOptions()).run(messages)
