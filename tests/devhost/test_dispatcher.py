@@ -10,8 +10,8 @@ from datetime import timedelta
 import azure.durable_functions as df
 
 from devhost import DurableHarness, RuntimeStatus
-from devhost.dispatcher import Dispatcher, DispatcherOptions
 from devhost.clock import VirtualClock
+from devhost.dispatcher import Dispatcher, DispatcherOptions
 from devhost.index import AppIndex
 from devhost.model import Message
 from devhost.store.memory import MemoryStore
