@@ -1,17 +1,22 @@
 # The two commands: `make run` (the app locally) and `make test` (the whole suite).
-.PHONY: run test lint bench bootstrap
+.PHONY: run test lint bench bootstrap infra-check
 
 bootstrap:
 	@scripts/bootstrap.sh
 
 test: bootstrap
-	.venv/bin/python -m ruff check devhost tests bench
+	.venv/bin/python -m ruff check .
 	.venv/bin/python -m mypy
 	.venv/bin/python -m pytest -q
+	scripts/infra-checks.sh
 
 lint: bootstrap
-	.venv/bin/python -m ruff check devhost tests bench
+	.venv/bin/python -m ruff check .
 	.venv/bin/python -m mypy
 
 bench: bootstrap
 	.venv/bin/python bench/engine_bench.py
+
+# checkov security scan of infra/ (Bicep) in its own venv, .venv-infra; part of `make test`.
+infra-check:
+	@scripts/infra-checks.sh
