@@ -86,7 +86,13 @@ def run_replay(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------ main
-COMMANDS: list[Callable[[Any], None]] = [add_replay_command]
+def add_start(subparsers: Any) -> None:
+    from .server.main import add_start_command
+
+    add_start_command(subparsers)
+
+
+COMMANDS: list[Callable[[Any], None]] = [add_start, add_replay_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

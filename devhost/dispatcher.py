@@ -261,9 +261,12 @@ class Dispatcher:
             self.stats["activities"] += 1
             await self.store.enqueue([Message(msg.instance_id, completion, execution_id=msg.execution_id)])
             await self.store.ack([msg])
-            log.debug("devhost: activity %s (%s#%s) %s [%.1f ms]", msg.event.get("Name"), msg.instance_id,
-                      msg.event.get("EventId"), "failed" if completion["EventType"] == 6 else "done",
-                      (time.perf_counter() - started) * 1000)
+            # One line per activity execution, in the same shape as the server's function lines.
+            failed = completion["EventType"] == EventType.TASK_FAILED
+            log.info("Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms, InstanceId=%s, TaskId=%s)%s",
+                     msg.event.get("Name"), "Failed" if failed else "Succeeded", msg.id,
+                     (time.perf_counter() - started) * 1000, msg.instance_id, msg.event.get("EventId"),
+                     f": {completion.get('Reason')}" if failed else "")
         except Exception:
             log.exception("devhost: activity work item %s failed", msg.id)
             await self._abandon_or_poison([msg])

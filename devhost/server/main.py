@@ -1,0 +1,234 @@
+"""`devhost start`: load settings, import function_app.py, open the task hub, serve.
+
+Failures a user can fix (no function_app.py, an import error in it, bad host.json,
+unreachable storage, port in use) print one line and exit 1 instead of a traceback:
+the traceback of an import error is about the user's file, so only its last frame in
+that file is shown. SIGINT/SIGTERM stop accepting requests and drain the dispatcher.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import inspect
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+from ..index import AppIndex
+from ..store.base import Store
+from .app import DevHost, HostStartupError
+from .settings import HostConfig, SettingsError, load_local_settings
+
+log = logging.getLogger("devhost")
+
+
+class StartError(Exception):
+    """A problem reported as one line (`devhost: error: ...`) with exit code 1."""
+
+
+class _CoreToolsFormatter(logging.Formatter):
+    """`[2026-11-27T18:40:00.123Z] message`, as Core Tools prints its console log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return f"[{stamp}] {text}"
+
+
+def configure_logging(level: int, verbose: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_CoreToolsFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("devhost").setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("aiohttp.access", "azure.core.pipeline.policies.http_logging_policy", "azure"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def add_start_command(subparsers: Any) -> None:
+    """Register `start` on an argparse subparsers object; the parser's `func` is run_start."""
+    parser = subparsers.add_parser(
+        "start", help="run function_app.py locally (HTTP functions, Durable HTTP API, timers)",
+        description="Run a Python Azure Functions app with Durable Functions locally, like `func start`.",
+    )
+    parser.add_argument("--port", type=int, default=7071, help="port to listen on (default 7071)")
+    parser.add_argument("--script-root", default=".", help="folder holding function_app.py and host.json")
+    parser.add_argument("--verbose", action="store_true", help="log every activity and engine step")
+    parser.set_defaults(func=run_start)
+
+
+def run_start(args: argparse.Namespace) -> int:
+    """Entry point for `devhost start`; returns the process exit code."""
+    try:
+        return asyncio.run(_serve(args))
+    except StartError as exc:
+        print(f"devhost: error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:  # Ctrl+C before the signal handlers were installed (e.g. during import)
+        return 130
+
+
+def _import_error_line(exc: BaseException, path: Path) -> str:
+    """`function_app.py failed to import: NameError: ... (orchestrators/x.py:12)` — where in the user's code."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    root = str(path.parent)
+    user = [f for f in frames if f.filename.startswith(root)]
+    where = f" ({os.path.relpath(user[-1].filename, root)}:{user[-1].lineno})" if user else ""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f" ({os.path.relpath(exc.filename, root)}:{exc.lineno})"
+        return f"{path.name} failed to import: SyntaxError: {exc.msg}{where}"
+    return f"{path.name} failed to import: {type(exc).__name__}: {exc}{where}"
+
+
+def load_function_app(script_root: Path) -> Any:
+    """Import `function_app.py` from the script root (as the worker does) and return its `app`."""
+    path = script_root / "function_app.py"
+    if not path.is_file():
+        raise StartError(f"no function_app.py in {script_root} (use --script-root)")
+    root = str(script_root)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    spec = importlib.util.spec_from_file_location("function_app", path)
+    if spec is None or spec.loader is None:
+        raise StartError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["function_app"] = module
+    try:
+        spec.loader.exec_module(module)
+    except (Exception, SystemExit) as exc:
+        sys.modules.pop("function_app", None)
+        raise StartError(_import_error_line(exc, path)) from None
+    app = getattr(module, "app", None)
+    if app is None or not hasattr(app, "get_functions"):
+        raise StartError(f"{path.name} defines no `app` (a func.FunctionApp / df.DFApp)")
+    return app
+
+
+def _memory_store() -> bool:
+    return os.environ.get("DEVHOST_STORE", "azure").strip().lower() == "memory"
+
+
+async def open_task_hub_store(hub: str) -> tuple[Store, Callable[[], Any] | None]:
+    """The store selected by DEVHOST_STORE, plus a coroutine factory that releases its hub lease.
+
+    `memory` keeps everything in this process; anything else is the Azure Storage store
+    (Azurite or a real account via AzureWebJobsStorage), imported only when used."""
+    if _memory_store():
+        from ..store.memory import MemoryStore
+
+        return MemoryStore(), None
+    try:
+        from ..store import azure as azure_store
+    except ImportError as exc:
+        raise StartError(f"the Azure Storage store is not available ({exc}); set DEVHOST_STORE=memory "
+                         "to run with an in-memory task hub") from None
+    unavailable: type[BaseException] = getattr(azure_store, "StorageUnavailable", OSError)
+    store: Store
+    try:
+        # cast: the Azure store is checked against the protocol by its own tests.
+        store = cast(Store, await azure_store.open_store(os.environ, hub))
+    except unavailable as exc:
+        raise StartError(f"storage is unreachable: {exc}") from None
+    except (KeyError, ValueError) as exc:
+        raise StartError(f"cannot open the task hub '{hub}': {exc}") from None
+    release = getattr(store, "release_hub_lease", None)
+    acquire = getattr(store, "acquire_hub_lease", None)
+    if acquire is not None:
+        try:
+            result = acquire()
+            if inspect.isawaitable(result):
+                await result
+        except unavailable as exc:
+            await store.close()
+            raise StartError(f"storage is unreachable: {exc}") from None
+        except Exception as exc:  # HubInUse and friends: their message says what to do
+            await store.close()
+            raise StartError(str(exc) or f"cannot take the task hub '{hub}': {type(exc).__name__}") from None
+    return store, release
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    script_root = Path(args.script_root).resolve()
+    if not script_root.is_dir():
+        raise StartError(f"script root {script_root} is not a folder")
+    try:
+        load_local_settings(script_root)
+        config = HostConfig.load(script_root)
+    except SettingsError as exc:
+        raise StartError(str(exc)) from None
+    configure_logging(config.log_level, getattr(args, "verbose", False))
+    os.chdir(script_root)  # the worker runs with the script root as working directory
+    app = load_function_app(script_root)
+    try:
+        index = AppIndex.from_app(app)
+    except Exception as exc:
+        raise StartError(f"cannot index the functions of function_app.py: {type(exc).__name__}: {exc}") from None
+    store, release = await open_task_hub_store(config.hub_name)
+    host: DevHost | None = None
+    try:
+        try:
+            # Queue triggers poll real queues only with the Azure Storage hub: memory mode touches no storage.
+            host = DevHost(index, store, hub=config.hub_name, route_prefix=config.route_prefix,
+                           dispatcher_options=config.dispatcher, script_root=str(script_root),
+                           queue_triggers=not _memory_store(), queue_options=config.queues)
+            await host.start(args.port)
+        except HostStartupError as exc:
+            raise StartError(str(exc)) from None
+        print(host.banner(), flush=True)
+        log.info("Host started (task hub %s, store %s). Press Ctrl+C to stop.", config.hub_name,
+                 type(store).__name__)
+        await _wait_for_signal()
+        log.info("Stopping: finishing in-flight work...")
+        await host.stop()
+        log.info("devhost stopped.")
+        return 0
+    finally:
+        if release is not None:
+            try:
+                result = release()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                log.warning("devhost: releasing the task hub lease failed: %s", exc)
+        await store.close()
+
+
+async def _wait_for_signal() -> None:
+    """Return on the first SIGINT/SIGTERM; a second one exits at once (a stuck drain)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        if len(received) > 1:
+            print("devhost: forced exit", file=sys.stderr, flush=True)
+            os._exit(130)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="devhost")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_start_command(sub)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Shared helpers: load the sample app once, run a DevHost on a free loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import aiohttp
+
+from devhost.index import AppIndex
+from devhost.server.app import DevHost
+from devhost.store.memory import MemoryStore
+
+SAMPLE_ROOT = Path(__file__).parent / "sample_app"
+HUB = "SampleHub"
+SETTINGS = {"TICK_SCHEDULE": "0 0 0 1 1 *", "HUB_NAME": HUB}
+WEBHOOK = "/runtime/webhooks/durabletask"
+TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
+
+
+def sample_module() -> ModuleType:
+    """The sample function_app, imported once under a private name (get_functions runs once per app)."""
+    name = "devhost_server_sample_function_app"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, SAMPLE_ROOT / "function_app.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def sample_index() -> AppIndex:
+    return AppIndex.from_app(sample_module().app)
+
+
+@asynccontextmanager
+async def running_host(**kwargs: Any) -> AsyncIterator[tuple[DevHost, aiohttp.ClientSession, str]]:
+    """A started DevHost on 127.0.0.1:<free port> with a memory store, plus a client session and base URL."""
+    options: dict[str, Any] = {"hub": HUB, "settings": dict(SETTINGS), "enable_timers": False}
+    options.update(kwargs)
+    host = DevHost(sample_index(), MemoryStore(), **options)
+    port = await host.start(0)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield host, session, base
+    finally:
+        await host.stop()
+
+
+async def wait_status(session: aiohttp.ClientSession, url: str, statuses: set[str] | None = None,
+                      timeout: float = 10.0) -> dict[str, Any]:
+    """Poll a statusQueryGetUri until the runtimeStatus is in `statuses` (default: terminal)."""
+    wanted = statuses or TERMINAL
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        async with session.get(url) as resp:
+            body = await resp.json()
+        if body.get("runtimeStatus") in wanted:
+            return body
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"instance did not reach {wanted}: {body}")
+        await asyncio.sleep(0.02)
+
+
+async def sdk(session: aiohttp.ClientSession, base: str, op: str, **args: Any) -> Any:
+    """Run one SDK client call inside the sample app's `sdk` HTTP function and return its JSON result."""
+    async with session.post(f"{base}/api/sdk/{op}", json=args) as resp:
+        text = await resp.text()
+        assert resp.status == 200, (op, resp.status, text)
+        return await resp.json()
