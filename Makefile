@@ -7,8 +7,8 @@ bootstrap:
 test: bootstrap
 	.venv/bin/python -m ruff check .
 	.venv/bin/python -m mypy
-	.venv/bin/python -m pytest -q
 	scripts/infra-checks.sh
+	.venv/bin/python -m pytest -q
 
 lint: bootstrap
 	.venv/bin/python -m ruff check .
