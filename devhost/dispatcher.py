@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +41,21 @@ class DispatcherOptions:
     # applies many of them (fan-in). The hold never exceeds the instance's last replay
     # cost (x3), so replay stays a bounded share of the work.
     max_batch_wait_seconds: float = 0.25
+    # How long a received (or self-claimed) message stays hidden while it is worked on. After
+    # a crash, the messages the dead process held come back only after this long (DTFx: 5 min).
+    visibility_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class LocalResult:
+    """Receipt of an activity result handed straight to its orchestration (never queued).
+
+    The work item it came from stays claimed in the store until the result is
+    checkpointed; only then is the work item acked. A crash in between re-runs the
+    activity from the queue and the engine drops the duplicate result.
+    """
+
+    work: Message
 
 
 class Dispatcher:
@@ -71,43 +86,74 @@ class Dispatcher:
         self._expected: dict[str, int] = defaultdict(int)
         self._drained: dict[str, asyncio.Event] = {}
         self._replay_cost: dict[str, float] = {}
+        self._backlog: deque[Message] = deque()  # claimed work waiting for an activity slot
+        self._background: set[asyncio.Task[Any]] = set()
+        self._stopping = False  # draining: finish what runs, start nothing new locally
         self.stats = {"episodes": 0, "activities": 0, "entity_operations": 0, "work_items": 0}
 
     # ------------------------------------------------------------------ loop
     @property
     def in_flight(self) -> int:
-        return len(self._orch_tasks) + len(self._activity_tasks)
+        return len(self._orch_tasks) + len(self._activity_tasks) + len(self._backlog)
 
     async def pump(self) -> bool:
         """Receive what can be started now and start it; True if anything was received."""
         started = False
         free_orch = self.options.max_concurrent_orchestrations - len(self._orch_tasks)
         if free_orch > 0:
-            msgs = await self.store.dequeue("control", self.options.control_batch_size)
+            msgs = await self.store.dequeue("control", self.options.control_batch_size,
+                                          self.options.visibility_seconds)
             if msgs:
                 started = True
                 groups: dict[str, list[Message]] = defaultdict(list)
                 for m in msgs:
                     groups[m.instance_id].append(m)
-                    if m.event["EventType"] in _ACTIVITY_RESULTS and self._expected.get(m.instance_id):
-                        self._expected[m.instance_id] -= 1
-                        if self._expected[m.instance_id] <= 0:
-                            self._expected.pop(m.instance_id, None)
-                            drained = self._drained.get(m.instance_id)
-                            if drained is not None:
-                                drained.set()
                 for iid, group in groups.items():
-                    if iid in self._busy:
-                        self._waiting[iid].extend(group)
-                    else:
-                        self._start_instance(iid, group)
+                    self._deliver(iid, group)
+        while self._backlog and len(self._activity_tasks) < self.options.max_concurrent_activities:
+            started = True
+            self._spawn(self._activity_tasks, self._run_activity(self._backlog.popleft()))
         free_act = self.options.max_concurrent_activities - len(self._activity_tasks)
         if free_act > 0:
-            work = await self.store.dequeue("work", free_act)
+            work = await self.store.dequeue("work", free_act, self.options.visibility_seconds)
             for m in work:
                 started = True
                 self._spawn(self._activity_tasks, self._run_activity(m))
         return started
+
+    def _deliver(self, iid: str, group: list[Message]) -> None:
+        """Hand messages to their instance: now, or after the work item it is running."""
+        if self._stopping:  # results of activities finishing during shutdown: via the queue
+            local = [m for m in group if isinstance(m.receipt, LocalResult)]
+            if local:
+                self._spawn(self._background, self._durable(local))
+            group = [m for m in group if not isinstance(m.receipt, LocalResult)]
+            if not group:
+                return
+        for m in group:
+            if m.event["EventType"] in _ACTIVITY_RESULTS and self._expected.get(iid):
+                self._expected[iid] -= 1
+                if self._expected[iid] <= 0:
+                    self._expected.pop(iid, None)
+                    drained = self._drained.get(iid)
+                    if drained is not None:
+                        drained.set()
+        if iid in self._busy:
+            self._waiting[iid].extend(group)
+        else:
+            self._start_instance(iid, group)
+
+    def _run_local(self, work: list[Message]) -> None:
+        """Run work this process just scheduled (and claimed) without a trip through the queue."""
+        if self._stopping:  # shutting down: release the claim so the next host runs it at once
+            if work:
+                self._spawn(self._background, self.store.abandon(work, delay_seconds=0))
+            return
+        for m in work:
+            if len(self._activity_tasks) < self.options.max_concurrent_activities:
+                self._spawn(self._activity_tasks, self._run_activity(m))
+            else:
+                self._backlog.append(m)
 
     def _spawn(self, bucket: set[asyncio.Task[Any]], coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -134,7 +180,7 @@ class Dispatcher:
         while True:
             if await self.pump():
                 continue
-            pending = self._orch_tasks | self._activity_tasks
+            pending = self._orch_tasks | self._activity_tasks | self._background
             if not pending:
                 return
             await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -165,9 +211,14 @@ class Dispatcher:
         await self.drain()
 
     async def drain(self) -> None:
-        pending = self._orch_tasks | self._activity_tasks
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        """Stop starting work, let running work finish, hand the rest back to the store."""
+        self._stopping = True
+        if self._backlog:
+            backlog, self._backlog = list(self._backlog), deque()
+            self._spawn(self._background, self.store.abandon(backlog, delay_seconds=0))
+        while self._orch_tasks or self._activity_tasks or self._background:
+            await asyncio.gather(*(self._orch_tasks | self._activity_tasks | self._background),
+                                 return_exceptions=True)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -206,25 +257,29 @@ class Dispatcher:
                     await store.checkpoint(eresult.instance, new_events_from=0, history_reset=False)
                 for _msg, why in eresult.dropped:
                     log.debug("devhost: dropped message for %s: %s", iid, why)
-                await store.ack(group)
+                await self._ack(group)
                 return
             result = process_orchestration(self.app, inst, group, now, self.engine)
             self.stats["episodes"] += result.episodes
             self.stats["work_items"] += 1
-            if result.outbound:
-                await store.enqueue(result.outbound)
-                work = sum(1 for m in result.outbound if m.queue == "work")
-                if work:
-                    self._expected[iid] += work
+            work = [m for m in result.outbound if m.queue == "work"]
+            others = [m for m in result.outbound if m.queue != "work"]
+            if others:
+                await store.enqueue(others)
+            if work:
+                # Durable first (claimed, so no one else takes it), run here after the checkpoint.
+                await store.enqueue_claimed(work, self.options.visibility_seconds)
+                self._expected[iid] += len(work)
             if result.instance is not None and (result.episodes or result.history_reset or result.instance.buffered
                                                 or inst is None or result.instance.engine != inst.engine):
                 await store.checkpoint(result.instance, new_events_from=result.new_events_from,
                                        history_reset=result.history_reset)
+            self._run_local(work)
             deferred_ids = {m.id for m in result.deferred}
             consumed = [m for m in group if m.id not in deferred_ids]
-            await store.ack(consumed)
+            await self._ack(consumed)
             if result.deferred:
-                await store.abandon(result.deferred, delay_seconds=1.0)
+                await self._abandon(result.deferred, delay_seconds=1.0)
             for _msg, why in result.dropped:
                 log.debug("devhost: dropped message for %s: %s", iid, why)
             for fin_iid, name, status in result.finished:
@@ -236,12 +291,38 @@ class Dispatcher:
                     self.on_finished(fin_iid, name, status)
         except ConcurrencyError as exc:
             log.warning("devhost: %s; will retry the work item", exc)
-            await store.abandon(group, delay_seconds=0.5)
+            await self._abandon(group, delay_seconds=0.5)
         except Exception:
             log.exception("devhost: processing messages for %s failed", iid)
             await self._abandon_or_poison(group)
 
+    async def _ack(self, consumed: list[Message]) -> None:
+        """Delete consumed messages; for local results, the work items they came from.
+
+        Work-item acks run in the background: the result is already checkpointed, so a
+        lost ack only means the activity runs again and its result is dropped."""
+        queued = [m for m in consumed if not isinstance(m.receipt, LocalResult)]
+        local = [m.receipt.work for m in consumed if isinstance(m.receipt, LocalResult)]
+        if queued:
+            await self.store.ack(queued)
+        if local:
+            self._spawn(self._background, self.store.ack(local))
+
+    async def _durable(self, local: list[Message]) -> None:
+        """Local results that cannot be applied now go through the queue like any other."""
+        if local:
+            await self.store.enqueue([Message(m.instance_id, m.event, execution_id=m.execution_id) for m in local])
+            await self.store.ack([m.receipt.work for m in local])
+
+    async def _abandon(self, messages: list[Message], delay_seconds: float) -> None:
+        await self._durable([m for m in messages if isinstance(m.receipt, LocalResult)])
+        queued = [m for m in messages if not isinstance(m.receipt, LocalResult)]
+        if queued:
+            await self.store.abandon(queued, delay_seconds=delay_seconds)
+
     async def _abandon_or_poison(self, group: list[Message]) -> None:
+        await self._durable([m for m in group if isinstance(m.receipt, LocalResult)])
+        group = [m for m in group if not isinstance(m.receipt, LocalResult)]
         poison = [m for m in group if m.dequeue_count >= self.options.max_dequeue_count]
         retry = [m for m in group if m.dequeue_count < self.options.max_dequeue_count]
         if poison:
@@ -259,8 +340,9 @@ class Dispatcher:
                 self.app, msg, self.store.clock.now, self._executor, self.activity_overrides
             )
             self.stats["activities"] += 1
-            await self.store.enqueue([Message(msg.instance_id, completion, execution_id=msg.execution_id)])
-            await self.store.ack([msg])
+            # Straight to the orchestration; the work item is acked once the result is checkpointed.
+            result = Message(msg.instance_id, completion, execution_id=msg.execution_id, receipt=LocalResult(msg))
+            self._deliver(msg.instance_id, [result])
             # One line per activity execution, in the same shape as the server's function lines.
             failed = completion["EventType"] == EventType.TASK_FAILED
             log.info("Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms, InstanceId=%s, TaskId=%s)%s",

@@ -45,11 +45,11 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
-from azure.storage.blob.aio import BlobLeaseClient, BlobServiceClient, ContainerClient
+from azure.storage.blob.aio import BlobLeaseClient, BlobServiceClient, ContainerClient, LinearRetry
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
 from ..clock import Clock, SystemClock
-from ..history import EVENT_NAMES, EVENT_TYPES_BY_NAME, Event, RuntimeStatus, format_ts, parse_ts
+from ..history import EVENT_NAMES, EVENT_TYPES_BY_NAME, Event, EventType, RuntimeStatus, format_ts, parse_ts
 from ..model import Instance, Message, Queue
 from .base import ConcurrencyError, InstanceQuery, QueryPage
 
@@ -207,6 +207,22 @@ def _decode_extra(value: dict[str, Any]) -> Any:
     return parse_ts(value["$datetime"]) if set(value) == {"$datetime"} else value
 
 
+def _restore_played(events: list[Event]) -> list[Event]:
+    """IsPlayed as the engine had it: true before the last OrchestratorStarted (see `_write`)."""
+    last_os = max((i for i, ev in enumerate(events) if ev.get("EventType") == EventType.ORCHESTRATOR_STARTED),
+                  default=0)
+    for ev in events[:last_os]:
+        if ev.get("EventType") != EventType.ORCHESTRATOR_STARTED:
+            ev["IsPlayed"] = True
+    return events
+
+
+def _differs_beyond_played(new: Event, old: Event) -> bool:
+    if new == old:
+        return False
+    return {**new, "IsPlayed": None} != {**old, "IsPlayed": None}
+
+
 def _copy_instance(inst: Instance, history: bool = True) -> Instance:
     out = copy.copy(inst)
     out.history = list(inst.history) if history else []
@@ -232,16 +248,45 @@ class _Endpoints:
     credential: Any = None
 
 
+# Azurite on this machine is back within seconds of a restart, while the storage SDKs wait 18 s,
+# then 24 s and 42 s between attempts: retry local queues and blobs every second for about a
+# minute instead, and say so (at most every 10 s), so a host stalled on storage explains itself.
+_LOOPBACK = re.compile(r"//(127\.0\.0\.1|localhost|\[::1\])[:/]", re.IGNORECASE)
+_LOCAL_RETRIES = 60
+
+
+class _LocalStorageRetry(LinearRetry):
+    last_note = 0.0
+
+    def __init__(self) -> None:
+        super().__init__(backoff=1, random_jitter_range=1, retry_total=_LOCAL_RETRIES, retry_connect=_LOCAL_RETRIES)
+
+    async def sleep(self, settings: dict[str, Any], transport: Any) -> None:
+        now = time.monotonic()
+        if now - _LocalStorageRetry.last_note >= 10:
+            _LocalStorageRetry.last_note = now
+            history = settings.get("history") or []
+            error = getattr(history[-1], "error", None) if history else None
+            reason = (str(error).splitlines() or [""])[0] if error else "no usable answer"
+            log.warning("devhost: Azure Storage request failed (%s); retrying every second", reason)
+        await super().sleep(settings, transport)
+
+
+def _retry_options(local: bool) -> dict[str, Any]:
+    return {"retry_policy": _LocalStorageRetry()} if local else {}
+
+
 def _clients(settings: Mapping[str, str], connection: str) -> _Endpoints:
     """Clients from a connection string, `UseDevelopmentStorage=true` or identity settings."""
     text = _setting(settings, connection)
     if text:
         if text.replace(" ", "").lower().startswith("usedevelopmentstorage=true"):
             text = DEVELOPMENT_CONNECTION_STRING
+        local = bool(_LOOPBACK.search(text))
         return _Endpoints(
             TableServiceClient.from_connection_string(text),
-            QueueServiceClient.from_connection_string(text),
-            BlobServiceClient.from_connection_string(text),
+            QueueServiceClient.from_connection_string(text, **_retry_options(local)),
+            BlobServiceClient.from_connection_string(text, **_retry_options(local)),
         )
     account = _setting(settings, f"{connection}__accountName")
     uris = {svc: _setting(settings, f"{connection}__{svc}ServiceUri") for svc in ("table", "queue", "blob")}
@@ -315,6 +360,11 @@ class AzureStorageStore:
     # How often a queue that came back empty is polled again when nothing local hints at new
     # messages (messages sent by other processes, expired visibility timeouts).
     idle_poll_seconds = 0.2
+    # With the hub lease held, every sender to this hub is this object (which marks what it
+    # sends), so idle queues only need a slow poll for expired visibility timeouts.
+    leased_idle_poll_seconds = 2.0
+    # Instances-row (query index) writes are coalesced per instance over this delay.
+    index_delay_seconds = 0.5
 
     def __init__(self, endpoints: _Endpoints, hub: str, *, clock: Clock | None = None, partition_count: int = 4):
         self.clock: Clock = clock or SystemClock()
@@ -346,6 +396,11 @@ class AzureStorageStore:
         self._sends: dict[str, int] = dict.fromkeys(self._queues, 0)
         self._lease: BlobLeaseClient | None = None
         self._lease_task: asyncio.Task[None] | None = None
+        # Instances-row writes run off the checkpoint's critical path, latest state per instance
+        # wins; `query`, `purge` and `close` wait for them (see `_index_later`).
+        self._index_pending: dict[str, tuple[Instance, Mapping[str, Any]]] = {}
+        self._index_writers: dict[str, asyncio.Task[None]] = {}
+        self._index_flush = asyncio.Event()
 
     async def create_resources(self) -> None:
         async def table(name: str) -> None:
@@ -367,6 +422,7 @@ class AzureStorageStore:
         )
 
     async def close(self) -> None:
+        await self.flush_index()
         await self.release_hub_lease()
         clients: list[Any] = [self._instances, self._history, self._large, *self._queues.values(),
                               self._endpoints.tables, self._endpoints.queues, self._endpoints.blobs]
@@ -378,30 +434,32 @@ class AzureStorageStore:
                 await self._endpoints.credential.close()
 
     # ------------------------------------------------------------ hub lease
-    async def acquire_hub_lease(self) -> None:
-        """Take the hub's blob lease (renewed in the background); HubInUse if another devhost has it."""
+    async def acquire_hub_lease(self, lease_seconds: int = LEASE_SECONDS) -> None:
+        """Take the hub's blob lease (renewed in the background); HubInUse if another devhost has it.
+
+        `lease_seconds` (15-60) is how long a crashed devhost keeps others off the hub."""
         blob = self._endpoints.blobs.get_blob_client(self.lease_container_name, "devhost.lock")
         with contextlib.suppress(ResourceExistsError):
             await blob.upload_blob(json.dumps({"TaskHubName": self.hub, "PartitionCount": self.partition_count}),
                                    overwrite=False)
         lease = BlobLeaseClient(blob)
         try:
-            await lease.acquire(lease_duration=LEASE_SECONDS)
+            await lease.acquire(lease_duration=lease_seconds)
         except ResourceExistsError:
             raise HubInUse(
                 f"Task hub '{self.hub}' is in use by another devhost (lease on {blob.url}); stop it, or wait "
-                f"{LEASE_SECONDS}s if it crashed, or use a different hub name."
+                f"{lease_seconds}s if it crashed, or use a different hub name."
             ) from None
         except HttpResponseError as exc:
             if exc.status_code == 409:
                 raise HubInUse(f"Task hub '{self.hub}' is in use by another devhost (lease on {blob.url}).") from None
             raise
         self._lease = lease
-        self._lease_task = asyncio.ensure_future(self._renew_lease(lease))
+        self._lease_task = asyncio.ensure_future(self._renew_lease(lease, min(LEASE_RENEW_SECONDS, lease_seconds / 3)))
 
-    async def _renew_lease(self, lease: BlobLeaseClient) -> None:
+    async def _renew_lease(self, lease: BlobLeaseClient, every: float) -> None:
         while True:
-            await asyncio.sleep(LEASE_RENEW_SECONDS)
+            await asyncio.sleep(every)
             try:
                 await lease.renew()
             except Exception as exc:  # keep trying: a blip must not make us give up the hub
@@ -580,6 +638,13 @@ class AzureStorageStore:
             self._cache.popitem(last=False)
 
     async def load(self, instance_id: str, *, history: bool = True) -> Instance | None:
+        if self._lease is not None:
+            # While this store holds the hub lease no other host writes to the hub, and all of
+            # ours go through this object: the cache is the truth, skip the sentinel read.
+            held = self._cache.get(instance_id)
+            if held is not None:
+                self._cache.move_to_end(instance_id)
+                return _copy_instance(held.instance, history)
         pk = sanitize_key(instance_id)
         try:
             sentinel = await self._history.get_entity(pk, SENTINEL)
@@ -613,8 +678,10 @@ class AzureStorageStore:
                 break  # a longer, older execution's leftovers (or a gap): the current one ends here
             rows.append(row)
         if any(k.endswith("BlobName") for r in rows for k in r):
-            return list(await asyncio.gather(*(self._row_event(r) for r in rows)))
-        return [await self._row_event(r) for r in rows]
+            events = list(await asyncio.gather(*(self._row_event(r) for r in rows)))
+        else:
+            events = [await self._row_event(r) for r in rows]
+        return _restore_played(events)
 
     async def create(self, instance: Instance) -> None:
         await self._write(instance, 0, history_reset=True)
@@ -642,9 +709,13 @@ class AzureStorageStore:
         start = 0 if history_reset else max(0, min(new_events_from, len(hist)))
         positions: list[int] = []
         if cached is not None and not history_reset:
-            # Earlier events the engine replaced since they were stored (IsPlayed flags).
+            # Earlier events the engine replaced since they were stored. Flipping IsPlayed to
+            # true is not worth a row write: replay treats every event before the episode's
+            # OrchestratorStarted as played anyway (protocol doc §1.5), so only the cached copy
+            # carries the flag.
             old = cached.instance.history
-            positions = [i for i in range(min(start, len(old))) if hist[i] is not old[i] and hist[i] != old[i]]
+            positions = [i for i in range(min(start, len(old)))
+                         if hist[i] is not old[i] and _differs_beyond_played(hist[i], old[i])]
         positions.extend(range(start, len(hist)))
         uploads: dict[str, str] = {}
         rows = [self._event_row(pk, i, instance.execution_id, hist[i], uploads) for i in positions]
@@ -689,7 +760,7 @@ class AzureStorageStore:
         instance.etag = etag
         new_blobs = self._blob_names(sentinel)
         self._remember(iid, _Cached(etag, _copy_instance(instance), new_blobs))
-        await self._upsert_instance_row(instance, sentinel)
+        self._index_later(instance, sentinel)
         if cached is not None and cached.blobs - new_blobs:
             await self._delete_blobs(sorted(cached.blobs - new_blobs))
 
@@ -706,6 +777,35 @@ class AzureStorageStore:
             batches[-1].append(row)
             size += row_size
         return batches
+
+    def _index_later(self, inst: Instance, sentinel: Mapping[str, Any]) -> None:
+        """Queue the Instances-row write: it is a query index only (`load` reads the sentinel),
+        so the checkpoint need not wait for it. Writes of one instance are coalesced over
+        `index_delay_seconds` (the last state wins) and stay in order (one writer each);
+        a finished instance is written at once."""
+        iid = inst.instance_id
+        self._index_pending[iid] = (inst, sentinel)
+        if iid not in self._index_writers:
+            delay = 0.0 if inst.runtime_status.is_terminal else self.index_delay_seconds
+            self._index_writers[iid] = asyncio.ensure_future(self._index_writer(iid, delay))
+
+    async def _index_writer(self, iid: str, delay: float) -> None:
+        try:
+            if delay:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._index_flush.wait(), delay)
+            while iid in self._index_pending:
+                inst, sentinel = self._index_pending.pop(iid)
+                await self._upsert_instance_row(inst, sentinel)
+        finally:
+            self._index_writers.pop(iid, None)
+
+    async def flush_index(self) -> None:
+        """Wait until every Instances row reflects the last checkpoint."""
+        while self._index_writers:
+            self._index_flush.set()
+            await asyncio.gather(*list(self._index_writers.values()), return_exceptions=True)
+        self._index_flush.clear()
 
     async def _upsert_instance_row(self, inst: Instance, sentinel: Mapping[str, Any]) -> None:
         """The query index (§7.2), derived from the sentinel columns (blob names shared)."""
@@ -729,6 +829,7 @@ class AzureStorageStore:
                     log.warning("devhost: updating the Instances row of %s failed: %s", entity.get("InstanceId"), exc)
 
     async def query(self, query: InstanceQuery) -> QueryPage:
+        await self.flush_index()
         clauses = ["RowKey eq ''"]
         params: dict[str, Any] = {}
         if query.entities:
@@ -761,6 +862,7 @@ class AzureStorageStore:
         return QueryPage(instances, json.dumps(continuation) if continuation else None)
 
     async def purge(self, instance_id: str) -> int:
+        await self.flush_index()
         pk = sanitize_key(instance_id)
         self._cache.pop(instance_id, None)
         keys = [row["RowKey"] async for row in self._history.query_entities(
@@ -796,7 +898,15 @@ class AzureStorageStore:
             now = self.clock.now()
             await asyncio.gather(*(self._send(m, now) for m in messages))
 
-    async def _send(self, msg: Message, now: datetime, queue_name: str | None = None) -> None:
+    async def enqueue_claimed(self, messages: Sequence[Message], visibility_seconds: float = 300.0) -> None:
+        """Send messages hidden for `visibility_seconds` and hand them back as received (with
+        receipts): the sender runs them itself now, the queue keeps them in case it crashes."""
+        if messages:
+            now = self.clock.now()
+            claim = max(1, min(math.ceil(visibility_seconds), MAX_DELAY_SECONDS))
+            await asyncio.gather(*(self._send(m, now, claim=claim) for m in messages))
+
+    async def _send(self, msg: Message, now: datetime, queue_name: str | None = None, claim: int = 0) -> None:
         body = json.dumps({
             "id": msg.id, "instance_id": msg.instance_id, "execution_id": msg.execution_id, "queue": msg.queue,
             "event": msg.event, "visible_at": format_ts(msg.visible_at) if msg.visible_at else None,
@@ -817,6 +927,13 @@ class AzureStorageStore:
             await self._poison.send_message(body, time_to_live=-1)
             return
         name = self._queue_for(msg)
+        if claim:
+            sent = await self._queues[name].send_message(body, visibility_timeout=claim, time_to_live=-1)
+            msg.receipt = Receipt(name, sent.id, sent.pop_receipt or "")
+            msg.dequeue_count = 1
+            if body.startswith('{"CompressedBlobName"'):
+                self._message_blobs[sent.id] = json.loads(body)["CompressedBlobName"]
+            return
         await self._queues[name].send_message(body, visibility_timeout=delay or None, time_to_live=-1)
         self._heat(name, delay)
 
@@ -868,7 +985,8 @@ class AzureStorageStore:
             received = [m async for m in page]
             break
         if len(received) < count and self._sends[name] == sends:
-            self._hot_at[name] = time.monotonic() + self.idle_poll_seconds  # drained: poll it lazily
+            idle = self.leased_idle_poll_seconds if self._lease is not None else self.idle_poll_seconds
+            self._hot_at[name] = time.monotonic() + idle  # drained: poll it lazily
         if not received:
             return []
         decoded = await asyncio.gather(*(self._decode(name, r) for r in received), return_exceptions=True)

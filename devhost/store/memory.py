@@ -119,6 +119,17 @@ class MemoryStore:
             out.append(received)
         return out
 
+    async def enqueue_claimed(self, messages: Sequence[Message], visibility_seconds: float = 300.0) -> None:
+        now = self.clock.now()
+        deadline = now + timedelta(seconds=visibility_seconds)
+        for msg in messages:
+            stored = copy.copy(msg)
+            stored.dequeue_count = 1
+            receipt = next(self._receipts)
+            self._queues[msg.queue].inflight[receipt] = (stored, deadline)
+            msg.receipt = receipt
+            msg.dequeue_count = 1
+
     async def ack(self, messages: Sequence[Message]) -> None:
         for msg in messages:
             self._queues[msg.queue].inflight.pop(msg.receipt, None)
