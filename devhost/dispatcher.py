@@ -3,6 +3,13 @@
 Per work item it follows DTFx's order (protocol doc §7.7): send outbound messages,
 then checkpoint the instance guarded by its etag, then delete the consumed messages.
 A crash anywhere repeats work but loses nothing; the engine drops the duplicates.
+
+Activities are the exception to "send first": like Netherite, the checkpointed
+TaskScheduled event is their durable record. The activity runs in this process right
+after the checkpoint and its result goes straight back to the orchestration; a host
+that starts (or restarts after a crash) first re-runs every TaskScheduled that has no
+result in its instance's history (`recover`). That saves three storage round trips per
+activity and keeps the hub's queues shallow.
 """
 
 from __future__ import annotations
@@ -50,9 +57,8 @@ class DispatcherOptions:
 class LocalResult:
     """Receipt of an activity result handed straight to its orchestration (never queued).
 
-    The work item it came from stays claimed in the store until the result is
-    checkpointed; only then is the work item acked. A crash in between re-runs the
-    activity from the queue and the engine drops the duplicate result.
+    `work` is the work item it answers: a queue message (acked once the result is
+    checkpointed) or, for work this process scheduled itself, one with no receipt.
     """
 
     work: Message
@@ -89,6 +95,8 @@ class Dispatcher:
         self._backlog: deque[Message] = deque()  # claimed work waiting for an activity slot
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping = False  # draining: finish what runs, start nothing new locally
+        self._recovered = False
+        self.poisoned: list[Message] = []  # own work that kept failing inside devhost
         self.stats = {"episodes": 0, "activities": 0, "entity_operations": 0, "work_items": 0}
 
     # ------------------------------------------------------------------ loop
@@ -98,6 +106,10 @@ class Dispatcher:
 
     async def pump(self) -> bool:
         """Receive what can be started now and start it; True if anything was received."""
+        if not self._recovered:
+            self._recovered = True
+            if await self.recover():
+                return True
         started = False
         free_orch = self.options.max_concurrent_orchestrations - len(self._orch_tasks)
         if free_orch > 0:
@@ -143,11 +155,36 @@ class Dispatcher:
         else:
             self._start_instance(iid, group)
 
+    async def recover(self) -> int:
+        """Re-run the activities of unfinished instances that have no result in history.
+
+        Needed once per host start: activities scheduled by a host that stopped or crashed
+        before their results were checkpointed exist only as TaskScheduled events."""
+        work: list[Message] = []
+        for iid in await self.store.unfinished():
+            if is_entity_id(iid):
+                continue
+            inst = await self.store.load(iid)
+            if inst is None or inst.runtime_status.is_terminal:
+                continue
+            done = {ev["TaskScheduledId"] for ev in inst.history
+                    if ev["EventType"] in _ACTIVITY_RESULTS}
+            pending = [Message(iid, ev, queue="work", execution_id=inst.execution_id) for ev in inst.history
+                       if ev["EventType"] == EventType.TASK_SCHEDULED and ev["EventId"] not in done]
+            self._expected[iid] += len(pending)
+            work += pending
+        if work:
+            log.info("devhost: re-running %d unfinished activit%s of %d instance(s)", len(work),
+                     "y" if len(work) == 1 else "ies", len({m.instance_id for m in work}))
+            self._run_local(work)
+        return len(work)
+
     def _run_local(self, work: list[Message]) -> None:
-        """Run work this process just scheduled (and claimed) without a trip through the queue."""
-        if self._stopping:  # shutting down: release the claim so the next host runs it at once
-            if work:
-                self._spawn(self._background, self.store.abandon(work, delay_seconds=0))
+        """Run activities in this process, without a trip through the work-item queue."""
+        if self._stopping:  # shutting down: queued work goes back; our own is re-run by `recover`
+            queued = [m for m in work if m.receipt is not None]
+            if queued:
+                self._spawn(self._background, self.store.abandon(queued, delay_seconds=0))
             return
         for m in work:
             if len(self._activity_tasks) < self.options.max_concurrent_activities:
@@ -262,19 +299,18 @@ class Dispatcher:
             result = process_orchestration(self.app, inst, group, now, self.engine)
             self.stats["episodes"] += result.episodes
             self.stats["work_items"] += 1
+            # Activities are recorded by the checkpoint (TaskScheduled) and run here after it.
             work = [m for m in result.outbound if m.queue == "work"]
             others = [m for m in result.outbound if m.queue != "work"]
             if others:
                 await store.enqueue(others)
-            if work:
-                # Durable first (claimed, so no one else takes it), run here after the checkpoint.
-                await store.enqueue_claimed(work, self.options.visibility_seconds)
-                self._expected[iid] += len(work)
             if result.instance is not None and (result.episodes or result.history_reset or result.instance.buffered
                                                 or inst is None or result.instance.engine != inst.engine):
                 await store.checkpoint(result.instance, new_events_from=result.new_events_from,
                                        history_reset=result.history_reset)
-            self._run_local(work)
+            if work:
+                self._expected[iid] += len(work)
+                self._run_local(work)
             deferred_ids = {m.id for m in result.deferred}
             consumed = [m for m in group if m.id not in deferred_ids]
             await self._ack(consumed)
@@ -302,7 +338,8 @@ class Dispatcher:
         Work-item acks run in the background: the result is already checkpointed, so a
         lost ack only means the activity runs again and its result is dropped."""
         queued = [m for m in consumed if not isinstance(m.receipt, LocalResult)]
-        local = [m.receipt.work for m in consumed if isinstance(m.receipt, LocalResult)]
+        local = [m.receipt.work for m in consumed
+                 if isinstance(m.receipt, LocalResult) and m.receipt.work.receipt is not None]
         if queued:
             await self.store.ack(queued)
         if local:
@@ -312,7 +349,9 @@ class Dispatcher:
         """Local results that cannot be applied now go through the queue like any other."""
         if local:
             await self.store.enqueue([Message(m.instance_id, m.event, execution_id=m.execution_id) for m in local])
-            await self.store.ack([m.receipt.work for m in local])
+            queued = [m.receipt.work for m in local if m.receipt.work.receipt is not None]
+            if queued:
+                await self.store.ack(queued)
 
     async def _abandon(self, messages: list[Message], delay_seconds: float) -> None:
         await self._durable([m for m in messages if isinstance(m.receipt, LocalResult)])
@@ -351,4 +390,18 @@ class Dispatcher:
                      f": {completion.get('Reason')}" if failed else "")
         except Exception:
             log.exception("devhost: activity work item %s failed", msg.id)
-            await self._abandon_or_poison([msg])
+            if msg.receipt is not None:
+                await self._abandon_or_poison([msg])
+            else:
+                self._spawn(self._background, self._retry_local(msg))
+
+    async def _retry_local(self, msg: Message) -> None:
+        """Our own work failed inside devhost (not in the activity): back off, then try again."""
+        msg.dequeue_count += 1
+        if msg.dequeue_count >= self.options.max_dequeue_count:
+            log.error("devhost: activity %s of %s failed %d times inside devhost; it runs again when "
+                      "the host restarts", msg.event.get("Name"), msg.instance_id, msg.dequeue_count)
+            self.poisoned.append(msg)
+            return
+        await asyncio.sleep(min(2 ** msg.dequeue_count * 0.1, 30))
+        self._run_local([msg])

@@ -861,6 +861,14 @@ class AzureStorageStore:
         instances = [inst for inst in found if query.matches(inst)]  # name (case-insensitive) is client-side
         return QueryPage(instances, json.dumps(continuation) if continuation else None)
 
+    async def unfinished(self) -> list[str]:
+        """From the sentinels (written with each checkpoint), not the lazily written Instances rows."""
+        await self.flush_index()
+        active = " or ".join(f"RuntimeStatus eq '{s.value}'" for s in RuntimeStatus if not s.is_terminal)
+        query = f"RowKey eq '{SENTINEL}' and ({active}) and (PartitionKey lt '@' or PartitionKey ge 'A')"
+        return [unsanitize_key(row["PartitionKey"])
+                async for row in self._history.query_entities(query, select=["PartitionKey"])]
+
     async def purge(self, instance_id: str) -> int:
         await self.flush_index()
         pk = sanitize_key(instance_id)
@@ -898,15 +906,7 @@ class AzureStorageStore:
             now = self.clock.now()
             await asyncio.gather(*(self._send(m, now) for m in messages))
 
-    async def enqueue_claimed(self, messages: Sequence[Message], visibility_seconds: float = 300.0) -> None:
-        """Send messages hidden for `visibility_seconds` and hand them back as received (with
-        receipts): the sender runs them itself now, the queue keeps them in case it crashes."""
-        if messages:
-            now = self.clock.now()
-            claim = max(1, min(math.ceil(visibility_seconds), MAX_DELAY_SECONDS))
-            await asyncio.gather(*(self._send(m, now, claim=claim) for m in messages))
-
-    async def _send(self, msg: Message, now: datetime, queue_name: str | None = None, claim: int = 0) -> None:
+    async def _send(self, msg: Message, now: datetime, queue_name: str | None = None) -> None:
         body = json.dumps({
             "id": msg.id, "instance_id": msg.instance_id, "execution_id": msg.execution_id, "queue": msg.queue,
             "event": msg.event, "visible_at": format_ts(msg.visible_at) if msg.visible_at else None,
@@ -927,13 +927,6 @@ class AzureStorageStore:
             await self._poison.send_message(body, time_to_live=-1)
             return
         name = self._queue_for(msg)
-        if claim:
-            sent = await self._queues[name].send_message(body, visibility_timeout=claim, time_to_live=-1)
-            msg.receipt = Receipt(name, sent.id, sent.pop_receipt or "")
-            msg.dequeue_count = 1
-            if body.startswith('{"CompressedBlobName"'):
-                self._message_blobs[sent.id] = json.loads(body)["CompressedBlobName"]
-            return
         await self._queues[name].send_message(body, visibility_timeout=delay or None, time_to_live=-1)
         self._heat(name, delay)
 

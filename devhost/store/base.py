@@ -78,11 +78,6 @@ class Store(Protocol):
         """Receive up to `max_count` visible messages, hidden from others until acked or the
         visibility timeout passes (then they come back: at-least-once)."""
 
-    async def enqueue_claimed(self, messages: Sequence[Message], visibility_seconds: float = 300.0) -> None:
-        """Enqueue messages as already received by the caller: hidden for `visibility_seconds`,
-        each given a receipt. The caller processes them at once and acks them; if it crashes
-        they become visible and are processed again (at-least-once, like a dequeue)."""
-
     async def ack(self, messages: Sequence[Message]) -> None:
         """Delete received messages."""
 
@@ -97,6 +92,9 @@ class Store(Protocol):
 
     async def query(self, query: InstanceQuery) -> QueryPage:
         """Instances matching the filter, a page at a time (no history)."""
+
+    async def unfinished(self) -> list[str]:
+        """Ids of instances not in a terminal state (read at host start to re-run their work)."""
 
     async def purge(self, instance_id: str) -> int:
         """Delete an instance and its history; returns how many were deleted (0 or 1)."""

@@ -93,6 +93,9 @@ class MemoryStore:
             [_copy_instance(i, history=False) for i in page], str(start + query.page_size) if more else None
         )
 
+    async def unfinished(self) -> list[str]:
+        return [iid for iid, inst in self._instances.items() if not inst.runtime_status.is_terminal]
+
     async def purge(self, instance_id: str) -> int:
         return 1 if self._instances.pop(instance_id, None) is not None else 0
 
@@ -118,17 +121,6 @@ class MemoryStore:
             received.receipt = receipt
             out.append(received)
         return out
-
-    async def enqueue_claimed(self, messages: Sequence[Message], visibility_seconds: float = 300.0) -> None:
-        now = self.clock.now()
-        deadline = now + timedelta(seconds=visibility_seconds)
-        for msg in messages:
-            stored = copy.copy(msg)
-            stored.dequeue_count = 1
-            receipt = next(self._receipts)
-            self._queues[msg.queue].inflight[receipt] = (stored, deadline)
-            msg.receipt = receipt
-            msg.dequeue_count = 1
 
     async def ack(self, messages: Sequence[Message]) -> None:
         for msg in messages:

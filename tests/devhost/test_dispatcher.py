@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from datetime import timedelta
@@ -10,6 +11,7 @@ from datetime import timedelta
 import azure.durable_functions as df
 
 from devhost import DurableHarness, RuntimeStatus
+from devhost.client import TaskHubClient
 from devhost.clock import VirtualClock
 from devhost.dispatcher import Dispatcher, DispatcherOptions
 from devhost.index import AppIndex
@@ -79,3 +81,30 @@ async def test_a_message_that_keeps_failing_is_set_aside() -> None:
     dispatcher.close()
     assert store.depth("work") == 0
     assert [m.id for m in store.poisoned] == [bad.id]
+
+
+async def test_a_new_host_reruns_activities_a_crashed_host_scheduled() -> None:
+    """Activities are recorded only by their TaskScheduled event: a host that starts finds
+    the ones without a result and runs them, so a crash between the checkpoint and the
+    activity loses nothing."""
+    store = MemoryStore()
+    index = AppIndex.from_app(app)
+    first = Dispatcher(index, store)
+    iid = await TaskHubClient(index, store).start("fan", json.dumps(json.dumps(["sync_work", 4])))
+    await first.pump()  # the start is processed: four activities scheduled and checkpointed
+    while first._orch_tasks:
+        await asyncio.wait(first._orch_tasks)
+    for task in list(first._activity_tasks):  # the host dies before they run
+        task.cancel()
+    first.close()
+    scheduled = await store.load(iid)
+    assert scheduled is not None and sum(ev["EventType"] == 4 for ev in scheduled.history) == 4
+    assert not any(ev["EventType"] == 5 for ev in scheduled.history)
+
+    second = Dispatcher(index, store)
+    await second.run_until_idle()
+    second.close()
+    done = await store.load(iid)
+    assert done is not None and done.runtime_status == RuntimeStatus.COMPLETED
+    assert done.output == str(sum(range(4)))
+    assert sum(ev["EventType"] == 5 for ev in done.history) == 4
