@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
+import aiohttp
 import azure.durable_functions as df
 import azure.functions as func
+from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus as Status
 
 from orchestrators.update_rollout import APPROVAL_EVENT, CANCEL_EVENT
@@ -25,6 +28,8 @@ bp = df.Blueprint()
 ORCHESTRATOR = "update_rollout"
 ACTIVE = {Status.Running, Status.Pending, Status.Suspended, Status.ContinuedAsNew}
 MAX_PAGE = 100
+QUERY_PAGE = 100  # the Durable HTTP API's default page size
+CONTINUATION = "x-ms-continuation-token"
 
 
 async def _status(client: df.DurableOrchestrationClient, update_id: str) -> Any:
@@ -35,6 +40,30 @@ async def _status(client: df.DurableOrchestrationClient, update_id: str) -> Any:
     if not status or status.name != ORCHESTRATOR:
         return None
     return status
+
+
+async def _query_instances(client: df.DurableOrchestrationClient, statuses: list[Status]) -> list[Any]:
+    """Every instance with one of `statuses` (all when empty), following the continuation token page by
+    page: the SDK's get_status_all/get_status_by return only the first page of 100 instances
+    (Azure/azure-functions-durable-python#580), and each rollout also has an instance per wave."""
+    base = client._orchestration_bindings.rpc_base_url
+    query = {"top": str(QUERY_PAGE), "showInput": "false"}
+    if statuses:
+        query["runtimeStatus"] = ",".join(s.value for s in statuses)
+    url = f"{base}instances/?{urlencode(query, safe=',')}"
+    found: list[Any] = []
+    token: str | None = None
+    seen: set[str] = set()
+    async with aiohttp.ClientSession() as session:
+        while True:
+            async with session.get(url, headers={CONTINUATION: token} if token else {}) as resp:
+                if resp.status != 200:
+                    raise RuntimeError(f"listing instances failed: {resp.status} {(await resp.text())[:200]}")
+                found += [DurableOrchestrationStatus.from_json(o) for o in await resp.json(content_type=None)]
+                token = resp.headers.get(CONTINUATION)
+            if not token or token in seen:  # a repeated token would loop forever
+                return found
+            seen.add(token)
 
 
 def _view(status: Any) -> dict[str, Any]:
@@ -58,7 +87,7 @@ def _view(status: Any) -> dict[str, Any]:
 async def start_update(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     try:
         body = req.get_json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply to decode
         return problem(400, "The request body is not valid JSON.")
     try:
         request = parse_update_request(body)
@@ -111,7 +140,7 @@ async def list_updates(req: func.HttpRequest, client: df.DurableOrchestrationCli
         problems.append(f"'top' must be 1-{MAX_PAGE} and 'continuationToken' a token from a previous page.")
     if problems:
         return problem(400, *problems)
-    found = await (client.get_status_by(runtime_status=statuses) if statuses else client.get_status_all())
+    found = await _query_instances(client, statuses)
     rollouts = sorted((s for s in found if s.name == ORCHESTRATOR), key=lambda s: s.created_time, reverse=True)
     page = rollouts[offset:offset + top]
     token = str(offset + top) if offset + top < len(rollouts) else None
@@ -129,7 +158,7 @@ async def _decide(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
                             f"status: {status.runtime_status.name}).")
     try:
         body = req.get_json() if req.get_body() else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         return problem(400, "The request body is not valid JSON.")
     if not isinstance(body, dict):
         return problem(400, "The request body must be a JSON object like {\"by\": \"ana\", \"comment\": \"ok\"}.")

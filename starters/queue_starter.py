@@ -34,7 +34,7 @@ def instance_id_for(message_id: str | None) -> str:
 async def start_update_from_queue(message: func.ServiceBusMessage, client: df.DurableOrchestrationClient) -> None:
     try:
         request = parse_update_request(json.loads(message.get_body().decode("utf-8")))
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
         problems = error.problems if isinstance(error, InvalidRequest) else [f"not JSON: {error}"]
         log.error("update request message %s is invalid and will be dead-lettered: %s",
                   message.message_id, "; ".join(problems))
@@ -43,5 +43,11 @@ async def start_update_from_queue(message: func.ServiceBusMessage, client: df.Du
     if await _status(client, update_id) is not None:
         log.info("update %s already exists; message %s ignored", update_id, message.message_id)
         return
-    await client.start_new(ORCHESTRATOR, update_id, request.with_id(update_id).to_json())
+    try:
+        await client.start_new(ORCHESTRATOR, update_id, request.with_id(update_id).to_json())
+    except Exception:  # noqa: BLE001 - a concurrent message with the same updateId won the race
+        if await _status(client, update_id) is None:
+            raise
+        log.info("update %s already exists; message %s ignored", update_id, message.message_id)
+        return
     log.info("started update %s from message %s", update_id, message.message_id)
