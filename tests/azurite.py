@@ -90,17 +90,25 @@ class Azurite:
             self._tmp = None
 
 
-def start_azurite(timeout: float = 30.0) -> Azurite:
-    """Start Azurite on free ports and wait until all three services accept connections."""
+def start_azurite(timeout: float = 30.0, *, location: Path | None = None,
+                  ports: tuple[int, int, int] | None = None) -> Azurite:
+    """Start Azurite and wait until all three services accept connections.
+
+    By default on free ports with its data in a fresh temp directory (removed by `stop`);
+    pass `location` (kept) and `ports` (blob, queue, table) to restart an Azurite on the
+    data and ports of one that was stopped."""
     if not AZURITE_BIN.exists():
         raise AzuriteMissing(
             f"Azurite is not installed ({AZURITE_BIN} is missing); run scripts/bootstrap.sh to install node_modules."
         )
-    tmp = tempfile.TemporaryDirectory(prefix="devhost-azurite-")
-    location = Path(tmp.name)
-    ports = free_port(), free_port(), free_port()
-    while len(set(ports)) < 3:
+    tmp = None
+    if location is None:
+        tmp = tempfile.TemporaryDirectory(prefix="devhost-azurite-")
+        location = Path(tmp.name)
+    if ports is None:
         ports = free_port(), free_port(), free_port()
+        while len(set(ports)) < 3:
+            ports = free_port(), free_port(), free_port()
     blob, queue, table = ports
     args = [
         str(AZURITE_BIN), "--location", str(location), "--silent", "--skipApiVersionCheck", "--disableTelemetry",
@@ -108,7 +116,7 @@ def start_azurite(timeout: float = 30.0) -> Azurite:
         "--queueHost", "127.0.0.1", "--queuePort", str(queue),
         "--tableHost", "127.0.0.1", "--tablePort", str(table),
     ]
-    log = open(location / "azurite.log", "wb")  # noqa: SIM115 - lives as long as the process
+    log = open(location / "azurite.log", "ab")  # noqa: SIM115 - lives as long as the process
     process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=str(location),
                                env={**os.environ, "AZURITE_ACCEPT_EULA": "true"},
                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)

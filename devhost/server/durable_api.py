@@ -188,10 +188,26 @@ def guarded(handler: Handler) -> Handler:
         except web.HTTPException:
             raise
         except Exception as exc:
+            if _storage_unreachable(exc):  # not a bug: storage (Azurite) is down or restarting
+                reason = (str(exc).splitlines() or [""])[0]
+                log.warning("devhost: %s %s: storage is unreachable: %s", request.method, request.rel_url, reason)
+                response = error_response(503, f"The task hub's storage is unreachable ({reason}); try again shortly.",
+                                          exc)
+                response.headers["Retry-After"] = "5"
+                return response
             log.exception("devhost: %s %s failed", request.method, request.rel_url)
             return error_response(500, "Something went wrong while processing your request", exc)
 
     return wrapper
+
+
+def _storage_unreachable(exc: BaseException) -> bool:
+    """The Azure SDK gave up reaching storage (connection refused or reset), as opposed to a devhost bug."""
+    try:
+        from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+    except ImportError:  # the memory store needs no Azure SDK
+        return False
+    return isinstance(exc, ServiceRequestError | ServiceResponseError)
 
 
 async def _read(request: web.Request) -> bytes:

@@ -115,6 +115,31 @@ def load_function_app(script_root: Path) -> Any:
     return app
 
 
+def _env_seconds(name: str, default: float) -> float:
+    """A positive number of seconds from the environment (e.g. DEVHOST_VISIBILITY_SECONDS=5 for crash tests)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 7 * 24 * 3600:
+        raise StartError(f"{name} must be a positive number of seconds, not {text!r}")
+    return value
+
+
+def _lease_option() -> dict[str, int]:
+    """DEVHOST_LEASE_SECONDS (15-60): how long the hub stays locked after a devhost dies without
+    releasing it (default 30 s); crash tests use 15 to restart sooner."""
+    text = os.environ.get("DEVHOST_LEASE_SECONDS", "").strip()
+    if not text:
+        return {}
+    if not text.isdigit() or not 15 <= int(text) <= 60:
+        raise StartError(f"DEVHOST_LEASE_SECONDS must be a whole number of seconds from 15 to 60, not {text!r}")
+    return {"lease_seconds": int(text)}
+
+
 def _memory_store() -> bool:
     return os.environ.get("DEVHOST_STORE", "azure").strip().lower() == "memory"
 
@@ -134,6 +159,7 @@ async def open_task_hub_store(hub: str) -> tuple[Store, Callable[[], Any] | None
         raise StartError(f"the Azure Storage store is not available ({exc}); set DEVHOST_STORE=memory "
                          "to run with an in-memory task hub") from None
     unavailable: type[BaseException] = getattr(azure_store, "StorageUnavailable", OSError)
+    lease_option = _lease_option()
     store: Store
     try:
         # cast: the Azure store is checked against the protocol by its own tests.
@@ -146,7 +172,7 @@ async def open_task_hub_store(hub: str) -> tuple[Store, Callable[[], Any] | None
     acquire = getattr(store, "acquire_hub_lease", None)
     if acquire is not None:
         try:
-            result = acquire()
+            result = acquire(**lease_option)
             if inspect.isawaitable(result):
                 await result
         except unavailable as exc:
@@ -167,6 +193,8 @@ async def _serve(args: argparse.Namespace) -> int:
         config = HostConfig.load(script_root)
     except SettingsError as exc:
         raise StartError(str(exc)) from None
+    config.dispatcher.visibility_seconds = _env_seconds("DEVHOST_VISIBILITY_SECONDS",
+                                                        config.dispatcher.visibility_seconds)
     configure_logging(config.log_level, getattr(args, "verbose", False))
     os.chdir(script_root)  # the worker runs with the script root as working directory
     app = load_function_app(script_root)
