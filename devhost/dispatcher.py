@@ -15,6 +15,7 @@ activity and keeps the hub's queues shallow.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict, deque
@@ -22,6 +23,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+
+from azure.core.exceptions import ServiceRequestError
 
 from . import sdk_speedups
 from .activities import ActivityImpl, run_activity
@@ -328,9 +331,21 @@ class Dispatcher:
         except ConcurrencyError as exc:
             log.warning("devhost: %s; will retry the work item", exc)
             await self._abandon(group, delay_seconds=0.5)
+        except (ServiceRequestError, OSError) as exc:  # storage unreachable: one line, then retry
+            log.warning("devhost: storage unreachable while processing %s (%s); will retry", iid, exc)
+            local = [m for m in group if isinstance(m.receipt, LocalResult)]
+            if local:  # held here: they exist nowhere else until checkpointed
+                self._spawn(self._background, self._redeliver_later(iid, local))
+            with contextlib.suppress(ServiceRequestError, OSError):
+                await self.store.abandon([m for m in group if not isinstance(m.receipt, LocalResult)],
+                                         delay_seconds=1.0)
         except Exception:
             log.exception("devhost: processing messages for %s failed", iid)
             await self._abandon_or_poison(group)
+
+    async def _redeliver_later(self, iid: str, local: list[Message], delay: float = 1.0) -> None:
+        await asyncio.sleep(delay)
+        self._deliver(iid, local)
 
     async def _ack(self, consumed: list[Message]) -> None:
         """Delete consumed messages; for local results, the work items they came from.

@@ -790,13 +790,24 @@ class AzureStorageStore:
             self._index_writers[iid] = asyncio.ensure_future(self._index_writer(iid, delay))
 
     async def _index_writer(self, iid: str, delay: float) -> None:
+        failures = 0
         try:
             if delay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._index_flush.wait(), delay)
             while iid in self._index_pending:
                 inst, sentinel = self._index_pending.pop(iid)
-                await self._upsert_instance_row(inst, sentinel)
+                if await self._upsert_instance_row(inst, sentinel):
+                    failures = 0
+                    continue
+                # Storage unreachable: keep the latest state and try again, backing off, so a
+                # finished instance is not listed as running forever.
+                self._index_pending.setdefault(iid, (inst, sentinel))
+                failures += 1
+                if failures > 12:
+                    log.error("devhost: giving up updating the Instances row of %s", iid)
+                    return
+                await asyncio.sleep(min(0.5 * 2 ** failures, 30))
         finally:
             self._index_writers.pop(iid, None)
 
@@ -807,7 +818,7 @@ class AzureStorageStore:
             await asyncio.gather(*list(self._index_writers.values()), return_exceptions=True)
         self._index_flush.clear()
 
-    async def _upsert_instance_row(self, inst: Instance, sentinel: Mapping[str, Any]) -> None:
+    async def _upsert_instance_row(self, inst: Instance, sentinel: Mapping[str, Any]) -> bool:
         """The query index (§7.2), derived from the sentinel columns (blob names shared)."""
         entity: dict[str, Any] = {
             "PartitionKey": sentinel["PartitionKey"], "RowKey": "", "Version": "", "TaskHubName": self.hub,
@@ -821,12 +832,13 @@ class AzureStorageStore:
         for attempt in range(2):
             try:
                 await self._instances.upsert_entity(entity, mode=UpdateMode.REPLACE)
-                return
+                return True
             except (HttpResponseError, ServiceRequestError) as exc:
                 # The checkpoint itself is committed (and `load` reads the sentinel), so a failure
                 # here must not make the dispatcher redo the work item: only queries lag behind.
                 if attempt:
                     log.warning("devhost: updating the Instances row of %s failed: %s", entity.get("InstanceId"), exc)
+        return False
 
     async def query(self, query: InstanceQuery) -> QueryPage:
         await self.flush_index()
@@ -1064,7 +1076,8 @@ class AzureStorageStore:
                 await self._queues[receipt.queue].update_message(receipt.message_id, receipt.pop_receipt,
                                                                  visibility_timeout=delay)
                 self._heat(receipt.queue, delay)
-            except (ResourceNotFoundError, HttpResponseError) as exc:
+            except (ResourceNotFoundError, HttpResponseError, ServiceRequestError) as exc:
+                # It becomes visible again anyway when its visibility timeout ends.
                 log.debug("devhost: abandoning message %s failed: %s", msg.id, exc)
 
         if messages:

@@ -613,9 +613,13 @@ async def test_restart_resumes_from_storage(azurite_connection_string: str) -> N
     dispatcher = Dispatcher(_index(), first)
     iid = await TaskHubClient(_index(), first).start("e2e_chain", json.dumps(json.dumps(12)))
     try:
-        for _ in range(12):  # a few steps of the chain, then stop cleanly (work in hand finishes)
+        while True:  # a few steps of the chain, then stop cleanly (work in hand finishes)
             await dispatcher.pump()
-            await asyncio.sleep(0.01)
+            current = await first.load(iid)
+            events = current.history if current else []
+            if sum(ev["EventType"] == h.EventType.TASK_COMPLETED for ev in events) >= 3:
+                break
+            await asyncio.sleep(0.005)
         await dispatcher.drain()
     finally:
         dispatcher.close()
