@@ -7,6 +7,7 @@ Routes, in match order:
   /runtime/webhooks/durabletask/...   Durable HTTP API (also the SDK's rpcBaseUrl)
   /admin/functions/{name}             invoke a non-HTTP function (202)
   /admin/host/status                  liveness, as the Functions host has it
+  /dashboard, /devhost/api/...        the dashboard and its devhost-only routes (devhost/dashboard)
   /{routePrefix}/...                  HTTP-trigger functions
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from ..client import TaskHubClient
+from ..dashboard.routes import add_dashboard_routes
 from ..dispatcher import Dispatcher, DispatcherOptions
 from ..index import AppIndex, FunctionInfo
 from ..store.base import Store
@@ -160,6 +162,7 @@ class DevHost:
         self.durable_api.add_routes(app)
         app.router.add_post("/admin/functions/{name}", self._admin_invoke)
         app.router.add_get("/admin/host/status", self._host_status)
+        add_dashboard_routes(app, self.client)
         if self.route_prefix:
             app.router.add_get("/", self._home)
         # Everything else: HTTP functions (the prefix is matched case-insensitively, as ASP.NET does).

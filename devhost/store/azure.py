@@ -824,7 +824,8 @@ class AzureStorageStore:
             "PartitionKey": sentinel["PartitionKey"], "RowKey": "", "Version": "", "TaskHubName": self.hub,
         }
         for column in ("InstanceId", "Name", "ExecutionId", "Input", "Output", "CustomStatus", "RuntimeStatus",
-                       "CreatedTime", "LastUpdatedTime", "CompletedTime", "Generation", "ParentInstanceId", "Extra"):
+                       "CreatedTime", "LastUpdatedTime", "CompletedTime", "Generation", "ParentInstanceId", "Extra",
+                       "EntityExists", "EntityState"):
             if column in sentinel:
                 entity[column] = sentinel[column]
             if column + "BlobName" in sentinel:
