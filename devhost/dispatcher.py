@@ -230,6 +230,8 @@ class Dispatcher:
         changed: asyncio.Event | None = getattr(self.store, "changed", None)
         delay = 0.01
         while not stop.is_set():
+            if changed is not None:
+                changed.clear()  # before receiving: a send from here on wakes the wait below
             try:
                 progressed = await self.pump()
             except Exception as exc:  # storage hiccup: back off and retry, never die
@@ -241,7 +243,6 @@ class Dispatcher:
                 continue
             waiters: list[Any] = [asyncio.ensure_future(stop.wait())]
             if changed is not None:
-                changed.clear()
                 waiters.append(asyncio.ensure_future(changed.wait()))
             pending = list(self._orch_tasks | self._activity_tasks)
             timeout = self.options.idle_poll_seconds if changed is None else max(delay, 0.05)
@@ -329,8 +330,9 @@ class Dispatcher:
                 if self.on_finished:
                     self.on_finished(fin_iid, name, status)
         except ConcurrencyError as exc:
-            log.warning("devhost: %s; will retry the work item", exc)
-            await self._abandon(group, delay_seconds=0.5)
+            # Usually a client's first write racing our first checkpoint: retry from a fresh load.
+            log.info("devhost: %s; retrying the work item", exc)
+            await self._abandon(group, delay_seconds=0)
         except (ServiceRequestError, OSError) as exc:  # storage unreachable: one line, then retry
             log.warning("devhost: storage unreachable while processing %s (%s); will retry", iid, exc)
             local = [m for m in group if isinstance(m.receipt, LocalResult)]

@@ -401,6 +401,9 @@ class AzureStorageStore:
         self._index_pending: dict[str, tuple[Instance, Mapping[str, Any]]] = {}
         self._index_writers: dict[str, asyncio.Task[None]] = {}
         self._index_flush = asyncio.Event()
+        # Set when this store sends a message visible at once: wakes an idle dispatcher
+        # (as the memory store's does) instead of leaving it to its next poll.
+        self.changed = asyncio.Event()
 
     async def create_resources(self) -> None:
         async def table(name: str) -> None:
@@ -942,6 +945,8 @@ class AzureStorageStore:
         name = self._queue_for(msg)
         await self._queues[name].send_message(body, visibility_timeout=delay or None, time_to_live=-1)
         self._heat(name, delay)
+        if not delay:
+            self.changed.set()
 
     def _heat(self, name: str, delay: float) -> None:
         """A message will be visible in `name` after `delay` seconds: poll it from then on."""
