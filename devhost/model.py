@@ -6,6 +6,7 @@ needs to know which one it runs on.
 
 from __future__ import annotations
 
+import copy
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,6 +58,17 @@ class Instance:
     @property
     def is_entity(self) -> bool:
         return is_entity_id(self.instance_id)
+
+    def copy(self, history: bool = True) -> Instance:
+        """A copy safe to hand out: stores keep their own, and callers may change theirs.
+
+        History events are shared, not copied: the engine never mutates a stored event
+        (it replaces it), so copying the list is enough."""
+        out = copy.copy(self)
+        out.history = list(self.history) if history else []
+        out.buffered = list(self.buffered)
+        out.engine = copy.deepcopy(self.engine)
+        return out
 
 
 @dataclass

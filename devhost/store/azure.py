@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import dataclasses
 import enum
 import gzip
@@ -221,14 +220,6 @@ def _differs_beyond_played(new: Event, old: Event) -> bool:
     if new == old:
         return False
     return {**new, "IsPlayed": None} != {**old, "IsPlayed": None}
-
-
-def _copy_instance(inst: Instance, history: bool = True) -> Instance:
-    out = copy.copy(inst)
-    out.history = list(inst.history) if history else []
-    out.buffered = list(inst.buffered)
-    out.engine = copy.deepcopy(inst.engine)
-    return out
 
 
 # ------------------------------------------------------------- connection
@@ -647,7 +638,7 @@ class AzureStorageStore:
             held = self._cache.get(instance_id)
             if held is not None:
                 self._cache.move_to_end(instance_id)
-                return _copy_instance(held.instance, history)
+                return held.instance.copy(history)
         pk = sanitize_key(instance_id)
         try:
             sentinel = await self._history.get_entity(pk, SENTINEL)
@@ -658,14 +649,14 @@ class AzureStorageStore:
         cached = self._cache.get(instance_id)
         if cached is not None and cached.etag == etag:
             self._cache.move_to_end(instance_id)
-            return _copy_instance(cached.instance, history)
+            return cached.instance.copy(history)
         inst = await self._row_instance(sentinel, engine=True)
         inst.etag = etag
         if not history:
             return inst
         length = sentinel.get("HistoryLength")
         inst.history = await self._read_history(pk, inst.execution_id, None if length is None else int(length))
-        self._remember(instance_id, _Cached(etag, _copy_instance(inst), self._blob_names(sentinel)))
+        self._remember(instance_id, _Cached(etag, inst.copy(), self._blob_names(sentinel)))
         return inst
 
     async def _read_history(self, pk: str, execution_id: str, length: int | None) -> list[Event]:
@@ -762,7 +753,7 @@ class AzureStorageStore:
         assert etag is not None
         instance.etag = etag
         new_blobs = self._blob_names(sentinel)
-        self._remember(iid, _Cached(etag, _copy_instance(instance), new_blobs))
+        self._remember(iid, _Cached(etag, instance.copy(), new_blobs))
         self._index_later(instance, sentinel)
         if cached is not None and cached.blobs - new_blobs:
             await self._delete_blobs(sorted(cached.blobs - new_blobs))

@@ -15,14 +15,6 @@ from ..model import Instance, Message, Queue
 from .base import ConcurrencyError, InstanceQuery, QueryPage
 
 
-def _copy_instance(inst: Instance, history: bool = True) -> Instance:
-    out = copy.copy(inst)
-    out.history = list(inst.history) if history else []
-    out.buffered = list(inst.buffered)
-    out.engine = copy.deepcopy(inst.engine)
-    return out
-
-
 class _MemoryQueue:
     def __init__(self) -> None:
         self.ready: deque[Message] = deque()
@@ -65,7 +57,7 @@ class MemoryStore:
     # ------------------------------------------------------------ instances
     async def load(self, instance_id: str, *, history: bool = True) -> Instance | None:
         inst = self._instances.get(instance_id)
-        return None if inst is None else _copy_instance(inst, history)
+        return None if inst is None else inst.copy(history)
 
     def _check(self, inst: Instance) -> None:
         current = self._instances.get(inst.instance_id)
@@ -75,12 +67,12 @@ class MemoryStore:
     async def create(self, instance: Instance) -> None:
         self._check(instance)
         instance.etag = str(next(self._etags))
-        self._instances[instance.instance_id] = _copy_instance(instance)
+        self._instances[instance.instance_id] = instance.copy()
 
     async def checkpoint(self, instance: Instance, *, new_events_from: int, history_reset: bool) -> None:
         self._check(instance)
         instance.etag = str(next(self._etags))
-        self._instances[instance.instance_id] = _copy_instance(instance)
+        self._instances[instance.instance_id] = instance.copy()
 
     async def query(self, query: InstanceQuery) -> QueryPage:
         matches = sorted(
@@ -90,7 +82,7 @@ class MemoryStore:
         page = matches[start : start + query.page_size]
         more = start + query.page_size < len(matches)
         return QueryPage(
-            [_copy_instance(i, history=False) for i in page], str(start + query.page_size) if more else None
+            [i.copy(history=False) for i in page], str(start + query.page_size) if more else None
         )
 
     async def unfinished(self) -> list[str]:
