@@ -136,8 +136,10 @@ class Dispatcher:
                 self._spawn(self._activity_tasks, self._run_activity(m))
         return started
 
-    def _deliver(self, iid: str, group: list[Message]) -> None:
-        """Hand messages to their instance: now, or after the work item it is running."""
+    def _deliver(self, iid: str, group: list[Message], counted: bool = False) -> None:
+        """Hand messages to their instance: now, or after the work item it is running.
+
+        `counted`: results already taken off `_expected` (a redelivery)."""
         if self._stopping:  # results of activities finishing during shutdown: via the queue
             local = [m for m in group if isinstance(m.receipt, LocalResult)]
             if local:
@@ -145,7 +147,7 @@ class Dispatcher:
             group = [m for m in group if not isinstance(m.receipt, LocalResult)]
             if not group:
                 return
-        for m in group:
+        for m in [] if counted else group:
             if m.event["EventType"] in _ACTIVITY_RESULTS and self._expected.get(iid):
                 self._expected[iid] -= 1
                 if self._expected[iid] <= 0:
@@ -347,7 +349,7 @@ class Dispatcher:
 
     async def _redeliver_later(self, iid: str, local: list[Message], delay: float = 1.0) -> None:
         await asyncio.sleep(delay)
-        self._deliver(iid, local)
+        self._deliver(iid, local, counted=True)
 
     async def _ack(self, consumed: list[Message]) -> None:
         """Delete consumed messages; for local results, the work items they came from.
