@@ -127,6 +127,17 @@ class TaskHubClient:
             raise Conflict(f"Instance '{instance_id}' is not suspended.")
         await self._send(instance_id, h.execution_resumed(self.store.clock.now(), reason))
 
+    async def rewind(self, instance_id: str, reason: str | None) -> None:
+        """Run a failed instance again from its failure (failed tasks and children re-run)."""
+        inst = await self._require(instance_id)
+        if inst.runtime_status in (RuntimeStatus.COMPLETED, RuntimeStatus.CANCELED, RuntimeStatus.TERMINATED):
+            raise Gone(f"Instance '{instance_id}' is {inst.runtime_status.value}; only failed instances can be "
+                       "rewound.")
+        if inst.runtime_status != RuntimeStatus.FAILED:
+            raise Conflict(f"Instance '{instance_id}' is {inst.runtime_status.value}; only failed instances can be "
+                           "rewound.")
+        await self._send(instance_id, h.execution_rewound(self.store.clock.now(), reason))
+
     async def get(self, instance_id: str, *, history: bool = False) -> Instance | None:
         return await self.store.load(instance_id, history=history)
 

@@ -127,6 +127,10 @@ class DurableHarness:
     async def aresume(self, instance_id: str, reason: str | None = None) -> None:
         await self.client.resume(instance_id, reason)
 
+    async def arewind(self, instance_id: str, reason: str | None = None) -> None:
+        """Run a failed instance again from its failure (see `TaskHubClient.rewind`)."""
+        await self.client.rewind(instance_id, reason)
+
     async def asignal_entity(self, name: str, key: str, operation: str, input: Any = None) -> None:
         await self.client.signal_entity(name, key, operation, None if input is None else to_json_text(input))
 
@@ -209,6 +213,9 @@ class DurableHarness:
 
     def resume(self, instance_id: str, reason: str | None = None) -> None:
         self._sync(self.aresume(instance_id, reason))
+
+    def rewind(self, instance_id: str, reason: str | None = None) -> None:
+        self._sync(self.arewind(instance_id, reason))
 
     def signal_entity(self, name: str, key: str, operation: str, input: Any = None) -> None:
         self._sync(self.asignal_entity(name, key, operation, input))

@@ -227,6 +227,19 @@ def execution_resumed(now: datetime, reason: str | None) -> Event:
     return _event(EventType.EXECUTION_RESUMED, now, Reason=reason)
 
 
+def execution_rewound(now: datetime, reason: str | None) -> Event:
+    return _event(EventType.EXECUTION_REWOUND, now, Reason=reason, ParentExecutionId=None, InstanceId=None,
+                  ParentTraceContext=None)
+
+
+def rewound(event: Event) -> Event:
+    """What rewind turns a failure (and what it refers to) into: a GenericEvent the SDK ignores."""
+    return {
+        "EventType": int(EventType.GENERIC), "EventId": -1, "IsPlayed": event.get("IsPlayed", False),
+        "Timestamp": event["Timestamp"], "Data": None, "Reason": f"Rewound: {event_name(event)}",
+    }
+
+
 def task_scheduled(now: datetime, event_id: int, name: str, input_text: str | None) -> Event:
     return _event(EventType.TASK_SCHEDULED, now, event_id, Name=name, Version="", Input=input_text, Tags=None)
 

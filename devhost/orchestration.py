@@ -35,7 +35,10 @@ from .model import Instance, Message, is_entity_id, new_guid
 
 OUT_OF_PROC_MARKER = "\n\n$OutOfProcData$:"
 ENTITY_REQUEST_NS = uuid.UUID("a6a9c3f4-1a63-4c1e-9d3c-6b1f5e0d2c11")
-CONTROL_EVENTS = frozenset({EventType.EXECUTION_TERMINATED, EventType.EXECUTION_SUSPENDED, EventType.EXECUTION_RESUMED})
+CONTROL_EVENTS = frozenset(
+    {EventType.EXECUTION_TERMINATED, EventType.EXECUTION_SUSPENDED, EventType.EXECUTION_RESUMED,
+     EventType.EXECUTION_REWOUND}
+)
 
 
 @dataclass
@@ -145,6 +148,13 @@ class OrchestrationStep:
         while queue:
             inst = self.inst
             status = inst.runtime_status
+            if queue[0]["EventType"] == EventType.EXECUTION_REWOUND:
+                first = queue.pop(0)
+                if status == RuntimeStatus.FAILED:
+                    queue = self._episode(self._take_batch(queue, [self._rewind(first)]), queue)
+                else:
+                    self.result.dropped.append((Message(inst.instance_id, first), f"cannot rewind: {status.value}"))
+                continue
             if status.is_terminal:
                 for ev in queue:
                     self.result.dropped.append((Message(inst.instance_id, ev), f"instance is {status.value}"))
@@ -185,6 +195,36 @@ class OrchestrationStep:
         if self._inst is not None:
             self.inst.last_updated_time = max(self.inst.last_updated_time, self.now)
         return self.result
+
+    def _rewind(self, ev: Event) -> Event:
+        """Undo a failure, as DTFx's rewind does (§7.6): the failed ExecutionCompleted, every
+        TaskFailed / SubOrchestrationInstanceFailed and the scheduling event each refers to
+        become GenericEvents the SDK ignores; the replay then yields those tasks again and
+        they are scheduled again under their old sequence numbers. Failed children are
+        rewound too. Returns the event that opens the episode."""
+        inst = self.inst
+        failed = {e["TaskScheduledId"] for e in inst.history
+                  if e["EventType"] in (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_FAILED)}
+        again: list[int] = []
+        for i, e in enumerate(inst.history):
+            t = e["EventType"]
+            undo = t in (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_FAILED) or (
+                t == EventType.EXECUTION_COMPLETED)
+            if t in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_CREATED) and e["EventId"] in failed:
+                undo = True
+                again.append(e["EventId"])
+                if t == EventType.SUB_ORCHESTRATION_CREATED:
+                    child = e.get("InstanceId") or ""
+                    self.result.outbound.append(Message(child, h.execution_rewound(self.now, ev.get("Reason")),
+                                                        sender=inst.instance_id))
+            if undo:
+                inst.history[i] = h.rewound(e)
+        inst.engine["rewound"] = sorted(set(inst.engine.get("rewound", [])) | set(again))
+        inst.engine.pop("retries", None)
+        inst.runtime_status = RuntimeStatus.RUNNING
+        inst.output = None
+        inst.completed_time = None
+        return ev
 
     def _take_batch(self, queue: list[Event], batch: list[Event]) -> list[Event]:
         """Move events from the front of `queue` onto `batch`, up to the next control event."""
@@ -374,6 +414,8 @@ class OrchestrationStep:
                 return []
             done = bool(state.get("isDone"))
             cont = bool(flat) and action_type(flat[-1]) == ActionType.CONTINUE_AS_NEW and done
+            if self.inst.engine.get("rewound"):
+                self._reschedule_rewound(flat, episode_now)
             self._schedule_new(flat, episode_now)
             if batch and not done:
                 self._advance_retry(batch[-1], episode_now)
@@ -437,7 +479,10 @@ class OrchestrationStep:
         engine = self.inst.engine
         ids: list[int | None] = engine.setdefault("ids", [])
         recorded = {ev["EventId"]: ev for ev in self.inst.history if ev["EventType"] in h.SCHEDULING_TYPES}
+        rewound = set(engine.get("rewound", ()))
         for pos, seq in enumerate(ids):
+            if seq in rewound:
+                continue  # rewind erased its record; `_reschedule_rewound` schedules it again
             if pos >= len(flat):
                 if seq is None:
                     continue
@@ -451,6 +496,13 @@ class OrchestrationStep:
             ev = recorded.get(seq)
             if ev is None or not _matches(action, ev):
                 self._nondeterminism(seq, _describe_event(ev), describe(action))
+
+    def _reschedule_rewound(self, flat: list[Action], now: datetime) -> None:
+        """Schedule again, under their old sequence numbers, the tasks a rewind erased."""
+        rewound = set(self.inst.engine.pop("rewound", ()))
+        for pos, seq in enumerate(self.inst.engine.get("ids", [])):
+            if seq in rewound and pos < len(flat):
+                self._schedule(flat[pos], action_type(flat[pos]), seq, now)
 
     def _nondeterminism(self, seq: int, recorded: str, new: str, position: bool = False) -> None:
         where = f"action position {seq}" if position else f"sequence number {seq}"

@@ -5,8 +5,7 @@ the unmodified SDK client, Core Tools-era scripts and the check-status URLs hand
 callers all work. The same routes are the SDK's RPC base (§5.2). Differences from the
 extension, chosen so bad input is never a 5xx: every error is a JSON body
 `{"Message": ..., "ExceptionMessage": ...}` with the ClientError's 4xx status (409 where
-the extension answers 500 for "instance is active / not suspendable"), and rewind
-answers 501 (devhost's engine cannot rewind yet).
+the extension answers 500 for "instance is active / not suspendable").
 """
 
 from __future__ import annotations
@@ -45,12 +44,6 @@ class BadRequest(ClientError):
 
 class PayloadTooLarge(ClientError):
     status = 413
-
-
-class NotImplementedYet(ClientError):
-    """Not bad input, but a feature devhost lacks: 501 so callers can tell."""
-
-    status = 501
 
 
 def format_time(value: datetime | None) -> str | None:
@@ -439,14 +432,8 @@ class DurableHttpApi:
     async def rewind(self, request: web.Request) -> web.StreamResponse:
         q = Query(request)
         self._check_hub(q)
-        iid = request.match_info["instanceId"]
-        inst = await self._load(iid)
-        status = inst.runtime_status
-        if status in (RuntimeStatus.COMPLETED, RuntimeStatus.CANCELED, RuntimeStatus.TERMINATED):
-            return error_response(410, f"Instance '{iid}' is {status.value}; only failed instances can be rewound.")
-        if status != RuntimeStatus.FAILED:
-            return error_response(409, f"Instance '{iid}' is {status.value}; only failed instances can be rewound.")
-        raise NotImplementedYet("Rewind is not supported by devhost yet; use restart to run the instance again.")
+        await self.client.rewind(request.match_info["instanceId"], q.get("reason"))
+        return web.Response(status=202)
 
     async def restart(self, request: web.Request) -> web.StreamResponse:
         q = Query(request)

@@ -147,15 +147,25 @@ async def test_wait_for_completion_or_create_check_status_response() -> None:
             assert (await resp.json())["runtimeStatus"] == "Failed"
 
 
-async def test_rewind_reports_not_supported() -> None:
+async def test_rewind_runs_a_failed_instance_again() -> None:
     async with running_host() as (_, session, base):
         iid = await sdk(session, base, "start_new", name="fails")
         await _wait_sdk(session, base, iid, {"Failed"})
         async with session.post(f"{base}/api/sdk/rewind", json={"instance_id": iid}) as resp:
-            assert resp.status == 500  # the SDK raises on our 501
+            assert resp.status == 200  # the SDK accepted our 202
+        # `fails` always raises: rewound, it runs again and fails again
+        async with session.get(f"{base}{WEBHOOK}/instances/{iid}?showHistory=true") as resp:
+            body = await resp.json()
+        deadline = asyncio.get_running_loop().time() + 10
+        while body["runtimeStatus"] != "Failed" or not any(
+                ev["EventType"] == "GenericEvent" for ev in body.get("historyEvents") or []):
+            assert asyncio.get_running_loop().time() < deadline, body
+            await asyncio.sleep(0.05)
+            async with session.get(f"{base}{WEBHOOK}/instances/{iid}?showHistory=true") as resp:
+                body = await resp.json()
+        assert "orchestrator exploded" in body["output"]
         async with session.post(f"{base}{WEBHOOK}/instances/{iid}/rewind?reason=x") as resp:
-            assert resp.status == 501
-            assert "not supported" in (await resp.json())["Message"]
+            assert resp.status == 202
 
 
 async def test_context_reaches_the_function_and_the_client() -> None:
