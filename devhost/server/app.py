@@ -258,8 +258,11 @@ class DevHost:
             return json_error(400, "The request body must be a JSON object like {\"input\": \"...\"}.")
         raw_input = body.get("input", "")
         input_text = raw_input if isinstance(raw_input, str) else json.dumps(raw_input)
+        message_id = body.get("messageId")  # devhost extra: replay a redelivery of one message
+        if message_id is not None and not isinstance(message_id, str):
+            return json_error(400, "'messageId' must be a string.")
         try:
-            value = trigger_value(info.kind, input_text, info.handler, info.trigger_param)
+            value = trigger_value(info.kind, input_text, info.handler, info.trigger_param, message_id)
         except (ValueError, TypeError) as exc:
             return json_error(400, f"Cannot build a {info.kind} input from the given input: {exc}")
         origin = f"{request.scheme}://{request.host}"

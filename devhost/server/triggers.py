@@ -163,8 +163,10 @@ def _annotation(handler: Callable[..., Any], param: str) -> Any:
     return annotation
 
 
-def trigger_value(kind: str, input_text: str, handler: Callable[..., Any], param: str) -> Any:
-    """Build the trigger argument for an admin invocation from its `input` string."""
+def trigger_value(kind: str, input_text: str, handler: Callable[..., Any], param: str,
+                  message_id: str | None = None) -> Any:
+    """Build the trigger argument for an admin invocation from its `input` string (and, for
+    queue-like triggers, an optional message id, to show what a redelivery does)."""
     annotation = _annotation(handler, param)
     now = datetime.now(UTC)
     if kind == "timerTrigger":
@@ -178,7 +180,7 @@ def trigger_value(kind: str, input_text: str, handler: Callable[..., Any], param
         from azure.functions.servicebus import ServiceBusMessage
 
         return ServiceBusMessage(
-            body=body, message_id=uuid.uuid4().hex, application_properties={}, user_properties={},
+            body=body, message_id=message_id or uuid.uuid4().hex, application_properties={}, user_properties={},
             content_type=None, delivery_count=1, enqueued_time_utc=now, sequence_number=1,
             expires_at_utc=now + timedelta(days=14), locked_until=now + timedelta(minutes=1),
             lock_token=str(uuid.uuid4()), trigger_metadata={},
@@ -186,7 +188,7 @@ def trigger_value(kind: str, input_text: str, handler: Callable[..., Any], param
     if kind == "queueTrigger":
         from azure.functions.queue import QueueMessage
 
-        return QueueMessage(id=str(uuid.uuid4()), body=body, dequeue_count=1, insertion_time=now,
+        return QueueMessage(id=message_id or str(uuid.uuid4()), body=body, dequeue_count=1, insertion_time=now,
                             expiration_time=now + timedelta(days=7), time_next_visible=now + timedelta(minutes=10),
                             pop_receipt=uuid.uuid4().hex)
     if kind == "eventHubTrigger":

@@ -16,9 +16,12 @@ from .support import AppHost, unique, wait_for
 FUNCTION = "/admin/functions/start_update_from_queue"
 
 
-def send(host: AppHost, message: dict[str, Any] | str) -> None:
+def send(host: AppHost, message: dict[str, Any] | str, message_id: str | None = None) -> None:
     text = message if isinstance(message, str) else json.dumps(message)
-    resp = host.post(FUNCTION, {"input": text})
+    body: dict[str, Any] = {"input": text}
+    if message_id is not None:
+        body["messageId"] = message_id  # devhost's admin API: the Service Bus message id to use
+    resp = host.post(FUNCTION, body)
     assert resp.status == 202, resp.text
 
 
@@ -69,6 +72,21 @@ def test_a_message_without_update_id_uses_its_message_id(app_host: AppHost) -> N
 
     update_id, message_id = wait_for(find, f"the rollout of {package} to finish")
     assert update_id == instance_id_for(message_id)
+
+
+def test_a_redelivered_message_without_update_id_starts_nothing_new(app_host: AppHost) -> None:
+    message_id = unique("msg")
+    message = request(package=unique("pkg"))
+    calls = executed(app_host)
+    send(app_host, message, message_id)
+    update_id = instance_id_for(message_id)
+    wait_for(lambda: app_host.get(f"/api/updates/{update_id}").status == 200, "the rollout to start")
+    view = app_host.wait_done(update_id)
+    assert view["outcome"] == "Succeeded"
+    send(app_host, message, message_id)  # Service Bus delivers it again (e.g. after a lock expired)
+    wait_for(lambda: executed(app_host) >= calls + 2, "the redelivery")
+    assert f"update {instance_id_for(message_id)} already exists; message {message_id} ignored" in app_host.log()
+    assert app_host.get(f"/api/simulator/targets/{message['targets'][0]}").body["calls"] == 1
 
 
 def test_invalid_messages_fail_the_invocation_and_start_nothing(app_host: AppHost) -> None:
