@@ -119,8 +119,8 @@ class NondeterminismError(AssertionError):
         self.report = report
 
 
-class _Diverged(Exception):
-    """Internal: stops the replay at the first divergence."""
+class Diverged(Exception):
+    """Stops a replay at the first divergence (also used by fork.py to refuse a cut that no longer replays)."""
 
 
 # ------------------------------------------------------------------------- recordings
@@ -226,10 +226,10 @@ def replay(app: Any, recording: Any, *, options: EngineOptions | None = None) ->
     rec = recording if isinstance(recording, Recording) else load_recording(recording)
     counter = itertools.count(1)
     opts = replace(options or EngineOptions(), new_id=lambda: f"{next(counter):032x}")
-    replayer: _Replayer = _FullReplayer(index, opts, rec) if rec.format == FULL else _HttpReplayer(index, opts, rec)
+    replayer: _Replayer = FullReplayer(index, opts, rec) if rec.format == FULL else _HttpReplayer(index, opts, rec)
     try:
         replayer.run()
-    except _Diverged as exc:
+    except Diverged as exc:
         return ReplayReport(False, str(exc) + replayer.hint(), replayer.episodes, rec.format, replayer.notes)
     return ReplayReport(True, None, replayer.episodes, rec.format, replayer.notes)
 
@@ -331,7 +331,7 @@ class _Replayer:
     def ensure_open(self, ev: Event | None) -> None:
         """A recording that goes on after the current code has ended the orchestration diverges there."""
         if self.inst is not None and self.inst.runtime_status.is_terminal:
-            raise _Diverged(
+            raise Diverged(
                 f"episode {self.label}: in episode {self.ended_in} the current code already "
                 f"{_phrase(self.end_event(), False)}, but the recording continues with {_incoming(ev)}"
             )
@@ -342,13 +342,13 @@ class _Replayer:
             t = ev["EventType"]
             if t in COMPLETION_ID_FIELD:
                 seq = ev[COMPLETION_ID_FIELD[t]]
-                raise _Diverged(
+                raise Diverged(
                     f"episode {k}, sequence number {seq}: the recording delivered {_incoming(ev)}, "
                     f"but the current code never scheduled sequence number {seq}"
                 )
-            raise _Diverged(f"episode {k}: the current code has no pending call for the recorded {_incoming(ev)}")
+            raise Diverged(f"episode {k}: the current code has no pending call for the recorded {_incoming(ev)}")
         for msg, reason in result.dropped:
-            raise _Diverged(
+            raise Diverged(
                 f"episode {k}: the current code could not take the recorded {_incoming(msg.event)} ({reason})"
             )
 
@@ -387,7 +387,9 @@ class _Replayer:
 
 
 # ---------------------------------------------------------------------- full format
-class _FullReplayer(_Replayer):
+class FullReplayer(_Replayer):
+    """Rebuilds a full-fidelity recording episode by episode (fork.py reuses it to rebuild a cut)."""
+
     def run(self) -> None:
         episodes = _split_episodes(self.rec.events)
         if not episodes:
@@ -449,7 +451,7 @@ class _FullReplayer(_Replayer):
                 continue
             seq = _seq(rec) if _seq(rec) is not None else _seq(new)
             where = f"episode {k}" + (f", sequence number {seq}" if seq is not None else "")
-            raise _Diverged(f"{where}: the recording {_phrase(rec, True)}, but the current code {_phrase(new, True)}")
+            raise Diverged(f"{where}: the recording {_phrase(rec, True)}, but the current code {_phrase(new, True)}")
 
 
 def _split_episodes(events: list[Event]) -> list[list[Event]]:
@@ -600,7 +602,7 @@ class _HttpReplayer(_Replayer):
             for seq, p in pending
         )
         pending_text = f"its pending {noun} calls: {others}" if others else f"it has no {noun} call pending"
-        raise _Diverged(
+        raise Diverged(
             f"episode {k}: the recording {_completion_verb(ev)} {what}, but the current code never "
             f"scheduled it ({pending_text})"
         )
@@ -609,7 +611,7 @@ class _HttpReplayer(_Replayer):
         pending = [(seq, p) for seq, p in self._pending().items() if p["EventType"] == EventType.TIMER_CREATED]
         timers = sorted((h.parse_ts(p["FireAt"]), seq) for seq, p in pending)
         if not timers:
-            raise _Diverged(
+            raise Diverged(
                 f"episode {k}: the recording fired a timer (FireAt {ev.get('FireAt')}), but the current "
                 "code has no timer pending"
             )
@@ -660,7 +662,7 @@ class _HttpReplayer(_Replayer):
         end = self.end_event() if inst.runtime_status.is_terminal else None
         if recorded_end is not None:
             if end is None:
-                raise _Diverged(
+                raise Diverged(
                     f"episode {k}: the recording {_phrase(recorded_end, False)}, but the current code did "
                     f"not (it is {inst.runtime_status.value}, pending: {self._describe_pending()})"
                 )
@@ -677,13 +679,13 @@ class _HttpReplayer(_Replayer):
                         )
                         + "; a full export (history_view.export_instance) has both"
                     )
-                raise _Diverged(
+                raise Diverged(
                     f"episode {self.ended_in}: the recording {_phrase(recorded_end, False)}, but the "
                     f"current code {_phrase(end, False)}"
                 )
             return
         if end is not None:
-            raise _Diverged(
+            raise Diverged(
                 f"episode {self.ended_in}: the current code {_phrase(end, False)}, but the recording is still running"
             )
         recorded_pending = sorted(_task_key(ev) for ev in self.pending_tasks)
@@ -691,7 +693,7 @@ class _HttpReplayer(_Replayer):
         current_tasks = sorted(_task_key(ev) for ev in current.values() if ev["EventType"] in _TASK_TYPES)
         if recorded_pending != current_tasks:
             rec_text = ", ".join(f"{kind} '{name}'" for kind, name in recorded_pending) or "nothing"
-            raise _Diverged(
+            raise Diverged(
                 f"episode {k}: at the end of the recording it waited for {rec_text}, but the current code "
                 f"waits for {self._describe_pending(tasks_only=True)}"
             )
@@ -701,7 +703,7 @@ class _HttpReplayer(_Replayer):
         hist = self.inst.history if self.inst else []
         timers = sum(1 for ev in hist if ev["EventType"] == EventType.TIMER_CREATED)
         if timers != self.timers:
-            raise _Diverged(
+            raise Diverged(
                 f"episode {k}: the recording created {self.timers} timer(s), but the current code created {timers}"
             )
         sent = [ev for ev in hist if ev["EventType"] == EventType.EVENT_SENT]
@@ -712,7 +714,7 @@ class _HttpReplayer(_Replayer):
                 continue
             seq = new.get("EventId") if new is not None else None
             where = f"episode {k}" + (f", sequence number {seq}" if seq is not None else "")
-            raise _Diverged(
+            raise Diverged(
                 f"{where}: entity message {i + 1}: the recording {_phrase(rec, True)}, but the current "
                 f"code {_phrase(new, True)}"
             )

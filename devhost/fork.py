@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from . import history as h
 from .client import TaskHubClient, validate_instance_id
-from .determinism import Recording, _Diverged, _FullReplayer
+from .determinism import Diverged, FullReplayer, Recording
 from .history import COMPLETION_ID_FIELD, Event, EventType
 from .history_view import event_type_of
 from .index import AppIndex
@@ -90,10 +90,10 @@ def build_fork(app: AppIndex, original: Instance, at_event: int, new_instance_id
         rewritten.append(ev)
     rec = Recording(format="full", events=[{**ev, "IsPlayed": False} for ev in rewritten],
                     instance_id=new_instance_id, name=original.name, execution_id=execution_id)
-    replayer = _FullReplayer(app, options or EngineOptions(), rec)
+    replayer = FullReplayer(app, options or EngineOptions(), rec)
     try:
         replayer.run()
-    except _Diverged as exc:
+    except Diverged as exc:
         raise ForkError(f"The current code does not replay the history up to the cut: {exc}", 409) from None
     inst = replayer.inst
     if inst is None:
