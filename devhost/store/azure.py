@@ -869,12 +869,27 @@ class AzureStorageStore:
         return QueryPage(instances, json.dumps(continuation) if continuation else None)
 
     async def unfinished(self) -> list[str]:
-        """From the sentinels (written with each checkpoint), not the lazily written Instances rows."""
+        """From the sentinels (written with each checkpoint), not the lazily written Instances rows.
+
+        Read at host start, so it also repairs the query index: a host that died between a
+        checkpoint and its Instances-row write leaves a row that still says Running."""
         await self.flush_index()
         active = " or ".join(f"RuntimeStatus eq '{s.value}'" for s in RuntimeStatus if not s.is_terminal)
-        query = f"RowKey eq '{SENTINEL}' and ({active}) and (PartitionKey lt '@' or PartitionKey ge 'A')"
-        return [unsanitize_key(row["PartitionKey"])
-                async for row in self._history.query_entities(query, select=["PartitionKey"])]
+        not_entity = "(PartitionKey lt '@' or PartitionKey ge 'A')"
+        query = f"RowKey eq '{SENTINEL}' and ({active}) and {not_entity}"
+        ids = [unsanitize_key(row["PartitionKey"])
+               async for row in self._history.query_entities(query, select=["PartitionKey"])]
+        running = set(ids)
+        stale = [row["PartitionKey"] async for row in self._instances.query_entities(
+            f"RowKey eq '' and ({active}) and {not_entity}", select=["PartitionKey"])
+                 if unsanitize_key(row["PartitionKey"]) not in running]
+        for pk in stale:
+            with contextlib.suppress(ResourceNotFoundError):
+                sentinel = await self._history.get_entity(pk, SENTINEL)
+                await self._upsert_instance_row(await self._row_instance(sentinel, engine=False), sentinel)
+        if stale:
+            log.info("devhost: repaired %d stale Instances row(s)", len(stale))
+        return ids
 
     async def purge(self, instance_id: str) -> int:
         await self.flush_index()

@@ -16,6 +16,7 @@ from typing import Any
 
 import azure.durable_functions as df
 import pytest
+from azure.data.tables import UpdateMode
 
 from devhost import history as h
 from devhost.client import TaskHubClient
@@ -410,6 +411,35 @@ class _LaggingClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC) - self.lag
+
+
+async def test_host_start_repairs_an_instances_row_left_stale_by_a_crash(azurite_connection_string: str) -> None:
+    """A host killed between a checkpoint and its (lazy) Instances-row write leaves a row that
+    still says Running; the next host's start (`unfinished`) rewrites it from the sentinel."""
+    settings = {"AzureWebJobsStorage": azurite_connection_string}
+    store = await open_store(settings, new_hub_name("stale"))
+    try:
+        inst = _instance(store, runtime_status=RuntimeStatus.RUNNING)
+        inst.history = _started(store, inst)
+        await store.checkpoint(inst, new_events_from=0, history_reset=True)
+        await store.flush_index()
+        running_row = dict(await store._instances.get_entity(sanitize_key(inst.instance_id), ""))
+        inst.runtime_status = RuntimeStatus.COMPLETED
+        await store.checkpoint(inst, new_events_from=len(inst.history), history_reset=False)
+        await store.flush_index()
+        # What the crash leaves: the sentinel says Completed, the Instances row still the old Running.
+        await store._instances.upsert_entity(running_row, mode=UpdateMode.REPLACE)
+        reopened = await open_store(settings, store.hub)
+        try:
+            stale = await reopened.query(InstanceQuery(runtime_status=[RuntimeStatus.RUNNING]))
+            assert [i.instance_id for i in stale.instances] == [inst.instance_id]
+            assert await reopened.unfinished() == []
+            fixed = await reopened.query(InstanceQuery(runtime_status=[RuntimeStatus.COMPLETED]))
+            assert [i.instance_id for i in fixed.instances] == [inst.instance_id]
+        finally:
+            await reopened.close()
+    finally:
+        await store.close()
 
 
 async def test_message_is_never_processed_before_it_is_due(azurite_connection_string: str) -> None:
