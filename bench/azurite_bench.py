@@ -15,8 +15,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench.engine_bench import app  # noqa: E402
+from bench_app import app  # noqa: E402
+
 from devhost.client import TaskHubClient  # noqa: E402
 from devhost.dispatcher import Dispatcher, DispatcherOptions  # noqa: E402
 from devhost.index import AppIndex  # noqa: E402

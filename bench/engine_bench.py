@@ -15,34 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-import azure.durable_functions as df
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_app import app  # noqa: E402
 
 from devhost.harness import DurableHarness  # noqa: E402
-
-app = df.DFApp()
-
-
-@app.orchestration_trigger(context_name="ctx")
-def chain(ctx: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
-    n = ctx.get_input()
-    value = 0
-    for _ in range(n):
-        value = yield ctx.call_activity("step", value)
-    return value
-
-
-@app.orchestration_trigger(context_name="ctx")
-def fan(ctx: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
-    n = ctx.get_input()
-    results = yield ctx.task_all([ctx.call_activity("step", i) for i in range(n)])
-    return sum(results)
-
-
-@app.activity_trigger(input_name="value")
-def step(value: int) -> int:
-    return value + 1
 
 
 async def _one(name: str, n: int) -> tuple[float, int]:

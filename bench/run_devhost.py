@@ -18,10 +18,11 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import azure.durable_functions as df
-from bench_common import Workload, parse_args, run_workload, step_body
+from bench_common import Workload, parse_args, run_workload
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_app import app  # noqa: E402
 
 from devhost import dispatcher as dispatcher_module  # noqa: E402
 from devhost.client import TaskHubClient  # noqa: E402
@@ -29,30 +30,6 @@ from devhost.dispatcher import Dispatcher  # noqa: E402
 from devhost.harness import DurableHarness, to_json_text  # noqa: E402
 from devhost.history import RuntimeStatus  # noqa: E402
 from devhost.index import AppIndex  # noqa: E402
-
-app = df.DFApp()
-
-
-@app.orchestration_trigger(context_name="ctx")
-def chain(ctx: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
-    n = ctx.get_input()
-    value = 0
-    for _ in range(n):
-        value = yield ctx.call_activity("step", value)
-    return value
-
-
-@app.orchestration_trigger(context_name="ctx")
-def fan(ctx: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
-    n = ctx.get_input()
-    results = yield ctx.task_all([ctx.call_activity("step", i) for i in range(n)])
-    return sum(results)
-
-
-@app.activity_trigger(input_name="value")
-def step(value: int) -> int:
-    return step_body(value)
-
 
 EPISODES: list[float] = []
 WORK_ITEMS: list[float] = []
