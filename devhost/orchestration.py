@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import history as h
+from . import replay_logs
 from .actions import (
     ACTIVITY_TYPES,
     ENTITY_TYPES,
@@ -457,7 +458,8 @@ class OrchestrationStep:
         """Call the SDK's handler; a raised error carries the state after the marker (§2.1)."""
         text = self._context_json(now)
         try:
-            return json.loads(handler(text)), None
+            with replay_logs.episode():
+                return json.loads(handler(text)), None
         except Exception as exc:  # the SDK reports orchestrator failures by raising
             message = str(exc)
             cause = exc.__cause__ or exc

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
+from .. import replay_logs
 from ..index import AppIndex
 from ..store.base import Store
 from .app import DevHost, HostStartupError
@@ -48,6 +49,7 @@ class _CoreToolsFormatter(logging.Formatter):
 def configure_logging(level: int, verbose: bool = False) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_CoreToolsFormatter())
+    replay_logs.install(handler)  # orchestrator log lines once, not once per replay
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
