@@ -11,12 +11,15 @@ run: bootstrap
 test: bootstrap
 	.venv/bin/python -m ruff check .
 	.venv/bin/python -m mypy
+	cd tools/devhost && ../../.venv/bin/python -m mypy
 	scripts/infra-checks.sh
+	.venv/bin/python -m pytest -q tools/devhost
 	.venv/bin/python -m pytest -q
 
 lint: bootstrap
 	.venv/bin/python -m ruff check .
 	.venv/bin/python -m mypy
+	cd tools/devhost && ../../.venv/bin/python -m mypy
 
 # Engine bench (memory hub), then devhost side by side with durabletask and DBOS (bench/README.md).
 # The peers are installed into their own venv, .venv-bench, never into the app's .venv.

@@ -18,12 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_app import app  # noqa: E402
-
+from devhost.azurite import start_azurite  # noqa: E402
 from devhost.client import TaskHubClient  # noqa: E402
 from devhost.dispatcher import Dispatcher, DispatcherOptions  # noqa: E402
 from devhost.index import AppIndex  # noqa: E402
 from devhost.store.azure import new_hub_name, open_store  # noqa: E402
-from tests.azurite import start_azurite  # noqa: E402
 
 
 async def run_once(conn: str, name: str, n: int) -> float:

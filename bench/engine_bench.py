@@ -19,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_app import app  # noqa: E402
-
 from devhost.harness import DurableHarness  # noqa: E402
 
 

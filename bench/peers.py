@@ -249,7 +249,7 @@ def main() -> None:
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     azurite = None
     if "devhost-azurite" in systems:
-        from tests.azurite import start_azurite
+        from devhost.azurite import start_azurite
 
         azurite = start_azurite()
         env["BENCH_AZURITE"] = azurite.connection_string

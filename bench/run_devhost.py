@@ -23,7 +23,6 @@ from bench_common import Workload, parse_args, run_workload
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_app import app  # noqa: E402
-
 from devhost import dispatcher as dispatcher_module  # noqa: E402
 from devhost.client import TaskHubClient  # noqa: E402
 from devhost.dispatcher import Dispatcher  # noqa: E402

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything the project needs into the checkout: a Python 3.11 venv with
-# requirements-dev.txt, (when package.json exists) node_modules from the lock file, and
+# requirements-dev.txt (devhost editable from tools/devhost), (when package.json exists) node_modules from the lock file, and
 # the system Chromium the dashboard's browser tests drive (apt, only when /usr/bin/chromium
 # is missing; Playwright's own browser download is never used).
 # Idempotent: re-running with unchanged requirement files does nothing.
@@ -13,7 +13,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.requirements.sha
-want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt requirements-dev.txt tools/devhost/pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt

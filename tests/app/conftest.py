@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import pytest
-
 from devhost import DurableHarness
+
 from tests.app.fake_targets import FakeTargets
 
 

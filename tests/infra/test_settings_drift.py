@@ -44,7 +44,7 @@ ENDPOINT_PROPERTY = {
 }
 
 # Code that is not the deployed app (devhost, tests, tooling).
-NOT_APP_CODE = {"devhost", "tests", "bench", "scripts", "infra", "node_modules"}
+NOT_APP_CODE = {"tools", "docs", "tests", "bench", "scripts", "infra", "node_modules"}
 
 
 def _strings(value: Any) -> Iterator[str]:

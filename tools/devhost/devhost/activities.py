@@ -1,0 +1,117 @@
+"""Running one activity work item and turning its outcome into a completion event.
+
+Encoding follows the worker (docs/durable-protocol.md §3.1): the action's input text goes through
+`ActivityTriggerConverter.decode`, the return value through `encode`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from azure.functions.durable_functions import ActivityTriggerConverter
+from azure.functions.meta import Datum
+
+from . import history as h
+from .actions import HTTP_ACTIVITY_NAME
+from .history import Event
+from .index import AppIndex, FunctionInfo
+from .model import Message
+
+ActivityImpl = Callable[..., Any]
+
+
+class ActivityError(Exception):
+    """Why an activity produced no result: turned into a TaskFailed event."""
+
+
+def decode_input(text: str | None) -> Any:
+    if text is None:
+        return None
+    return ActivityTriggerConverter.decode(Datum(value=text, type="string"), trigger_metadata=None)
+
+
+def encode_output(value: Any) -> str | None:
+    if value is None:
+        return None
+    datum = ActivityTriggerConverter.encode(value, expected_type=None)
+    return datum.value if datum is not None else None
+
+
+def _call_args(info: FunctionInfo, arg: Any, invocation_id: str) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {info.trigger_param: arg}
+    params = inspect.signature(info.handler).parameters
+    if "context" in params and info.trigger_param != "context":
+        kwargs["context"] = _context(info, invocation_id)
+    return kwargs
+
+
+def _context(info: FunctionInfo, invocation_id: str) -> Any:
+    """The fields of `func.Context` that activity code reads."""
+    return SimpleNamespace(
+        invocation_id=invocation_id, function_name=info.function_name, function_directory="",
+        trace_context=None, retry_context=None,
+    )
+
+
+async def run_activity(
+    app: AppIndex,
+    msg: Message,
+    now: Callable[[], datetime],
+    executor: Executor | None = None,
+    overrides: dict[str, ActivityImpl] | None = None,
+) -> Event:
+    """Run the activity a work-item message names; return TaskCompleted or TaskFailed."""
+    scheduled = msg.event
+    task_id = scheduled["EventId"]
+    name = scheduled.get("Name") or ""
+    try:
+        if overrides and name.lower() in overrides:
+            arg = decode_input(scheduled.get("Input"))
+            value = overrides[name.lower()](arg)
+            if inspect.isawaitable(value):
+                value = await value
+        elif name == HTTP_ACTIVITY_NAME:
+            value = await _http_activity(scheduled.get("Input"))
+            return h.task_completed(now(), task_id, json.dumps(value))
+        else:
+            info = app.activity(name)
+            if info is None:
+                raise ActivityError(
+                    f"The function '{name}' doesn't exist, is disabled, or is not an activity function."
+                )
+            arg = decode_input(scheduled.get("Input"))
+            kwargs = _call_args(info, arg, msg.id)
+            if info.is_async:
+                value = await info.handler(**kwargs)
+            else:
+                loop = asyncio.get_running_loop()
+                value = await loop.run_in_executor(executor, lambda: info.handler(**kwargs))
+        result = encode_output(value)
+    except Exception as exc:
+        reason = f"Activity function '{name}' failed: {type(exc).__name__}: {exc}"
+        details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return h.task_failed(now(), task_id, reason, details)
+    return h.task_completed(now(), task_id, result)
+
+
+async def _http_activity(request_text: str | None) -> dict[str, Any]:
+    """`call_http`: one request, the first response (no 202 polling; docs/durable-protocol.md §2.6)."""
+    import aiohttp
+
+    request = json.loads(request_text or "{}")
+    headers = {k: (v[0] if isinstance(v, list) else v) for k, v in (request.get("headers") or {}).items()}
+    async with aiohttp.ClientSession() as session:
+        async with session.request(request.get("method", "GET"), request["uri"], data=request.get("content"),
+                                   headers=headers) as resp:
+            body = await resp.text()
+            return {"statusCode": resp.status, "headers": dict(resp.headers), "content": body}
+
+

@@ -1,0 +1,426 @@
+"""Runs orchestration, entity and activity work from a store, with bounded concurrency.
+
+Per work item it follows DTFx's order (docs/durable-protocol.md §7.7): send outbound messages,
+then checkpoint the instance guarded by its etag, then delete the consumed messages.
+A crash anywhere repeats work but loses nothing; the engine drops the duplicates.
+
+Activities are the exception to "send first": like Netherite, the checkpointed
+TaskScheduled event is their durable record. The activity runs in this process right
+after the checkpoint and its result goes straight back to the orchestration; a host
+that starts (or restarts after a crash) first re-runs every TaskScheduled that has no
+result in its instance's history (`recover`). That saves three storage round trips per
+activity and keeps the hub's queues shallow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core.exceptions import ServiceRequestError
+
+from . import sdk_speedups
+from .activities import ActivityImpl, run_activity
+from .entities import process_entity
+from .history import EventType, RuntimeStatus
+from .index import AppIndex
+from .model import Message, is_entity_id
+from .orchestration import EngineOptions, process_orchestration
+from .store.base import ConcurrencyError, Store
+
+log = logging.getLogger("devhost")
+_ACTIVITY_RESULTS = frozenset({EventType.TASK_COMPLETED, EventType.TASK_FAILED})
+
+
+@dataclass
+class DispatcherOptions:
+    max_concurrent_orchestrations: int = 16
+    max_concurrent_activities: int = 16
+    control_batch_size: int = 32
+    # Messages that keep failing are set aside after this many deliveries.
+    max_dequeue_count: int = 10
+    idle_poll_seconds: float = 0.5
+    # Longest time activity results for an instance are held back so that one replay
+    # applies many of them (fan-in). The hold never exceeds the instance's last replay
+    # cost (x3), so replay stays a bounded share of the work.
+    max_batch_wait_seconds: float = 0.25
+    # How long a received (or self-claimed) message stays hidden while it is worked on. After
+    # a crash, the messages the dead process held come back only after this long (DTFx: 5 min).
+    visibility_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class LocalResult:
+    """Receipt of an activity result handed straight to its orchestration (never queued).
+
+    `work` is the work item it answers: a queue message (acked once the result is
+    checkpointed) or, for work this process scheduled itself, one with no receipt.
+    """
+
+    work: Message
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        app: AppIndex,
+        store: Store,
+        *,
+        engine: EngineOptions | None = None,
+        options: DispatcherOptions | None = None,
+        activity_overrides: dict[str, ActivityImpl] | None = None,
+        on_finished: Callable[[str, str, RuntimeStatus], None] | None = None,
+    ) -> None:
+        sdk_speedups.apply()
+        self.app = app
+        self.store = store
+        self.engine = engine or EngineOptions()
+        self.options = options or DispatcherOptions()
+        self.activity_overrides: dict[str, ActivityImpl] = {k.lower(): v for k, v in (activity_overrides or {}).items()}
+        self.on_finished = on_finished
+        self._executor = ThreadPoolExecutor(max_workers=self.options.max_concurrent_activities,
+                                            thread_name_prefix="devhost-activity")
+        self._orch_tasks: set[asyncio.Task[Any]] = set()
+        self._activity_tasks: set[asyncio.Task[Any]] = set()
+        self._busy: set[str] = set()
+        self._waiting: dict[str, list[Message]] = defaultdict(list)
+        # Activity results still to come per instance (sent work minus received results).
+        self._expected: dict[str, int] = defaultdict(int)
+        self._drained: dict[str, asyncio.Event] = {}
+        self._replay_cost: dict[str, float] = {}
+        self._backlog: deque[Message] = deque()  # claimed work waiting for an activity slot
+        self._background: set[asyncio.Task[Any]] = set()
+        self._stopping = False  # draining: finish what runs, start nothing new locally
+        self._recovered = False
+        self.poisoned: list[Message] = []  # own work that kept failing inside devhost
+        self.stats = {"episodes": 0, "activities": 0, "entity_operations": 0, "work_items": 0}
+
+    # ------------------------------------------------------------------ loop
+    @property
+    def in_flight(self) -> int:
+        return len(self._orch_tasks) + len(self._activity_tasks) + len(self._backlog)
+
+    async def pump(self) -> bool:
+        """Receive what can be started now and start it; True if anything was received."""
+        if not self._recovered:
+            self._recovered = True
+            if await self.recover():
+                return True
+        started = False
+        free_orch = self.options.max_concurrent_orchestrations - len(self._orch_tasks)
+        if free_orch > 0:
+            msgs = await self.store.dequeue("control", self.options.control_batch_size,
+                                          self.options.visibility_seconds)
+            if msgs:
+                started = True
+                groups: dict[str, list[Message]] = defaultdict(list)
+                for m in msgs:
+                    groups[m.instance_id].append(m)
+                for iid, group in groups.items():
+                    self._deliver(iid, group)
+        while self._backlog and len(self._activity_tasks) < self.options.max_concurrent_activities:
+            started = True
+            self._spawn(self._activity_tasks, self._run_activity(self._backlog.popleft()))
+        free_act = self.options.max_concurrent_activities - len(self._activity_tasks)
+        if free_act > 0:
+            work = await self.store.dequeue("work", free_act, self.options.visibility_seconds)
+            for m in work:
+                started = True
+                self._spawn(self._activity_tasks, self._run_activity(m))
+        return started
+
+    def _deliver(self, iid: str, group: list[Message], counted: bool = False) -> None:
+        """Hand messages to their instance: now, or after the work item it is running.
+
+        `counted`: results already taken off `_expected` (a redelivery)."""
+        if self._stopping:  # results of activities finishing during shutdown: via the queue
+            local = [m for m in group if isinstance(m.receipt, LocalResult)]
+            if local:
+                self._spawn(self._background, self._durable(local))
+            group = [m for m in group if not isinstance(m.receipt, LocalResult)]
+            if not group:
+                return
+        for m in [] if counted else group:
+            if m.event["EventType"] in _ACTIVITY_RESULTS and self._expected.get(iid):
+                self._expected[iid] -= 1
+                if self._expected[iid] <= 0:
+                    self._expected.pop(iid, None)
+                    drained = self._drained.get(iid)
+                    if drained is not None:
+                        drained.set()
+        if iid in self._busy:
+            self._waiting[iid].extend(group)
+        else:
+            self._start_instance(iid, group)
+
+    async def recover(self) -> int:
+        """Re-run the activities of unfinished instances that have no result in history.
+
+        Needed once per host start: activities scheduled by a host that stopped or crashed
+        before their results were checkpointed exist only as TaskScheduled events."""
+        work: list[Message] = []
+        for iid in await self.store.unfinished():
+            if is_entity_id(iid):
+                continue
+            inst = await self.store.load(iid)
+            if inst is None or inst.runtime_status.is_terminal:
+                continue
+            done = {ev["TaskScheduledId"] for ev in inst.history
+                    if ev["EventType"] in _ACTIVITY_RESULTS}
+            pending = [Message(iid, ev, queue="work", execution_id=inst.execution_id) for ev in inst.history
+                       if ev["EventType"] == EventType.TASK_SCHEDULED and ev["EventId"] not in done]
+            self._expected[iid] += len(pending)
+            work += pending
+        if work:
+            log.info("devhost: re-running %d unfinished activit%s of %d instance(s)", len(work),
+                     "y" if len(work) == 1 else "ies", len({m.instance_id for m in work}))
+            self._run_local(work)
+        return len(work)
+
+    def _run_local(self, work: list[Message]) -> None:
+        """Run activities in this process, without a trip through the work-item queue."""
+        if self._stopping:  # shutting down: queued work goes back; our own is re-run by `recover`
+            queued = [m for m in work if m.receipt is not None]
+            if queued:
+                self._spawn(self._background, self.store.abandon(queued, delay_seconds=0))
+            return
+        for m in work:
+            if len(self._activity_tasks) < self.options.max_concurrent_activities:
+                self._spawn(self._activity_tasks, self._run_activity(m))
+            else:
+                self._backlog.append(m)
+
+    def _spawn(self, bucket: set[asyncio.Task[Any]], coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        bucket.add(task)
+        task.add_done_callback(bucket.discard)
+
+    def _start_instance(self, iid: str, group: list[Message]) -> None:
+        self._busy.add(iid)
+        self._spawn(self._orch_tasks, self._run_instance(iid, group, self._hold_time(iid, group)))
+
+    def _hold_time(self, iid: str, group: list[Message]) -> float:
+        """How long to wait for more activity results before replaying (fan-in batching).
+
+        Only activity results are held, only while more results of the same instance are
+        still to come, and never longer than three times its last replay took."""
+        if not self._expected.get(iid):
+            return 0.0
+        if any(m.event["EventType"] not in _ACTIVITY_RESULTS for m in group):
+            return 0.0
+        return min(3 * self._replay_cost.get(iid, 0.0), self.options.max_batch_wait_seconds)
+
+    async def run_until_idle(self) -> None:
+        """Process until nothing is visible and nothing is running (timers may be pending)."""
+        while True:
+            if await self.pump():
+                continue
+            pending = self._orch_tasks | self._activity_tasks | self._background
+            if not pending:
+                return
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set: the long-running form used by `devhost start`."""
+        changed: asyncio.Event | None = getattr(self.store, "changed", None)
+        delay = 0.01
+        while not stop.is_set():
+            if changed is not None:
+                changed.clear()  # before receiving: a send from here on wakes the wait below
+            try:
+                progressed = await self.pump()
+            except Exception as exc:  # storage hiccup: back off and retry, never die
+                log.warning("devhost: receiving work failed (%s); retrying in %.1fs", exc, delay)
+                progressed = False
+                delay = min(delay * 2, 5.0)
+            if progressed:
+                delay = 0.01
+                continue
+            waiters: list[Any] = [asyncio.ensure_future(stop.wait())]
+            if changed is not None:
+                waiters.append(asyncio.ensure_future(changed.wait()))
+            pending = list(self._orch_tasks | self._activity_tasks)
+            timeout = self.options.idle_poll_seconds if changed is None else max(delay, 0.05)
+            await asyncio.wait(waiters + pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
+        await self.drain()
+
+    async def drain(self) -> None:
+        """Stop starting work, let running work finish, hand the rest back to the store."""
+        self._stopping = True
+        if self._backlog:
+            backlog, self._backlog = list(self._backlog), deque()
+            self._spawn(self._background, self.store.abandon(backlog, delay_seconds=0))
+        while self._orch_tasks or self._activity_tasks or self._background:
+            await asyncio.gather(*(self._orch_tasks | self._activity_tasks | self._background),
+                                 return_exceptions=True)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # ---------------------------------------------------------- orchestrations
+    async def _run_instance(self, iid: str, group: list[Message], hold: float = 0.0) -> None:
+        try:
+            if hold > 0:
+                drained = self._drained.setdefault(iid, asyncio.Event())
+                try:
+                    await asyncio.wait_for(drained.wait(), hold)
+                except TimeoutError:
+                    pass
+                group = group + self._waiting.pop(iid, [])
+            while group:
+                started = time.perf_counter()
+                await self._process_group(iid, group)
+                self._replay_cost[iid] = time.perf_counter() - started
+                group = self._waiting.pop(iid, [])
+        finally:
+            self._busy.discard(iid)
+            self._drained.pop(iid, None)
+
+    async def _process_group(self, iid: str, group: list[Message]) -> None:
+        store = self.store
+        started = time.perf_counter()
+        try:
+            inst = await store.load(iid)
+            now = store.clock.now()
+            if is_entity_id(iid):
+                eresult = process_entity(self.app, inst, group, now)
+                self.stats["entity_operations"] += eresult.operations
+                if eresult.outbound:
+                    await store.enqueue(eresult.outbound)
+                if eresult.instance is not None and eresult.operations:
+                    await store.checkpoint(eresult.instance, new_events_from=0, history_reset=False)
+                for _msg, why in eresult.dropped:
+                    log.debug("devhost: dropped message for %s: %s", iid, why)
+                await self._ack(group)
+                return
+            result = process_orchestration(self.app, inst, group, now, self.engine)
+            self.stats["episodes"] += result.episodes
+            self.stats["work_items"] += 1
+            # Activities are recorded by the checkpoint (TaskScheduled) and run here after it.
+            work = [m for m in result.outbound if m.queue == "work"]
+            others = [m for m in result.outbound if m.queue != "work"]
+            if others:
+                await store.enqueue(others)
+            if result.instance is not None and (result.episodes or result.history_reset or result.instance.buffered
+                                                or inst is None or result.instance.engine != inst.engine):
+                await store.checkpoint(result.instance, new_events_from=result.new_events_from,
+                                       history_reset=result.history_reset)
+            if work:
+                self._expected[iid] += len(work)
+                self._run_local(work)
+            deferred_ids = {m.id for m in result.deferred}
+            consumed = [m for m in group if m.id not in deferred_ids]
+            await self._ack(consumed)
+            if result.deferred:
+                await self._abandon(result.deferred, delay_seconds=1.0)
+            for _msg, why in result.dropped:
+                log.debug("devhost: dropped message for %s: %s", iid, why)
+            for fin_iid, name, status in result.finished:
+                self._expected.pop(fin_iid, None)
+                self._replay_cost.pop(fin_iid, None)
+                elapsed = (time.perf_counter() - started) * 1000
+                log.info("devhost: orchestration %s (%s) %s [%.1f ms]", name, fin_iid, status.value, elapsed)
+                if self.on_finished:
+                    self.on_finished(fin_iid, name, status)
+        except ConcurrencyError as exc:
+            # Usually a client's first write racing our first checkpoint: retry from a fresh load.
+            log.info("devhost: %s; retrying the work item", exc)
+            await self._abandon(group, delay_seconds=0)
+        except (ServiceRequestError, OSError) as exc:  # storage unreachable: one line, then retry
+            log.warning("devhost: storage unreachable while processing %s (%s); will retry", iid, exc)
+            local = [m for m in group if isinstance(m.receipt, LocalResult)]
+            if local:  # held here: they exist nowhere else until checkpointed
+                self._spawn(self._background, self._redeliver_later(iid, local))
+            with contextlib.suppress(ServiceRequestError, OSError):
+                await self.store.abandon([m for m in group if not isinstance(m.receipt, LocalResult)],
+                                         delay_seconds=1.0)
+        except Exception:
+            log.exception("devhost: processing messages for %s failed", iid)
+            await self._abandon_or_poison(group)
+
+    async def _redeliver_later(self, iid: str, local: list[Message], delay: float = 1.0) -> None:
+        await asyncio.sleep(delay)
+        self._deliver(iid, local, counted=True)
+
+    async def _ack(self, consumed: list[Message]) -> None:
+        """Delete consumed messages; for local results, the work items they came from.
+
+        Work-item acks run in the background: the result is already checkpointed, so a
+        lost ack only means the activity runs again and its result is dropped."""
+        queued = [m for m in consumed if not isinstance(m.receipt, LocalResult)]
+        local = [m.receipt.work for m in consumed
+                 if isinstance(m.receipt, LocalResult) and m.receipt.work.receipt is not None]
+        if queued:
+            await self.store.ack(queued)
+        if local:
+            self._spawn(self._background, self.store.ack(local))
+
+    async def _durable(self, local: list[Message]) -> None:
+        """Local results that cannot be applied now go through the queue like any other."""
+        if local:
+            await self.store.enqueue([Message(m.instance_id, m.event, execution_id=m.execution_id) for m in local])
+            queued = [m.receipt.work for m in local if m.receipt.work.receipt is not None]
+            if queued:
+                await self.store.ack(queued)
+
+    async def _abandon(self, messages: list[Message], delay_seconds: float) -> None:
+        await self._durable([m for m in messages if isinstance(m.receipt, LocalResult)])
+        queued = [m for m in messages if not isinstance(m.receipt, LocalResult)]
+        if queued:
+            await self.store.abandon(queued, delay_seconds=delay_seconds)
+
+    async def _abandon_or_poison(self, group: list[Message]) -> None:
+        await self._durable([m for m in group if isinstance(m.receipt, LocalResult)])
+        group = [m for m in group if not isinstance(m.receipt, LocalResult)]
+        poison = [m for m in group if m.dequeue_count >= self.options.max_dequeue_count]
+        retry = [m for m in group if m.dequeue_count < self.options.max_dequeue_count]
+        if poison:
+            log.error("devhost: %d poison message(s) set aside after %d attempts: %s", len(poison),
+                      self.options.max_dequeue_count, ", ".join(m.id for m in poison))
+            await self.store.poison(poison)
+        if retry:
+            await self.store.abandon(retry, delay_seconds=min(2 ** max(m.dequeue_count for m in retry), 600))
+
+    # -------------------------------------------------------------- activities
+    async def _run_activity(self, msg: Message) -> None:
+        started = time.perf_counter()
+        try:
+            completion = await run_activity(
+                self.app, msg, self.store.clock.now, self._executor, self.activity_overrides
+            )
+            self.stats["activities"] += 1
+            # Straight to the orchestration; the work item is acked once the result is checkpointed.
+            result = Message(msg.instance_id, completion, execution_id=msg.execution_id, receipt=LocalResult(msg))
+            self._deliver(msg.instance_id, [result])
+            # One line per activity execution, in the same shape as the server's function lines.
+            failed = completion["EventType"] == EventType.TASK_FAILED
+            log.info("Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms, InstanceId=%s, TaskId=%s)%s",
+                     msg.event.get("Name"), "Failed" if failed else "Succeeded", msg.id,
+                     (time.perf_counter() - started) * 1000, msg.instance_id, msg.event.get("EventId"),
+                     f": {completion.get('Reason')}" if failed else "")
+        except Exception:
+            log.exception("devhost: activity work item %s failed", msg.id)
+            if msg.receipt is not None:
+                await self._abandon_or_poison([msg])
+            else:
+                self._spawn(self._background, self._retry_local(msg))
+
+    async def _retry_local(self, msg: Message) -> None:
+        """Our own work failed inside devhost (not in the activity): back off, then try again."""
+        msg.dequeue_count += 1
+        if msg.dequeue_count >= self.options.max_dequeue_count:
+            log.error("devhost: activity %s of %s failed %d times inside devhost; it runs again when "
+                      "the host restarts", msg.event.get("Name"), msg.instance_id, msg.dequeue_count)
+            self.poisoned.append(msg)
+            return
+        await asyncio.sleep(min(2 ** msg.dequeue_count * 0.1, 30))
+        self._run_local([msg])

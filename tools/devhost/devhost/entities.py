@@ -1,0 +1,119 @@
+"""The pure entity step: run a batch of operations through the SDK's entity handler.
+
+Legacy entity protocol (docs/durable-protocol.md §4): requests arrive as EventRaised "op" with a
+RequestMessage; each non-signal request is answered with an EventRaised named by the
+request id, sent back to the calling orchestration.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from . import history as h
+from .history import EventType, RuntimeStatus
+from .index import AppIndex
+from .model import Instance, Message
+
+
+@dataclass
+class EntityStepResult:
+    instance: Instance | None
+    outbound: list[Message] = field(default_factory=list)
+    dropped: list[tuple[Message, str]] = field(default_factory=list)
+    operations: int = 0
+
+
+def parse_entity_id(instance_id: str) -> tuple[str, str]:
+    """Split `@name@key` at the second `@` (keys may contain `@`, as in the extension)."""
+    if not instance_id.startswith("@") or "@" not in instance_id[1:]:
+        raise ValueError(f"not an entity id: {instance_id!r}")
+    name, key = instance_id[1:].split("@", 1)
+    return name, key
+
+
+def entity_instance_id(name: str, key: str) -> str:
+    return f"@{name.lower()}@{key}"
+
+
+def process_entity(
+    app: AppIndex, instance: Instance | None, messages: list[Message], now: datetime
+) -> EntityStepResult:
+    """Apply a batch of requests to one entity. Pure apart from the user's entity code."""
+    if not messages:
+        return EntityStepResult(instance)
+    entity_id = messages[0].instance_id
+    name, key = parse_entity_id(entity_id)
+    result = EntityStepResult(instance)
+    if instance is None:
+        instance = Instance(
+            instance_id=entity_id,
+            name=entity_id,
+            runtime_status=RuntimeStatus.RUNNING,
+            execution_id="",
+            created_time=now,
+            last_updated_time=now,
+        )
+        result.instance = instance
+    handled: list[str] = instance.engine.setdefault("handled", [])
+    requests: list[tuple[Message, dict[str, Any]]] = []
+    for msg in messages:
+        ev = msg.event
+        if ev["EventType"] != EventType.EVENT_RAISED or not str(ev.get("Name", "")).startswith("op"):
+            result.dropped.append((msg, f"entities only take operation requests, not {h.event_name(ev)}"))
+            continue
+        try:
+            request = json.loads(ev.get("Input") or "")
+            request = {k: v for k, v in request.items() if k != "$type"}
+        except (ValueError, AttributeError):
+            result.dropped.append((msg, "request message is not JSON"))
+            continue
+        rid = request.get("id") or msg.id
+        if rid in handled:
+            result.dropped.append((msg, f"request {rid} already handled"))
+            continue
+        handled.append(rid)
+        requests.append((msg, request))
+    del handled[:-500]
+    if not requests:
+        return result
+
+    info = app.entity(name)
+    batch = [
+        {"name": req.get("op") or "", "input": req.get("input"), "isSignal": bool(req.get("signal"))}
+        for _, req in requests
+    ]
+    outcomes: list[tuple[bool, str]]
+    if info is None:
+        error = f"The function '{name}' doesn't exist, is disabled, or is not an entity function."
+        outcomes = [(True, json.dumps(error)) for _ in requests]
+    else:
+        context = {
+            "self": {"name": name, "key": key},
+            "exists": instance.entity_exists,
+            "state": instance.entity_state,
+            "batch": batch,
+        }
+        try:
+            out = json.loads(info.handler(json.dumps(context)))
+        except Exception as exc:  # the whole batch failed (e.g. an operation without a name)
+            outcomes = [(True, json.dumps(f"{type(exc).__name__}: {exc}")) for _ in requests]
+        else:
+            instance.entity_exists = bool(out.get("entityExists"))
+            instance.entity_state = out.get("entityState") if instance.entity_exists else None
+            outcomes = [(bool(r.get("isError")), r.get("result")) for r in out.get("results", [])]
+    result.operations = len(requests)
+    for (_msg, request), (is_error, value) in zip(requests, outcomes):
+        if request.get("signal") or not request.get("parent"):
+            continue
+        response: dict[str, Any] = {"result": value}
+        if is_error:
+            response["exceptionType"] = "Error"
+        reply = h.event_raised(now, request["id"], json.dumps(response))
+        result.outbound.append(
+            Message(request["parent"], reply, execution_id=request.get("parentExecution"), sender=entity_id)
+        )
+    instance.last_updated_time = now
+    return result
