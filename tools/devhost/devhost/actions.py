@@ -1,4 +1,4 @@
-"""The SDK's action list (docs/durable-protocol.md §2.3-§2.4): flattening and naming actions."""
+"""The SDK's action list (docs/durable-protocol.md §2.3-§2.4): action types and flattening (words: describe.py)."""
 
 from __future__ import annotations
 
@@ -68,23 +68,3 @@ def flatten(actions: list[Any]) -> list[Action]:
     walk(actions)
     return out
 
-
-def describe(action: Action) -> str:
-    """A short human description, used in nondeterminism errors and logs."""
-    t = action_type(action)
-    try:
-        kind = ActionType(t).name
-    except ValueError:
-        kind = f"action {t}"
-    if t in ACTIVITY_TYPES or t in SUB_ORCHESTRATOR_TYPES:
-        return f"{kind} '{action.get('functionName')}'"
-    if t in ENTITY_TYPES:
-        return f"{kind} '{action.get('operation')}' on '{action.get('instanceId')}'"
-    if t == ActionType.CREATE_TIMER:
-        return f"{kind} at {action.get('fireAt')}"
-    if t == ActionType.WAIT_FOR_EXTERNAL_EVENT:
-        return f"{kind} '{action.get('externalEventName')}'"
-    if t == ActionType.CALL_HTTP:
-        req = action.get("httpRequest") or {}
-        return f"{kind} {req.get('method')} {req.get('uri')}"
-    return kind

@@ -62,7 +62,7 @@ def add_replay_command(subparsers: Any) -> None:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    from .determinism import replay
+    from .replay import replay_history
 
     try:
         recording = args.file.read_text(encoding="utf-8")
@@ -75,7 +75,7 @@ def run_replay(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     try:
-        report = replay(app, recording)
+        report = replay_history(app, recording)
     except ValueError as exc:  # malformed recording (json.JSONDecodeError is a ValueError too)
         print(f"error: {args.file}: {exc}", file=sys.stderr)
         return EXIT_ERROR

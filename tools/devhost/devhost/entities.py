@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from . import history as h
+from .entity_messages import parse_request
 from .history import EventType, RuntimeStatus
 from .index import AppIndex
 from .model import Instance, Message
@@ -64,10 +65,8 @@ def process_entity(
         if ev["EventType"] != EventType.EVENT_RAISED or not str(ev.get("Name", "")).startswith("op"):
             result.dropped.append((msg, f"entities only take operation requests, not {h.event_name(ev)}"))
             continue
-        try:
-            request = json.loads(ev.get("Input") or "")
-            request = {k: v for k, v in request.items() if k != "$type"}
-        except (ValueError, AttributeError):
+        request = parse_request(ev.get("Input"))
+        if request is None:
             result.dropped.append((msg, "request message is not JSON"))
             continue
         rid = request.get("id") or msg.id

@@ -12,7 +12,7 @@ Semantics (kept deliberately simple, and honest about what it cannot do):
   before* the episode holding that event. That episode and everything after it are dropped and will
   be redone by the current code. Picking an event of the first episode is a restart under a new id.
 * The kept episodes are replayed through the engine's own pure step (`process_orchestration`, via the
-  determinism checker's full-format replayer) under the new instance id. That rebuilds the engine
+  replay checker's full-format replayer) under the new instance id. That rebuilds the engine
   bookkeeping (`next_id`, `ids`, retries, `played`) exactly, and proves the current code still
   replays the prefix: if it does not, the fork is refused with the divergence (HTTP 409).
 * What was still pending at the cut is sent again: activities scheduled but not completed run again
@@ -33,12 +33,15 @@ from dataclasses import dataclass, field
 
 from . import history as h
 from .client import TaskHubClient, validate_instance_id
-from .determinism import Diverged, FullReplayer, Recording
+from .entity_messages import parse_request
 from .history import COMPLETION_ID_FIELD, Event, EventType
 from .history_view import event_type_of
 from .index import AppIndex
 from .model import Instance, Message, new_guid
 from .orchestration import ENTITY_REQUEST_NS, EngineOptions
+from .replay._full import FullReplayer
+from .replay._recording import FULL, Recording
+from .replay._report import Diverged
 from .store.base import ConcurrencyError
 
 
@@ -88,7 +91,7 @@ def build_fork(app: AppIndex, original: Instance, at_event: int, new_instance_id
             ev = {**ev, "OrchestrationInstance": {"InstanceId": new_instance_id, "ExecutionId": execution_id},
                   "ParentInstance": None}
         rewritten.append(ev)
-    rec = Recording(format="full", events=[{**ev, "IsPlayed": False} for ev in rewritten],
+    rec = Recording(format=FULL, events=[{**ev, "IsPlayed": False} for ev in rewritten],
                     instance_id=new_instance_id, name=original.name, execution_id=execution_id)
     replayer = FullReplayer(app, options or EngineOptions(), rec)
     try:
@@ -150,8 +153,8 @@ def pending_messages(inst: Instance) -> list[Message]:
                     and (EventType.SUB_ORCHESTRATION_FAILED, seq) not in done):
                 out.append(_child_start(inst, ev))
         elif t == EventType.EVENT_SENT and ev.get("Input"):
-            request = json.loads(ev["Input"])
-            if isinstance(request, dict) and not request.get("signal") and request.get("id") not in responses:
+            request = parse_request(ev["Input"])
+            if request is not None and not request.get("signal") and request.get("id") not in responses:
                 out.append(Message(str(ev.get("InstanceId") or ""), h.event_raised(h.parse_ts(ev["Timestamp"]), "op",
                                                                                      ev["Input"]), sender=iid))
     return out

@@ -2,7 +2,7 @@
 
 `to_http_history` renders the simplified `historyEvents` list that `GET instances/{id}?showHistory=true`
 returns (docs/durable-protocol.md §6.3). It follows the extension's `DurableClient.GetDurableOrchestrationStatusAsync`
-so that tools written against Azure (dashboards, scripts, the determinism checker's HTTP mode) see the
+so that tools written against Azure (dashboards, scripts, the replay checker's HTTP mode) see the
 same shapes locally: including the lossy parts (scheduling events folded into their completions,
 sequence numbers dropped).
 

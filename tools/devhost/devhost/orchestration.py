@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import describe, logfilter
 from . import history as h
-from . import replay_logs
 from .actions import (
     ACTIVITY_TYPES,
     ENTITY_TYPES,
@@ -27,9 +27,9 @@ from .actions import (
     Action,
     ActionType,
     action_type,
-    describe,
     flatten,
 )
+from .entity_messages import parse_request, request_id
 from .history import Event, EventType, RuntimeStatus
 from .index import AppIndex
 from .model import Instance, Message, is_entity_id, new_guid
@@ -69,7 +69,7 @@ class StepResult:
     # (instance_id, name, status) for each execution that ended in this step.
     finished: list[tuple[str, str, RuntimeStatus]] = field(default_factory=list)
     # The flattened actions the SDK returned in the step's last episode (read by tools such
-    # as the determinism checker, which needs e.g. the names of pending external-event waits).
+    # as the replay checker, which needs e.g. the names of pending external-event waits).
     actions: list[Action] = field(default_factory=list)
 
 
@@ -108,21 +108,13 @@ class _HistoryIndex:
             if t in h.SCHEDULING_TYPES:
                 self.scheduled.add(ev["EventId"])
                 if t == EventType.EVENT_SENT and ev.get("Input"):
-                    rid = _request_id(ev["Input"])
+                    rid = request_id(ev["Input"])
                     if rid:
                         self.request_ids.add(rid)
             elif t in h.COMPLETION_ID_FIELD:
                 self.completed.add(ev[h.COMPLETION_ID_FIELD[t]])
             elif t == EventType.EVENT_RAISED:
                 self.responses.add(ev.get("Name") or "")
-
-
-def _request_id(text: str) -> str | None:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    return data.get("id") if isinstance(data, dict) else None
 
 
 class OrchestrationStep:
@@ -458,7 +450,7 @@ class OrchestrationStep:
         """Call the SDK's handler; a raised error carries the state after the marker (§2.1)."""
         text = self._context_json(now)
         try:
-            with replay_logs.episode():
+            with logfilter.episode():
                 return json.loads(handler(text)), None
         except Exception as exc:  # the SDK reports orchestrator failures by raising
             message = str(exc)
@@ -489,15 +481,17 @@ class OrchestrationStep:
                 if seq is None:
                     continue
                 ev = recorded.get(seq)
-                self._nondeterminism(seq, _describe_event(ev), "nothing (the orchestrator no longer schedules it)")
+                self._nondeterminism(seq, describe.scheduled(ev), "nothing (the orchestrator no longer schedules it)")
             action = flat[pos]
             if seq is None:
                 if action_type(action) != ActionType.WAIT_FOR_EXTERNAL_EVENT:
-                    self._nondeterminism(pos, f"a wait at action position {pos}", describe(action), position=True)
+                    self._nondeterminism(
+                        pos, f"a wait at action position {pos}", describe.action(action), position=True
+                    )
                 continue
             ev = recorded.get(seq)
             if ev is None or not _matches(action, ev):
-                self._nondeterminism(seq, _describe_event(ev), describe(action))
+                self._nondeterminism(seq, describe.scheduled(ev), describe.action(action))
 
     def _reschedule_rewound(self, flat: list[Action], now: datetime) -> None:
         """Schedule again, under their old sequence numbers, the tasks a rewind erased."""
@@ -567,7 +561,7 @@ class OrchestrationStep:
             inst.history.append(ev)
             self._out_work(ev)
         else:
-            self._fail(f"Unsupported action type {t}: {describe(action)}", None)
+            self._fail(f"Unsupported action type {t}: {describe.action(action)}", None)
             raise _Ended
 
     def _out_work(self, ev: Event) -> None:
@@ -783,7 +777,7 @@ def _unconsumed_events(events: list[Event], flat: list[Action]) -> list[Event]:
     (named by the request id of an EventSent) are not external events.
     """
     request_ids = {
-        _request_id(ev["Input"]) for ev in events if ev["EventType"] == EventType.EVENT_SENT and ev.get("Input")
+        request_id(ev["Input"]) for ev in events if ev["EventType"] == EventType.EVENT_SENT and ev.get("Input")
     }
     waits: dict[str, int] = {}
     for action in flat:
@@ -817,38 +811,13 @@ def _matches(action: Action, ev: Event) -> bool:
     if t in ENTITY_TYPES:
         if et != EventType.EVENT_SENT or ev.get("InstanceId") != action.get("instanceId"):
             return False
-        try:
-            return json.loads(ev.get("Input") or "{}").get("op") == action.get("operation")
-        except ValueError:
-            return False
+        request = parse_request(ev.get("Input") or "{}")
+        return request is not None and request.get("op") == action.get("operation")
     if t == ActionType.CALL_HTTP:
         return et == EventType.TASK_SCHEDULED and ev.get("Name") == HTTP_ACTIVITY_NAME
     # Any other action (e.g. a wait for an external event, which takes no number) now sits
     # where the history recorded a scheduled task: the code changed.
     return False
-
-
-def _describe_event(ev: Event | None) -> str:
-    if ev is None:
-        return "nothing"
-    t = ev["EventType"]
-    name = h.event_name(ev)
-    if t in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_CREATED):
-        return f"{name} '{ev.get('Name')}'"
-    if t == EventType.EVENT_SENT:
-        op = _request_op(ev.get("Input"))
-        return f"{name} '{op}' to '{ev.get('InstanceId')}'"
-    if t == EventType.TIMER_CREATED:
-        return f"{name} at {ev.get('FireAt')}"
-    return name
-
-
-def _request_op(text: str | None) -> str | None:
-    try:
-        data = json.loads(text or "{}")
-    except ValueError:
-        return None
-    return data.get("op") if isinstance(data, dict) else None
 
 
 def process_orchestration(

@@ -1,5 +1,7 @@
 """`devhost start`: load settings, import function_app.py, open the task hub, serve.
 
+The command is registered by `devhost.cli` (the one entry point: `devhost start`, `python -m devhost start`).
+
 Failures a user can fix (no function_app.py, an import error in it, bad host.json,
 unreachable storage, port in use) print one line and exit 1 instead of a traceback:
 the traceback of an import error is about the user's file, so only its last frame in
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
-from .. import replay_logs
+from .. import logfilter
 from ..index import AppIndex
 from ..store.base import Store
 from .app import DevHost, HostStartupError
@@ -49,7 +51,7 @@ class _CoreToolsFormatter(logging.Formatter):
 def configure_logging(level: int, verbose: bool = False) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_CoreToolsFormatter())
-    replay_logs.install(handler)  # orchestrator log lines once, not once per replay
+    logfilter.install(handler)  # orchestrator log lines once, not once per replay
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -250,15 +252,3 @@ async def _wait_for_signal() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
     await stop.wait()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="devhost")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_start_command(sub)
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Small orchestrators for the determinism-checker tests (a real DFApp, run on the real SDK).
+"""Small orchestrators for the replay-checker tests (a real DFApp, run on the real SDK).
 
 `GREETING_ACTIVITY` is a module-level switch that `hello_sequence` reads, so a test can
 "change the code" between recording and replay without a second module. `app_v2` registers

@@ -65,7 +65,7 @@ class Host:
 
 @contextmanager
 def devhost_on_azurite(connection_string: str, hub: str, log: Path, **extra: str) -> Iterator[Host]:
-    """`python -m devhost.server.main start` for the real function_app.py, its simulator serving the targets.
+    """`python -m devhost start` for the real function_app.py, its simulator serving the targets.
 
     The task hub is on Azurite unless `extra` sets DEVHOST_STORE=memory (reports still go to Azurite)."""
     port = free_port()
@@ -76,7 +76,7 @@ def devhost_on_azurite(connection_string: str, hub: str, log: Path, **extra: str
         "TARGET_API_KEY": "e2e-simulator-key", **extra,
     })
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "devhost.server.main", "start", "--port", str(port),
+        proc = subprocess.Popen([sys.executable, "-m", "devhost", "start", "--port", str(port),
                                  "--script-root", str(REPO)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
         host = Host(f"http://127.0.0.1:{port}", proc, log)
         try:

@@ -1,4 +1,4 @@
-"""`python -m devhost.server.main start` as a user runs it: a subprocess on a free port."""
+"""`python -m devhost start` as a user runs it: a subprocess on a free port."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _start(root: Path, port: int, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "devhost.server.main", "start", "--port", str(port), "--script-root", str(root)],
+        [sys.executable, "-m", "devhost", "start", "--port", str(port), "--script-root", str(root)],
         cwd=REPO, env=_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 

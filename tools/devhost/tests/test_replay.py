@@ -1,4 +1,4 @@
-"""The determinism checker: record real runs with the harness, replay them against (changed) code.
+"""The replay checker: record real runs with the harness, replay them against (changed) code.
 
 Recordings come from `DurableHarness` running the real SDK (tests/devhost/apps/replay_app.py), in both
 formats the checker reads: the full-fidelity export and the HTTP API's `historyEvents`.
@@ -23,8 +23,8 @@ import pytest
 
 from devhost import DurableHarness, RuntimeStatus
 from devhost import history as h
-from devhost.determinism import FULL, HTTP, NondeterminismError, assert_replays, load_recording, replay
 from devhost.history_view import EXPORT_KEYS, export_instance, to_http_history
+from devhost.replay import FULL, HTTP, NondeterminismError, assert_replays, load_recording, replay_history
 from tests import PROJECT_ROOT as REPO
 from tests.apps import replay_app
 
@@ -109,7 +109,7 @@ def test_http_status_payload_replays(fan_out: dict[str, Any]) -> None:
 
     # Without showInput the external event's payload is unknown: the replay says so and diverges.
     payload["historyEvents"] = to_http_history(fan_out["history"], show_input=False, show_output=True)
-    report = replay(replay_app.app, payload)
+    report = replay_history(replay_app.app, payload)
     assert any("showInput=false" in note for note in report.notes)
     assert report.divergence is not None and '"decision": null' in report.divergence
 
@@ -121,7 +121,7 @@ def test_http_input_comes_from_the_status_payload_when_history_has_none() -> Non
     assert assert_replays(replay_app.app, payload).ok
     # Neither the history nor the payload has the input: the orchestrator gets None and fails.
     del payload["input"]
-    report = replay(replay_app.app, payload)
+    report = replay_history(replay_app.app, payload)
     assert report.divergence is not None
     assert "the current code failed the orchestration" in report.divergence
 
@@ -266,7 +266,7 @@ def test_changed_activity_name_full(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_changed_activity_name_http(monkeypatch: pytest.MonkeyPatch) -> None:
     recorded = http_view(record(replay_app.app, "hello_sequence"))
     monkeypatch.setattr(replay_app, "GREETING_ACTIVITY", "say_goodbye")
-    report = replay(replay_app.app, recorded)
+    report = replay_history(replay_app.app, recorded)
     assert not report.ok
     assert report.divergence == (
         "episode 2: the recording completed activity 'say_hello' with input \"Tokyo\", but the current code never "
@@ -276,21 +276,21 @@ def test_changed_activity_name_http(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_second_app_registering_the_same_orchestrator_name() -> None:
     recorded = record(replay_app.app, "hello_sequence")
-    report = replay(replay_app.app_v2, recorded)
+    report = replay_history(replay_app.app_v2, recorded)
     assert report.divergence == ("episode 1, sequence number 0: the recording scheduled activity 'say_hello', "
                                  "but the current code scheduled activity 'say_goodbye'")
     # ...and the other way round: v2's recording against v1's code.
-    report = replay(replay_app.app, record(replay_app.app_v2, "hello_sequence"))
+    report = replay_history(replay_app.app, record(replay_app.app_v2, "hello_sequence"))
     assert report.divergence is not None
     assert "sequence number 0" in report.divergence and "'say_goodbye'" in report.divergence
 
 
 def test_narrower_fan_out_diverges(fan_out: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(replay_app, "FAN_OUT_LIMIT", 2)
-    full = replay(replay_app.app, fan_out)
+    full = replay_history(replay_app.app, fan_out)
     assert full.divergence == ("episode 1, sequence number 2: the recording scheduled activity 'say_hello', "
                                "but the current code did nothing more in that episode")
-    http = replay(replay_app.app, http_view(fan_out))
+    http = replay_history(replay_app.app, http_view(fan_out))
     assert http.divergence is not None
     assert http.divergence.startswith("episode 4: the recording completed activity 'say_hello' with input \"London\"")
 
@@ -301,7 +301,7 @@ def test_wider_fan_out_diverges(fan_out: dict[str, Any]) -> None:
     shrunk = dict(wider, input=fan_out["input"])
     shrunk["history"] = [dict(ev) for ev in wider["history"]]
     shrunk["history"][1]["Input"] = fan_out["input"]  # same recording, but the code now sees three cities
-    report = replay(replay_app.app, shrunk)
+    report = replay_history(replay_app.app, shrunk)
     assert report.divergence is not None
     assert report.divergence.startswith("episode 1, sequence number 3: the recording scheduled activity 'say_hello'")
 
@@ -312,7 +312,7 @@ def test_result_changes_are_reported_at_the_end(fan_out: dict[str, Any]) -> None
         if ev["EventType"] == h.EventType.EVENT_RAISED:
             ev["Input"] = json.dumps({"ok": False})
     # The recording's final output says {"ok": true}; replaying with the altered event must notice.
-    report = replay(replay_app.app, changed)
+    report = replay_history(replay_app.app, changed)
     assert report.divergence is not None
     assert report.divergence.startswith("episode 5: the recording completed the orchestration with output")
     assert '"decision": {"ok": false}' in report.divergence
@@ -326,13 +326,13 @@ def test_renamed_event_wait_explains_the_stall(monkeypatch: pytest.MonkeyPatch) 
 
     recorded = record(replay_app.app, "waits_for_event", None, drive)
     monkeypatch.setattr(replay_app, "EVENT_NAME", "Proceed")
-    full = replay(replay_app.app, recorded)
+    full = replay_history(replay_app.app, recorded)
     assert full.divergence == (
         "episode 2: the recording completed the orchestration with output 7, but the current code did nothing "
         "more in that episode (note: the recording raised external event 'Go', which the current code never "
         "waited for; it waits for 'Proceed')"
     )
-    http = replay(replay_app.app, http_view(recorded))
+    http = replay_history(replay_app.app, http_view(recorded))
     assert http.divergence is not None
     assert "it waits for 'Proceed'" in http.divergence
     assert "pending: external event 'Proceed'" in http.divergence
@@ -341,7 +341,7 @@ def test_renamed_event_wait_explains_the_stall(monkeypatch: pytest.MonkeyPatch) 
 def test_code_that_fails_where_the_recording_went_on(fan_out: dict[str, Any],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(replay_app, "FAN_OUT_LIMIT", "not a number")
-    report = replay(replay_app.app, fan_out)
+    report = replay_history(replay_app.app, fan_out)
     assert report.divergence is not None
     assert report.divergence.startswith("episode 1, sequence number 0: the recording scheduled activity 'say_hello', "
                                         "but the current code failed the orchestration: Orchestrator function "
@@ -350,7 +350,7 @@ def test_code_that_fails_where_the_recording_went_on(fan_out: dict[str, Any],
 
 def test_http_recording_without_outputs_is_flagged(fan_out: dict[str, Any]) -> None:
     events = to_http_history(fan_out["history"], show_input=True, show_output=False)
-    report = replay(replay_app.app, events)
+    report = replay_history(replay_app.app, events)
     assert any("showHistoryOutput=false" in note for note in report.notes)
     # The activities return None in the replay, so the fan-in differs: `" / ".join([None, ...])` fails.
     assert not report.ok
@@ -360,7 +360,7 @@ def test_timer_fired_with_nothing_pending_diverges(fan_out: dict[str, Any]) -> N
     events = http_view(fan_out)
     fired = next(i for i, ev in enumerate(events) if ev["EventType"] == "TimerFired")
     events.insert(2, dict(events[fired]))  # a timer firing before any timer exists
-    report = replay(replay_app.app, events)
+    report = replay_history(replay_app.app, events)
     assert report.divergence is not None
     assert report.divergence.startswith("episode 3: the recording fired a timer")
     assert report.divergence.endswith("but the current code has no timer pending")
@@ -373,7 +373,7 @@ def test_http_replay_runs_episodes_at_their_recorded_start_times() -> None:
     payload = {"instanceId": export["instanceId"], "historyEvents": http_view(export)}
     assert assert_replays(replay_app.app, payload).ok
     # new_uuid() hashes the instance id too, which a bare historyEvents list lacks: flagged, not silent.
-    report = replay(replay_app.app, payload["historyEvents"])
+    report = replay_history(replay_app.app, payload["historyEvents"])
     assert report.divergence is not None and report.divergence.startswith("episode 3: the recording completed")
     assert any("needs the instance id" in note for note in report.notes)
 
@@ -388,7 +388,7 @@ def test_time_read_in_an_episode_that_writes_nothing_needs_the_full_export() -> 
         harness.run(iid)
         export = export_instance(harness.status(iid))
     assert assert_replays(replay_app.app, export).ok
-    report = replay(replay_app.app, {"instanceId": export["instanceId"], "historyEvents": http_view(export)})
+    report = replay_history(replay_app.app, {"instanceId": export["instanceId"], "historyEvents": http_view(export)})
     assert report.divergence is not None and "the recording completed the orchestration" in report.divergence
     assert any("no start time for episodes that scheduled nothing" in note for note in report.notes)
 

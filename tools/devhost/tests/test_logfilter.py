@@ -7,7 +7,7 @@ import logging
 import azure.durable_functions as df
 import pytest
 
-from devhost import DurableHarness, replay_logs
+from devhost import DurableHarness, logfilter
 
 app = df.DFApp()
 log = logging.getLogger("tests.replay_app")
@@ -29,14 +29,14 @@ def noop(i: int) -> int:
 
 
 def test_each_orchestrator_line_once(caplog: pytest.LogCaptureFixture) -> None:
-    replay_logs.install(caplog.handler)
-    replay_logs.install(caplog.handler)  # idempotent
+    logfilter.install(caplog.handler)
+    logfilter.install(caplog.handler)  # idempotent
     caplog.set_level(logging.INFO, logger="tests.replay_app")
     try:
         with DurableHarness(app) as harness:
             assert harness.run_to_completion("steps").output == "done"
     finally:
-        silencers = [f for f in caplog.handler.filters if isinstance(f, replay_logs.ReplaySilencer)]
+        silencers = [f for f in caplog.handler.filters if isinstance(f, logfilter.ReplaySilencer)]
         for silencer in silencers:
             caplog.handler.removeFilter(silencer)
     assert len(silencers) == 1

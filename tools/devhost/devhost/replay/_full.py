@@ -1,0 +1,108 @@
+"""Replaying a full recording (DTFx events with EventIds and OrchestratorStarted episodes): exact.
+
+Episodes are delimited by OrchestratorStarted, whose timestamps become the step's `now`, and every
+scheduling event is compared by type, name and sequence number, plus the final outcome
+(ExecutionCompleted / ContinueAsNew). fork.py reuses this replayer to rebuild the prefix it keeps.
+"""
+
+from __future__ import annotations
+
+from .. import describe
+from .. import history as h
+from ..history import Event, EventType
+from ..model import Message
+from ._base import Replayer
+from ._compare import INCOMING_TYPES, OUTPUT_TYPES, request_of, same_event, seq_of
+from ._report import Diverged
+
+
+class FullReplayer(Replayer):
+    """Rebuilds a full-fidelity recording episode by episode (fork.py reuses it to rebuild a cut)."""
+
+    def run(self) -> None:
+        episodes = _split_episodes(self.rec.events)
+        if not episodes:
+            raise ValueError("the recording has no OrchestratorStarted episodes")
+        if self.iid is None:
+            started = next((ev for ev in self.rec.events if ev["EventType"] == EventType.EXECUTION_STARTED), None)
+            if started is not None:
+                self.iid = (started.get("OrchestrationInstance") or {}).get("InstanceId")
+        request_ids = _request_ids(self.rec.events)  # recorded entity request id -> (sequence number, target)
+        for number, ep in enumerate(episodes, start=1):
+            self.label = number
+            os_event, body = ep[0], ep[1:]
+            now = h.parse_ts(os_event["Timestamp"])
+            incoming = [ev for ev in body if ev["EventType"] in INCOMING_TYPES]
+            recorded = [ev for ev in body if ev["EventType"] in OUTPUT_TYPES]
+            if any(ev["EventType"] == EventType.EXECUTION_STARTED for ev in incoming):
+                self.reset_execution()
+            elif self.inst is None:
+                raise ValueError("the recording does not start with an ExecutionStarted event")
+            messages = [self._message_for(ev, request_ids) for ev in incoming]
+            if not messages:
+                if recorded:
+                    raise ValueError(f"episode {number} schedules work but delivers no event: not a DTFx history")
+                continue  # nothing was delivered, so there is nothing to replay
+            produced = [ev for ev in self.step(messages, now) if ev["EventType"] in OUTPUT_TYPES]
+            self._compare(number, recorded, produced)
+
+    def _message_for(self, ev: Event, request_ids: dict[str, tuple[int, str]]) -> Message:
+        t = ev["EventType"]
+        if t == EventType.EXECUTION_STARTED:
+            oi = ev.get("OrchestrationInstance") or {}
+            execution_id = oi.get("ExecutionId") or self.rec.execution_id or self.options.new_id()
+            ev = {**ev, "OrchestrationInstance": {"InstanceId": self.instance_id, "ExecutionId": execution_id}}
+            return self.message(ev, execution_id=execution_id)
+        if t == EventType.EVENT_RAISED:
+            name = str(ev.get("Name") or "")
+            if name in request_ids:
+                seq, target = request_ids[name]
+                current = self._current_request_id(seq)
+                return self.message({**ev, "Name": current or name}, sender=target)
+            self.note_external(name)
+        return self.message(ev)
+
+    def _current_request_id(self, seq: int) -> str | None:
+        """The request id the current code used for the entity call with sequence number `seq`.
+
+        devhost derives request ids from (instance, execution, sequence number), so they usually equal the
+        recorded ones; Azure uses random GUIDs, hence the mapping."""
+        for ev in self.inst.history if self.inst else []:
+            if ev["EventType"] == EventType.EVENT_SENT and ev.get("EventId") == seq:
+                return request_of(ev).get("id")
+        return None
+
+    def _compare(self, k: int, recorded: list[Event], produced: list[Event]) -> None:
+        for i in range(max(len(recorded), len(produced))):
+            rec = recorded[i] if i < len(recorded) else None
+            new = produced[i] if i < len(produced) else None
+            if rec is not None and new is not None and same_event(rec, new):
+                continue
+            seq = seq_of(rec) if seq_of(rec) is not None else seq_of(new)
+            where = f"episode {k}" + (f", sequence number {seq}" if seq is not None else "")
+            raise Diverged(
+                f"{where}: the recording {describe.did(rec, True)}, but the current code {describe.did(new, True)}"
+            )
+
+
+def _split_episodes(events: list[Event]) -> list[list[Event]]:
+    episodes: list[list[Event]] = []
+    for ev in events:
+        if ev["EventType"] == EventType.ORCHESTRATOR_STARTED:
+            episodes.append([ev])
+        elif not episodes:
+            raise ValueError(f"the history must start with OrchestratorStarted, not {h.event_name(ev)}")
+        else:
+            episodes[-1].append(ev)
+    return episodes
+
+
+def _request_ids(events: list[Event]) -> dict[str, tuple[int, str]]:
+    out: dict[str, tuple[int, str]] = {}
+    for ev in events:
+        if ev["EventType"] == EventType.EVENT_SENT:
+            rid = request_of(ev).get("id")
+            if rid:
+                out[str(rid)] = (int(ev.get("EventId", -1)), str(ev.get("InstanceId") or ""))
+    return out
+
