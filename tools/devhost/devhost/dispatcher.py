@@ -56,17 +56,6 @@ class DispatcherOptions:
     visibility_seconds: float = 300.0
 
 
-@dataclass(frozen=True)
-class LocalResult:
-    """Receipt of an activity result handed straight to its orchestration (never queued).
-
-    `work` is the work item it answers: a queue message (acked once the result is
-    checkpointed) or, for work this process scheduled itself, one with no receipt.
-    """
-
-    work: Message
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -141,10 +130,10 @@ class Dispatcher:
 
         `counted`: results already taken off `_expected` (a redelivery)."""
         if self._stopping:  # results of activities finishing during shutdown: via the queue
-            local = [m for m in group if isinstance(m.receipt, LocalResult)]
+            local = [m for m in group if m.is_local]
             if local:
                 self._spawn(self._background, self._durable(local))
-            group = [m for m in group if not isinstance(m.receipt, LocalResult)]
+            group = [m for m in group if not m.is_local]
             if not group:
                 return
         for m in [] if counted else group:
@@ -187,7 +176,7 @@ class Dispatcher:
     def _run_local(self, work: list[Message]) -> None:
         """Run activities in this process, without a trip through the work-item queue."""
         if self._stopping:  # shutting down: queued work goes back; our own is re-run by `recover`
-            queued = [m for m in work if m.receipt is not None]
+            queued = [m for m in work if m.origin == "queue"]
             if queued:
                 self._spawn(self._background, self.store.abandon(queued, delay_seconds=0))
             return
@@ -337,11 +326,11 @@ class Dispatcher:
             await self._abandon(group, delay_seconds=0)
         except (ServiceRequestError, OSError) as exc:  # storage unreachable: one line, then retry
             log.warning("devhost: storage unreachable while processing %s (%s); will retry", iid, exc)
-            local = [m for m in group if isinstance(m.receipt, LocalResult)]
+            local = [m for m in group if m.is_local]
             if local:  # held here: they exist nowhere else until checkpointed
                 self._spawn(self._background, self._redeliver_later(iid, local))
             with contextlib.suppress(ServiceRequestError, OSError):
-                await self.store.abandon([m for m in group if not isinstance(m.receipt, LocalResult)],
+                await self.store.abandon([m for m in group if not m.is_local],
                                          delay_seconds=1.0)
         except Exception:
             log.exception("devhost: processing messages for %s failed", iid)
@@ -356,9 +345,8 @@ class Dispatcher:
 
         Work-item acks run in the background: the result is already checkpointed, so a
         lost ack only means the activity runs again and its result is dropped."""
-        queued = [m for m in consumed if not isinstance(m.receipt, LocalResult)]
-        local = [m.receipt.work for m in consumed
-                 if isinstance(m.receipt, LocalResult) and m.receipt.work.receipt is not None]
+        queued = [m for m in consumed if not m.is_local]
+        local = [m.answers for m in consumed if m.answers is not None and m.answers.origin == "queue"]
         if queued:
             await self.store.ack(queued)
         if local:
@@ -368,19 +356,19 @@ class Dispatcher:
         """Local results that cannot be applied now go through the queue like any other."""
         if local:
             await self.store.enqueue([Message(m.instance_id, m.event, execution_id=m.execution_id) for m in local])
-            queued = [m.receipt.work for m in local if m.receipt.work.receipt is not None]
+            queued = [m.answers for m in local if m.answers is not None and m.answers.origin == "queue"]
             if queued:
                 await self.store.ack(queued)
 
     async def _abandon(self, messages: list[Message], delay_seconds: float) -> None:
-        await self._durable([m for m in messages if isinstance(m.receipt, LocalResult)])
-        queued = [m for m in messages if not isinstance(m.receipt, LocalResult)]
+        await self._durable([m for m in messages if m.is_local])
+        queued = [m for m in messages if not m.is_local]
         if queued:
             await self.store.abandon(queued, delay_seconds=delay_seconds)
 
     async def _abandon_or_poison(self, group: list[Message]) -> None:
-        await self._durable([m for m in group if isinstance(m.receipt, LocalResult)])
-        group = [m for m in group if not isinstance(m.receipt, LocalResult)]
+        await self._durable([m for m in group if m.is_local])
+        group = [m for m in group if not m.is_local]
         poison = [m for m in group if m.dequeue_count >= self.options.max_dequeue_count]
         retry = [m for m in group if m.dequeue_count < self.options.max_dequeue_count]
         if poison:
@@ -399,7 +387,7 @@ class Dispatcher:
             )
             self.stats["activities"] += 1
             # Straight to the orchestration; the work item is acked once the result is checkpointed.
-            result = Message(msg.instance_id, completion, execution_id=msg.execution_id, receipt=LocalResult(msg))
+            result = Message(msg.instance_id, completion, execution_id=msg.execution_id, answers=msg)
             self._deliver(msg.instance_id, [result])
             # One line per activity execution, in the same shape as the server's function lines.
             failed = completion["EventType"] == EventType.TASK_FAILED
@@ -409,7 +397,7 @@ class Dispatcher:
                      f": {completion.get('Reason')}" if failed else "")
         except Exception:
             log.exception("devhost: activity work item %s failed", msg.id)
-            if msg.receipt is not None:
+            if msg.origin == "queue":
                 await self._abandon_or_poison([msg])
             else:
                 self._spawn(self._background, self._retry_local(msg))

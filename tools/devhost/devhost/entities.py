@@ -58,7 +58,7 @@ def process_entity(
             last_updated_time=now,
         )
         result.instance = instance
-    handled: list[str] = instance.engine.setdefault("handled", [])
+    handled = instance.engine.handled
     requests: list[tuple[Message, dict[str, Any]]] = []
     for msg in messages:
         ev = msg.event

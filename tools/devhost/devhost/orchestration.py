@@ -32,7 +32,7 @@ from .actions import (
 from .entity_messages import parse_request, request_id
 from .history import Event, EventType, RuntimeStatus
 from .index import AppIndex
-from .model import Instance, Message, is_entity_id, new_guid
+from .model import EngineState, Instance, Message, RetryKind, RetryState, is_entity_id, new_guid
 
 OUT_OF_PROC_MARKER = "\n\n$OutOfProcData$:"
 ENTITY_REQUEST_NS = uuid.UUID("a6a9c3f4-1a63-4c1e-9d3c-6b1f5e0d2c11")
@@ -212,8 +212,8 @@ class OrchestrationStep:
                                                         sender=inst.instance_id))
             if undo:
                 inst.history[i] = h.rewound(e)
-        inst.engine["rewound"] = sorted(set(inst.engine.get("rewound", [])) | set(again))
-        inst.engine.pop("retries", None)
+        inst.engine.rewound = sorted(set(inst.engine.rewound) | set(again))
+        inst.engine.retries.clear()
         inst.runtime_status = RuntimeStatus.RUNNING
         inst.output = None
         inst.completed_time = None
@@ -272,7 +272,7 @@ class OrchestrationStep:
                     self.result.deferred.append(msg)
                     continue
             else:
-                seen = inst.engine.setdefault("msgs", [])
+                seen = inst.engine.msgs
                 if msg.id in seen:
                     self.result.dropped.append((msg, "message already applied"))
                     continue
@@ -328,26 +328,26 @@ class OrchestrationStep:
 
     # -------------------------------------------------------------- episodes
     def _is_retry_event(self, ev: Event) -> bool:
-        retries = self._inst.engine.get("retries") if self._inst else None
+        retries = self._inst.engine.retries if self._inst else None
         if not retries:
             return False
         t = ev["EventType"]
         if t in (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_FAILED):
             tid = ev["TaskScheduledId"]
-            return any(r["current"] == tid and r["timer"] is None for r in retries.values())
+            return any(r.current == tid and r.timer is None for r in retries.values())
         if t == EventType.TIMER_FIRED:
-            return any(r["timer"] == ev["TimerId"] for r in retries.values())
+            return any(r.timer == ev["TimerId"] for r in retries.values())
         return False
 
     def _mark_played(self) -> None:
         inst = self.inst
         hist = inst.history
-        start = inst.engine.get("played", 0)
+        start = inst.engine.played
         for i in range(start, len(hist)):
             ev = hist[i]
             if not ev["IsPlayed"] and ev["EventType"] != EventType.ORCHESTRATOR_STARTED:
                 hist[i] = {**ev, "IsPlayed": True}
-        inst.engine["played"] = len(hist)
+        inst.engine.played = len(hist)
 
     def _bookkeeping_episode(self, events: list[Event]) -> None:
         """An episode that needs no orchestrator call (suspend): keep the OS/OC framing."""
@@ -360,13 +360,13 @@ class OrchestrationStep:
 
     def _episode_time(self) -> datetime:
         """Episode start time: the step's clock, but never before the previous episode."""
-        last = self.inst.engine.get("last_os")
+        last = self.inst.engine.last_os
         now = self.now
         if last:
             prev = h.parse_ts(last)
             if prev > now:
                 now = prev
-        self.inst.engine["last_os"] = h.format_ts(now)
+        self.inst.engine.last_os = h.format_ts(now)
         return now
 
     def _episode(self, batch: list[Event], rest: list[Event]) -> list[Event]:
@@ -407,7 +407,7 @@ class OrchestrationStep:
                 return []
             done = bool(state.get("isDone"))
             cont = bool(flat) and action_type(flat[-1]) == ActionType.CONTINUE_AS_NEW and done
-            if self.inst.engine.get("rewound"):
+            if self.inst.engine.rewound:
                 self._reschedule_rewound(flat, episode_now)
             self._schedule_new(flat, episode_now)
             if batch and not done:
@@ -420,7 +420,7 @@ class OrchestrationStep:
         if done:
             output = state.get("output")
             result = None if output is None else json.dumps(output)
-            hist.append(h.execution_completed(self.now, engine.get("next_id", 0), RuntimeStatus.COMPLETED, result))
+            hist.append(h.execution_completed(self.now, engine.next_id, RuntimeStatus.COMPLETED, result))
             hist.append(h.orchestrator_completed(self.now))
             self._finish(RuntimeStatus.COMPLETED, result)
             if inst.history[1].get("ParentInstance"):
@@ -471,9 +471,9 @@ class OrchestrationStep:
     # ------------------------------------------------------- nondeterminism
     def _check_determinism(self, flat: list[Action]) -> None:
         engine = self.inst.engine
-        ids: list[int | None] = engine.setdefault("ids", [])
+        ids = engine.ids
         recorded = {ev["EventId"]: ev for ev in self.inst.history if ev["EventType"] in h.SCHEDULING_TYPES}
-        rewound = set(engine.get("rewound", ()))
+        rewound = set(engine.rewound)
         for pos, seq in enumerate(ids):
             if seq in rewound:
                 continue  # rewind erased its record; `_reschedule_rewound` schedules it again
@@ -495,8 +495,9 @@ class OrchestrationStep:
 
     def _reschedule_rewound(self, flat: list[Action], now: datetime) -> None:
         """Schedule again, under their old sequence numbers, the tasks a rewind erased."""
-        rewound = set(self.inst.engine.pop("rewound", ()))
-        for pos, seq in enumerate(self.inst.engine.get("ids", [])):
+        rewound = set(self.inst.engine.rewound)
+        self.inst.engine.rewound = []
+        for pos, seq in enumerate(self.inst.engine.ids):
             if seq in rewound and pos < len(flat):
                 self._schedule(flat[pos], action_type(flat[pos]), seq, now)
 
@@ -512,13 +513,12 @@ class OrchestrationStep:
     # ----------------------------------------------------------- scheduling
     def _next_id(self) -> int:
         engine = self.inst.engine
-        seq = engine.get("next_id", 0)
-        engine["next_id"] = seq + 1
+        seq = engine.next_id
+        engine.next_id = seq + 1
         return seq
 
     def _schedule_new(self, flat: list[Action], now: datetime) -> None:
-        engine = self.inst.engine
-        ids: list[int | None] = engine.setdefault("ids", [])
+        ids = self.inst.engine.ids
         for action in flat[len(ids) :]:
             t = action_type(action)
             if t == ActionType.WAIT_FOR_EXTERNAL_EVENT:
@@ -634,55 +634,55 @@ class OrchestrationStep:
         self.result.outbound.append(Message(target, h.event_raised(now, "op", text), sender=inst.instance_id))
 
     # --------------------------------------------------------------- retries
-    def _start_retry(self, seq: int, kind: str, action: Action) -> None:
+    def _start_retry(self, seq: int, kind: RetryKind, action: Action) -> None:
         options = action.get("retryOptions") or {}
-        self.inst.engine.setdefault("retries", {})[str(seq)] = {
-            "kind": kind,
-            "name": action.get("functionName"),
-            "input": action.get("input"),
-            "iid": action.get("instanceId"),
-            "first": int(options.get("firstRetryIntervalInMilliseconds") or 1000),
-            "coef": float(options.get("backoffCoefficient") or 1.0),
-            "max_interval": options.get("maxRetryIntervalInMilliseconds"),
-            "max": max(1, int(options.get("maxNumberOfAttempts") or 1)),
-            "attempt": 1,
-            "current": seq,
-            "timer": None,
-        }
+        self.inst.engine.retries[seq] = RetryState(
+            kind=kind,
+            name=str(action.get("functionName") or ""),
+            input=action.get("input"),
+            iid=action.get("instanceId"),
+            first=int(options.get("firstRetryIntervalInMilliseconds") or 1000),
+            coef=float(options.get("backoffCoefficient") or 1.0),
+            max_interval=options.get("maxRetryIntervalInMilliseconds"),
+            max=max(1, int(options.get("maxNumberOfAttempts") or 1)),
+            attempt=1,
+            current=seq,
+            timer=None,
+        )
 
     def _advance_retry(self, last: Event, now: datetime) -> None:
         """Take the sequence numbers the SDK took while processing `last` (§2.7)."""
-        retries: dict[str, dict[str, Any]] = self.inst.engine.get("retries") or {}
+        retries = self.inst.engine.retries
         t = last["EventType"]
         for key, r in list(retries.items()):
             if (
                 t in (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_FAILED)
-                and last["TaskScheduledId"] == r["current"]
-                and r["timer"] is None
+                and last["TaskScheduledId"] == r.current
+                and r.timer is None
             ):
                 timer = self._next_id()
-                if r["attempt"] >= r["max"]:
+                if r.attempt >= r.max:
                     fire_at = now  # DTFx's final "dummy" timer
                 else:
-                    delay_ms = r["first"] * (r["coef"] ** (r["attempt"] - 1))
-                    if r.get("max_interval"):
-                        delay_ms = min(delay_ms, float(r["max_interval"]))
+                    delay_ms = r.first * (r.coef ** (r.attempt - 1))
+                    if r.max_interval:
+                        delay_ms = min(delay_ms, float(r.max_interval))
                     fire_at = now + timedelta(milliseconds=delay_ms)
-                r["timer"] = timer
+                r.timer = timer
                 self._schedule_timer(timer, fire_at, now)
                 return
-            if t == EventType.TIMER_FIRED and last["TimerId"] == r["timer"]:
-                r["timer"] = None
-                if r["attempt"] >= r["max"]:
+            if t == EventType.TIMER_FIRED and last["TimerId"] == r.timer:
+                r.timer = None
+                if r.attempt >= r.max:
                     del retries[key]
                     return
-                r["attempt"] += 1
+                r.attempt += 1
                 seq = self._next_id()
-                r["current"] = seq
-                if r["kind"] == "activity":
-                    self._schedule_activity(r["name"], r["input"], seq, now)
+                r.current = seq
+                if r.kind == "activity":
+                    self._schedule_activity(r.name, r.input, seq, now)
                 else:
-                    self._schedule_sub(r["name"], r["input"], r["iid"], seq, now)
+                    self._schedule_sub(r.name, r.input, r.iid, seq, now)
                 return
 
     # ------------------------------------------------------------ endings
@@ -691,7 +691,7 @@ class OrchestrationStep:
         inst.runtime_status = status
         inst.output = output
         inst.completed_time = self.now
-        inst.engine.pop("retries", None)
+        inst.engine.retries.clear()
         self.result.finished.append((inst.instance_id, inst.name, status))
 
     def _fail(self, error: str, details: str | None) -> None:
@@ -701,7 +701,7 @@ class OrchestrationStep:
         if not hist or hist[-1]["EventType"] == EventType.ORCHESTRATOR_COMPLETED:
             hist.append(h.orchestrator_started(self.now))
         hist.append(
-            h.execution_completed(self.now, inst.engine.get("next_id", 0), RuntimeStatus.FAILED, reason, details)
+            h.execution_completed(self.now, inst.engine.next_id, RuntimeStatus.FAILED, reason, details)
         )
         hist.append(h.orchestrator_completed(self.now))
         self._finish(RuntimeStatus.FAILED, reason)
@@ -715,7 +715,7 @@ class OrchestrationStep:
         self._mark_played()
         hist.append(h.orchestrator_started(self._episode_time()))
         hist.append(ev)
-        hist.append(h.execution_completed(self.now, inst.engine.get("next_id", 0), RuntimeStatus.TERMINATED, reason))
+        hist.append(h.execution_completed(self.now, inst.engine.next_id, RuntimeStatus.TERMINATED, reason))
         hist.append(h.orchestrator_completed(self.now))
         self.result.episodes += 1
         self._finish(RuntimeStatus.TERMINATED, reason)
@@ -737,7 +737,7 @@ class OrchestrationStep:
         inst = self.inst
         new_input = flat[-1].get("input")
         hist = inst.history
-        hist.append(h.continue_as_new(self.now, inst.engine.get("next_id", 0) - 1, new_input))
+        hist.append(h.continue_as_new(self.now, inst.engine.next_id - 1, new_input))
         hist.append(h.orchestrator_completed(self.now))
         carried = _unconsumed_events(hist, flat) + [ev for ev in rest if ev["EventType"] == EventType.EVENT_RAISED]
         started = hist[1]
@@ -754,7 +754,7 @@ class OrchestrationStep:
         inst.execution_id = execution_id
         inst.input = fresh["Input"]
         inst.history = []
-        inst.engine = {"msgs": inst.engine.get("msgs", []), "last_os": inst.engine.get("last_os")}
+        inst.engine = EngineState(msgs=inst.engine.msgs, last_os=inst.engine.last_os)
         inst.runtime_status = RuntimeStatus.RUNNING
         self.result.history_reset = True
         self.result.new_events_from = 0

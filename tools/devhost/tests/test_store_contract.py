@@ -24,7 +24,7 @@ from devhost.clock import VirtualClock
 from devhost.dispatcher import Dispatcher, DispatcherOptions
 from devhost.history import RuntimeStatus
 from devhost.index import AppIndex
-from devhost.model import Instance, Message, new_guid
+from devhost.model import EngineState, Instance, Message, RetryState, new_guid
 from devhost.store.azure import (
     AzureStorageStore,
     HubInUse,
@@ -121,10 +121,29 @@ async def _drain(hub: Hub, queue: str = "control", want: int = 1, timeout: float
 
 
 # ------------------------------------------------------------------ instances
+def test_engine_state_keeps_its_stored_shape() -> None:
+    """Hubs written before the engine state was typed hold a plain JSON object with these keys
+    (retries keyed by the sequence number as text); it must load, and be written back, unchanged."""
+    stored = {
+        "next_id": 7, "ids": [0, None, 1, 2], "played": 12, "last_os": "2026-01-01T00:00:05.000000Z",
+        "msgs": ["a", "b"], "rewound": [1],
+        "retries": {"2": {"kind": "sub", "name": "child", "input": [1], "iid": "c1", "first": 500, "coef": 1.5,
+                          "max_interval": 2000, "max": 4, "attempt": 2, "current": 5, "timer": None}},
+    }
+    state = EngineState.from_json(json.loads(json.dumps(stored)))
+    assert state.retries[2].current == 5 and state.retries[2].kind == "sub" and state.ids[1] is None
+    assert state.to_json() == stored
+    assert EngineState.from_json({"handled": ["r1"]}).to_json() == {"handled": ["r1"]}
+    assert EngineState().to_json() == {}  # nothing set: no Engine column at all
+
+
 async def test_create_load_round_trip(hub: Hub) -> None:
     store = hub.store
     inst = _instance(store, "order/42#a?", input='{"a": 1}', custom_status='"warm"', generation=3,
-                     engine={"next_id": 4, "msgs": ["m1"]}, buffered=[h.event_raised(T0, "go", "1")])
+                     engine=EngineState(next_id=4, ids=[0, None, 1], msgs=["m1"], last_os="2026-01-01T00:00:00Z",
+                                        retries={1: RetryState("activity", "step", {"n": 1}, None, 1000, 2.0, None,
+                                                               3, 2, 3, timer=2)}),
+                     buffered=[h.event_raised(T0, "go", "1")])
     await store.create(inst)
     assert inst.etag
     for reader in (store, await hub.reopen()):
@@ -174,7 +193,7 @@ async def test_stale_etag_checkpoint_raises_and_loses_nothing(hub: Hub) -> None:
 
 async def test_incremental_checkpoints_load_full_history_in_order(hub: Hub) -> None:
     store = hub.store
-    inst = _instance(store, engine={"played": 0})
+    inst = _instance(store, engine=EngineState())
     inst.history = _started(store, inst)
     await store.checkpoint(inst, new_events_from=0, history_reset=True)
     expected = list(inst.history)
@@ -187,9 +206,10 @@ async def test_incremental_checkpoints_load_full_history_in_order(hub: Hub) -> N
         # OrchestratorStarted as played), so IsPlayed is compared apart, below.
         cur.history = [{**ev, "IsPlayed": True} if i >= start - 2 else ev for i, ev in enumerate(cur.history)]
         cur.history += _events(store, 30 + round_no * 25, start=start)  # crosses the 100-op batch limit
-        cur.engine = {"played": start, "round": round_no}
+        cur.engine = EngineState(played=start, next_id=round_no)
         await store.checkpoint(cur, new_events_from=start, history_reset=False)
         expected = list(cur.history)
+    assert cur is not None
     for reader in (store, await hub.reopen()):
         got = await reader.load(inst.instance_id)
         assert got is not None
@@ -365,7 +385,7 @@ async def test_large_payloads_round_trip(hub: Hub) -> None:
     store = hub.store
     big_in, big_out = json.dumps(BIG + "in"), json.dumps("é€😀" * 20000)  # also multi-byte / surrogate pairs
     inst = _instance(store, input=big_in, custom_status=json.dumps(BIG), entity_state=None,
-                     engine={"blob": BIG}, buffered=[h.event_raised(T0, "big", json.dumps(BIG))])
+                     engine=EngineState(msgs=[BIG]), buffered=[h.event_raised(T0, "big", json.dumps(BIG))])
     await store.create(inst)
     cur = await store.load(inst.instance_id)
     assert cur is not None
@@ -376,7 +396,7 @@ async def test_large_payloads_round_trip(hub: Hub) -> None:
         got = await reader.load(inst.instance_id)
         assert got is not None
         assert (got.input, got.output, got.custom_status) == (big_in, big_out, json.dumps(BIG))
-        assert got.engine == {"blob": BIG} and got.buffered == inst.buffered and got.history == cur.history
+        assert got.engine == EngineState(msgs=[BIG]) and got.buffered == inst.buffered and got.history == cur.history
     listed = await _query_all(store, InstanceQuery(instance_id_prefix=inst.instance_id))
     assert [(i.input, i.output) for i in listed] == [(big_in, big_out)]
     now = store.clock.now()

@@ -32,7 +32,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
 from azure.core import MatchConditions
@@ -49,7 +49,7 @@ from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
 from ..clock import Clock, SystemClock
 from ..history import EVENT_NAMES, EVENT_TYPES_BY_NAME, Event, EventType, RuntimeStatus, format_ts, parse_ts
-from ..model import Instance, Message, Queue
+from ..model import EngineState, Instance, Message, Queue, Receipt
 from .base import ConcurrencyError, InstanceQuery, QueryPage
 
 log = logging.getLogger("devhost.store")
@@ -167,14 +167,6 @@ def _odata_str(text: str) -> str:
 
 def _prefix_upper_bound(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
-
-
-class Receipt(NamedTuple):
-    """What `ack`/`abandon` need to address a received queue message."""
-
-    queue: str
-    message_id: str
-    pop_receipt: str
 
 
 @dataclass
@@ -575,8 +567,9 @@ class AzureStorageStore:
                 self._large_value(entity, column, text, prefix, uploads)
         if inst.completed_time is not None:
             entity["CompletedTime"] = inst.completed_time
-        if inst.engine:
-            self._large_value(entity, "Engine", json.dumps(inst.engine, separators=(",", ":")), prefix, uploads)
+        engine = inst.engine.to_json()
+        if engine:
+            self._large_value(entity, "Engine", json.dumps(engine, separators=(",", ":")), prefix, uploads)
         if inst.buffered:
             self._large_value(entity, "Buffered", json.dumps(inst.buffered, separators=(",", ":")), prefix, uploads)
         if _EXTRA_FIELDS:
@@ -615,7 +608,7 @@ class AzureStorageStore:
                 if key in _EXTRA_FIELDS:
                     setattr(inst, key, value)
         if engine:
-            inst.engine = json.loads(engine_text) if engine_text else {}
+            inst.engine = EngineState.from_json(json.loads(engine_text)) if engine_text else EngineState()
             inst.buffered = json.loads(buffered_text) if buffered_text else []
             inst.etag = row.metadata["etag"] if hasattr(row, "metadata") else None
         return inst
@@ -1063,7 +1056,9 @@ class AzureStorageStore:
 
     async def ack(self, messages: Sequence[Message]) -> None:
         async def one(msg: Message) -> None:
-            receipt: Receipt = msg.receipt
+            receipt = msg.receipt
+            if receipt is None:
+                return
             try:
                 await self._queues[receipt.queue].delete_message(receipt.message_id, receipt.pop_receipt)
             except ResourceNotFoundError:
@@ -1082,7 +1077,9 @@ class AzureStorageStore:
         delay = min(max(0, math.ceil(delay_seconds)), MAX_DELAY_SECONDS)
 
         async def one(msg: Message) -> None:
-            receipt: Receipt = msg.receipt
+            receipt = msg.receipt
+            if receipt is None:
+                return
             self._message_blobs.pop(receipt.message_id, None)
             try:
                 await self._queues[receipt.queue].update_message(receipt.message_id, receipt.pop_receipt,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from ..clock import Clock, SystemClock
-from ..model import Instance, Message, Queue
+from ..model import Instance, Message, Queue, Receipt
 from .base import ConcurrencyError, InstanceQuery, QueryPage
 
 
@@ -19,7 +19,7 @@ class _MemoryQueue:
     def __init__(self) -> None:
         self.ready: deque[Message] = deque()
         self.delayed: list[tuple[datetime, int, Message]] = []
-        self.inflight: dict[int, tuple[Message, datetime]] = {}
+        self.inflight: dict[str, tuple[Message, datetime]] = {}
         self.seq = itertools.count()
 
     def put(self, msg: Message, now: datetime) -> None:
@@ -107,8 +107,8 @@ class MemoryStore:
         while q.ready and len(out) < max_count:
             msg = q.ready.popleft()
             msg.dequeue_count += 1
-            receipt = next(self._receipts)
-            q.inflight[receipt] = (msg, deadline)
+            receipt = Receipt(queue, str(next(self._receipts)))
+            q.inflight[receipt.message_id] = (msg, deadline)
             received = copy.copy(msg)
             received.receipt = receipt
             out.append(received)
@@ -116,12 +116,13 @@ class MemoryStore:
 
     async def ack(self, messages: Sequence[Message]) -> None:
         for msg in messages:
-            self._queues[msg.queue].inflight.pop(msg.receipt, None)
+            if msg.receipt is not None:
+                self._queues[msg.queue].inflight.pop(msg.receipt.message_id, None)
 
     async def abandon(self, messages: Sequence[Message], delay_seconds: float = 0.0) -> None:
         now = self.clock.now()
         for msg in messages:
-            entry = self._queues[msg.queue].inflight.pop(msg.receipt, None)
+            entry = self._queues[msg.queue].inflight.pop(msg.receipt.message_id, None) if msg.receipt else None
             if entry is None:
                 continue
             stored = entry[0]
@@ -132,7 +133,7 @@ class MemoryStore:
     async def poison(self, messages: Sequence[Message]) -> None:
         """Set aside messages that failed too often (kept for inspection, never redelivered)."""
         for msg in messages:
-            entry = self._queues[msg.queue].inflight.pop(msg.receipt, None)
+            entry = self._queues[msg.queue].inflight.pop(msg.receipt.message_id, None) if msg.receipt else None
             if entry is not None:
                 self.poisoned.append(entry[0])
 
