@@ -1,10 +1,53 @@
-"""devhost: a local durable host that runs function_app.py on the real Durable SDK.
+"""devhost: a local durable host that runs any Durable Functions Python app on the real SDK.
 
-It replaces the Functions host + Durable extension for local runs and tests; see
-docs/architecture.md and README.md in this distribution (tools/devhost).
+It plays the Functions host plus the Durable extension for local runs and tests; see README.md and
+docs/architecture.md in this distribution (tools/devhost).
+
+The names below are devhost's public face, grouped by what you use them for. Modules and names not
+listed here are internal and may change without notice (the way `temporalio.worker` lists its public
+names over private modules).
+
+* Test harness: `DurableHarness` runs orchestrations on a memory hub with virtual time; its results are
+  `OrchestrationStatus` (history events typed by `EventType`); its operations raise `ClientError` and
+  its subclasses. Its pytest plugin: `pytest_plugins = ["devhost.pytest_plugin"]` in your conftest.py
+  gives the `durable`, `durable_app` and `azurite_connection_string` fixtures.
+* Replay checker: `replay_history` / `assert_replays` replay a recorded history against the current code
+  and report the first divergence (`ReplayReport`, `NondeterminismError`); `load_recording` reads a
+  recording, `export_instance` makes a full one from a harness or store instance.
+* Server: `serve` runs an app folder as `devhost start` does.
+* Azurite: `start_azurite` starts a private Azurite (`Azurite`; `AzuriteMissing` when it is not installed).
 """
 
+from .azurite import Azurite, AzuriteMissing, start_azurite
+from .cli import serve
+from .client import ClientError, Conflict, Gone, NotFound
 from .harness import DurableHarness, OrchestrationStatus
-from .history import RuntimeStatus
+from .history import EventType, RuntimeStatus
+from .history_view import export_instance
+from .replay import NondeterminismError, Recording, ReplayReport, assert_replays, load_recording, replay_history
 
-__all__ = ["DurableHarness", "OrchestrationStatus", "RuntimeStatus"]
+__all__ = [
+    # Test harness (pytest plugin: devhost.pytest_plugin)
+    "DurableHarness",
+    "OrchestrationStatus",
+    "RuntimeStatus",
+    "EventType",
+    "ClientError",
+    "NotFound",
+    "Gone",
+    "Conflict",
+    # Replay checker
+    "replay_history",
+    "assert_replays",
+    "ReplayReport",
+    "NondeterminismError",
+    "load_recording",
+    "Recording",
+    "export_instance",
+    # Server
+    "serve",
+    # Azurite
+    "start_azurite",
+    "Azurite",
+    "AzuriteMissing",
+]

@@ -85,7 +85,16 @@ def run_replay(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
-# ------------------------------------------------------------------------------ main
+# ------------------------------------------------------------------------------ start
+def serve(script_root: str | Path = ".", *, port: int = 7071, verbose: bool = False) -> int:
+    """Run the app in `script_root` as `devhost start` does, until SIGINT/SIGTERM; returns the exit code.
+
+    The Python form of the command, for scripts that start devhost themselves."""
+    from .server.main import run_start
+
+    return run_start(argparse.Namespace(script_root=str(script_root), port=port, verbose=verbose))
+
+
 def add_start(subparsers: Any) -> None:
     from .server.main import add_start_command
 
@@ -96,7 +105,7 @@ COMMANDS: list[Callable[[Any], None]] = [add_start, add_replay_command]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m devhost", description="devhost: a local Durable Functions host")
+    parser = argparse.ArgumentParser(prog="devhost", description="devhost: a local Durable Functions host")
     subparsers = parser.add_subparsers(dest="command", required=True, title="commands")
     for add_command in COMMANDS:
         add_command(subparsers)

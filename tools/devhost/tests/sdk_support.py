@@ -1,4 +1,7 @@
-"""Shared helpers for the SDK feature tests: a harness on the feature app, history queries."""
+"""Shared helpers for the SDK feature tests: a harness on the feature app, history queries.
+
+Tests internals (not devhost's public API): imports `devhost.harness`, `devhost.history`.
+"""
 
 from __future__ import annotations
 

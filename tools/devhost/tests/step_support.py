@@ -6,6 +6,9 @@ constructors for the events a host delivers, a `Step` that feeds them through
 history events, the outbound messages, what was dropped or deferred). Nothing runs but the
 real SDK's orchestrator code: activities, children and entities are never called, their
 results are built here.
+
+Tests internals (not devhost's public API): imports `devhost.history`, `devhost.index`, `devhost.model`,
+`devhost.orchestration`.
 """
 
 from __future__ import annotations

@@ -7,8 +7,7 @@ import json
 import azure.durable_functions as df
 from aiohttp import web
 
-from devhost import DurableHarness, RuntimeStatus
-from devhost.history import EventType
+from devhost import DurableHarness, EventType, RuntimeStatus
 
 app = df.DFApp()
 

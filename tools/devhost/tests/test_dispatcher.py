@@ -1,4 +1,8 @@
-"""The dispatcher: bounded concurrency, where activities run, poison messages."""
+"""The dispatcher: bounded concurrency, where activities run, poison messages.
+
+Tests internals (not devhost's public API): imports `devhost.client`, `devhost.clock`, `devhost.dispatcher`,
+`devhost.index`, `devhost.model`, `devhost.store.memory`.
+"""
 
 from __future__ import annotations
 

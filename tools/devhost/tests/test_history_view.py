@@ -1,4 +1,8 @@
-"""Shapes of the HTTP API's simplified history (docs/durable-protocol.md §6.3) and of devhost's full export."""
+"""Shapes of the HTTP API's simplified history (docs/durable-protocol.md §6.3) and of devhost's full export.
+
+Tests internals (not devhost's public API): imports `devhost.history`, `devhost.history_view`,
+`devhost.model`.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Orchestrator log lines appear once, not once per replay (with the filter devhost start installs)."""
+"""Orchestrator log lines appear once, not once per replay (with the filter devhost start installs).
+
+Tests internals (not devhost's public API): imports `devhost.logfilter`.
+"""
 
 from __future__ import annotations
 

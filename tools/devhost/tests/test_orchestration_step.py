@@ -3,6 +3,8 @@
 Each test delivers hand-built events to `process_orchestration` with an explicit clock and checks
 the history it appended and the messages it sent, as durabletask-python tests its executor. The
 orchestrator code is real SDK code (tests/apps/step_app.py); nothing else runs.
+
+Tests internals (not devhost's public API): imports `devhost.history`, `devhost.orchestration`.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 Recordings come from `DurableHarness` running the real SDK (tests/devhost/apps/replay_app.py), in both
 formats the checker reads: the full-fidelity export and the HTTP API's `historyEvents`.
+
+Tests internals too (not devhost's public API): builds histories by hand with `devhost.history` and renders
+the HTTP view with `devhost.history_view`.
 """
 
 from __future__ import annotations
@@ -21,10 +24,17 @@ from typing import Any
 
 import pytest
 
-from devhost import DurableHarness, RuntimeStatus
+from devhost import (
+    DurableHarness,
+    NondeterminismError,
+    RuntimeStatus,
+    assert_replays,
+    export_instance,
+    load_recording,
+    replay_history,
+)
 from devhost import history as h
-from devhost.history_view import EXPORT_KEYS, export_instance, to_http_history
-from devhost.replay import FULL, HTTP, NondeterminismError, assert_replays, load_recording, replay_history
+from devhost.history_view import EXPORT_KEYS, to_http_history
 from tests import PROJECT_ROOT as REPO
 from tests.apps import replay_app
 
@@ -86,7 +96,7 @@ def parent() -> dict[str, Any]:
 def test_full_export_replays_against_same_code(fan_out: dict[str, Any]) -> None:
     report = assert_replays(replay_app.app, fan_out)
     assert report.ok and report.divergence is None
-    assert report.format == FULL
+    assert report.format == "full"
     assert report.episodes == episodes_in(fan_out) == 5
     assert report.summary() == "OK: replayed 5 episodes"
 
@@ -94,7 +104,7 @@ def test_full_export_replays_against_same_code(fan_out: dict[str, Any]) -> None:
 def test_http_history_replays_against_same_code(fan_out: dict[str, Any]) -> None:
     events = http_view(fan_out)
     report = assert_replays(replay_app.app, events)
-    assert report.format == HTTP
+    assert report.format == "http"
     # ExecutionStarted, 3 completions, EventRaised, TimerFired, the last completion: one episode each.
     assert report.episodes == 7
     assert report.notes == []
@@ -394,15 +404,15 @@ def test_time_read_in_an_episode_that_writes_nothing_needs_the_full_export() -> 
 
 
 def test_load_recording_formats(fan_out: dict[str, Any], tmp_path: Path) -> None:
-    assert load_recording(fan_out).format == FULL
-    assert load_recording(fan_out["history"]).format == FULL
-    assert load_recording(http_view(fan_out)).format == HTTP
-    assert load_recording({"historyEvents": http_view(fan_out)}).format == HTTP
+    assert load_recording(fan_out).format == "full"
+    assert load_recording(fan_out["history"]).format == "full"
+    assert load_recording(http_view(fan_out)).format == "http"
+    assert load_recording({"historyEvents": http_view(fan_out)}).format == "http"
     path = tmp_path / "rec.json"
     path.write_text(json.dumps(fan_out))
     assert load_recording(path).instance_id == fan_out["instanceId"]
-    assert load_recording(str(path)).format == FULL
-    assert load_recording(json.dumps(http_view(fan_out))).format == HTTP
+    assert load_recording(str(path)).format == "full"
+    assert load_recording(json.dumps(http_view(fan_out))).format == "http"
     with pytest.raises(ValueError, match="showHistory=true"):
         load_recording({"name": "x", "historyEvents": None})
     with pytest.raises(ValueError, match="unknown EventType"):

@@ -7,9 +7,7 @@ from collections import Counter
 import azure.durable_functions as df
 import pytest
 
-from devhost import DurableHarness, RuntimeStatus
-from devhost.client import Conflict, Gone
-from devhost.history import EventType
+from devhost import Conflict, DurableHarness, EventType, Gone, RuntimeStatus
 
 app = df.DFApp()
 BROKEN: set[str] = set()

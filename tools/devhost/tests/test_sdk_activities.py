@@ -3,6 +3,8 @@
 Each test runs a real orchestrator from apps/feature_app.py on the real SDK through
 DurableHarness (memory hub, virtual time) and checks what a user would look at:
 runtime status, output, and the history events the Durable extension would record.
+
+Tests internals (not devhost's public API): imports `devhost.history`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from datetime import timedelta
 
 import pytest
 
-from devhost.harness import DurableHarness
-from devhost.history import RuntimeStatus, parse_ts
+from devhost import DurableHarness, RuntimeStatus
+from devhost.history import parse_ts
 
 from .apps.feature_app import ATTEMPTS, RETRY_INTERVAL_MS
 from .sdk_support import episode_start_before, events, kinds, new_harness, scheduled

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from devhost.harness import DurableHarness
-from devhost.history import RuntimeStatus
+from devhost import DurableHarness, RuntimeStatus
 
 from .sdk_support import events, new_harness
 

@@ -7,9 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from devhost.client import Gone
-from devhost.harness import DurableHarness
-from devhost.history import RuntimeStatus
+from devhost import DurableHarness, Gone, RuntimeStatus
 
 from .apps import feature_app
 from .sdk_support import events, kinds, new_harness

@@ -1,4 +1,7 @@
-"""Sub-orchestrations, continue-as-new, and values that must be stable across replays."""
+"""Sub-orchestrations, continue-as-new, and values that must be stable across replays.
+
+Tests internals (not devhost's public API): imports `devhost.history`.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ from datetime import datetime
 
 import pytest
 
-from devhost.harness import DurableHarness
-from devhost.history import RuntimeStatus, parse_ts
+from devhost import DurableHarness, RuntimeStatus
+from devhost.history import parse_ts
 
 from .apps.feature_app import ATTEMPTS
 from .sdk_support import episode_start_before, events, execution_id, kinds, new_harness, scheduled, sdk_uuid

@@ -2,6 +2,8 @@
 
 Time is virtual: a 10-day timer costs milliseconds, because the harness jumps the
 clock to the next due timer once nothing else can happen.
+
+Tests internals (not devhost's public API): imports `devhost.history`.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from devhost.harness import DurableHarness
-from devhost.history import RuntimeStatus, parse_ts
+from devhost import DurableHarness, RuntimeStatus
+from devhost.history import parse_ts
 
 from .sdk_support import events, kinds, new_harness
 

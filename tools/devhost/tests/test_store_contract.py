@@ -2,6 +2,10 @@
 
 Each test gets a fresh hub. `Hub.reopen()` gives a second store on the same hub (for
 Azure a new connection with an empty cache), so reads prove what was really persisted.
+
+Tests internals (not devhost's public API): imports `devhost.azurite`, `devhost.client`, `devhost.clock`,
+`devhost.dispatcher`, `devhost.history`, `devhost.index`, `devhost.model`, `devhost.store.azure`,
+`devhost.store.base`, `devhost.store.memory`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Synthetic hub contents for scale tests: many instances, and one very long history, written via the store."""
+"""Synthetic hub contents for scale tests: many instances, and one very long history, written via the store.
+
+Tests internals (not devhost's public API): imports `devhost.history`, `devhost.model`, `devhost.store.base`.
+"""
 
 from __future__ import annotations
 

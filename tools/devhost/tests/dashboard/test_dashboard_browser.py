@@ -2,6 +2,8 @@
 
 devhost runs the real function_app.py as a subprocess with the Azure Storage store on the session's Azurite;
 its target simulator serves the targets. Each page visited is kept as a screenshot in .artifacts/screenshots/.
+
+Tests internals (not devhost's public API): imports `devhost.history`, `devhost.store.azure`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Fork (devhost-only): a new instance from a prefix of another's history, carried on by the current code."""
+"""Fork (devhost-only): a new instance from a prefix of another's history, carried on by the current code.
+
+Tests internals (not devhost's public API): imports `devhost.history`, `devhost.index`, `devhost.server.app`,
+`devhost.store.memory`.
+"""
 
 from __future__ import annotations
 

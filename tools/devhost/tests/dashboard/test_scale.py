@@ -2,6 +2,9 @@
 
 The dashboard never asks for more than one page at a time (continuation tokens), so what matters is that a
 page comes back with at most `top` rows, quickly, and that following tokens walks the hub without repeats.
+
+Tests internals (not devhost's public API): imports `devhost.index`, `devhost.server.app`,
+`devhost.store.azure`.
 """
 
 from __future__ import annotations

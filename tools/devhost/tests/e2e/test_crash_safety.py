@@ -14,6 +14,9 @@ while devhost works and restarted on the same ports and data; devhost must stay 
 retries, answer 503 (not 500, not a hang) where it needs storage, and finish every instance.
 
 Timing only decides *when* things are killed; what is asserted never depends on it.
+
+Tests internals (not devhost's public API): imports `devhost.azurite`, `devhost.history`, `devhost.model`,
+`devhost.store.azure`, `devhost.store.base`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Shared helpers: load the sample app once, run a DevHost on a free loopback port."""
+"""Shared helpers: load the sample app once, run a DevHost on a free loopback port.
+
+Tests internals (not devhost's public API): imports `devhost.index`, `devhost.server.app`,
+`devhost.store.memory`.
+"""
 
 from __future__ import annotations
 

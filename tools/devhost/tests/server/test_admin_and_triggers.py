@@ -1,4 +1,8 @@
-"""Non-HTTP functions: the admin endpoint, trigger values, NCRONTAB schedules and the timer loop."""
+"""Non-HTTP functions: the admin endpoint, trigger values, NCRONTAB schedules and the timer loop.
+
+Tests internals (not devhost's public API): imports `devhost.server.app`, `devhost.server.triggers`,
+`devhost.store.memory`.
+"""
 
 from __future__ import annotations
 

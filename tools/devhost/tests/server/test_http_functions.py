@@ -1,4 +1,7 @@
-"""HTTP-trigger functions through the server: request/response mapping, routes, errors, bindings."""
+"""HTTP-trigger functions through the server: request/response mapping, routes, errors, bindings.
+
+Tests internals (not devhost's public API): imports `devhost.server.binding`.
+"""
 
 from __future__ import annotations
 

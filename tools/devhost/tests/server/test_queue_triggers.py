@@ -1,4 +1,7 @@
-"""Queue triggers on real storage queues (a private Azurite): decode, invoke, delete, poison."""
+"""Queue triggers on real storage queues (a private Azurite): decode, invoke, delete, poison.
+
+Tests internals (not devhost's public API): imports `devhost.server.queues`.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""host.json / local.settings.json handling and route-template compilation."""
+"""host.json / local.settings.json handling and route-template compilation.
+
+Tests internals (not devhost's public API): imports `devhost.server.routing`, `devhost.server.settings`.
+"""
 
 from __future__ import annotations
 
