@@ -18,13 +18,17 @@ names over private modules).
 * Azurite: `start_azurite` starts a private Azurite (`Azurite`; `AzuriteMissing` when it is not installed).
 """
 
-from .azurite import Azurite, AzuriteMissing, start_azurite
-from .cli import serve
-from .client import ClientError, Conflict, Gone, NotFound
-from .harness import DurableHarness, OrchestrationStatus
-from .history import EventType, RuntimeStatus
-from .history_view import export_instance
-from .replay import NondeterminismError, Recording, ReplayReport, assert_replays, load_recording, replay_history
+from .loader import import_sdk
+
+import_sdk()  # before anything imports the SDK from the caller's directory (its host.json check reads cwd)
+
+from .azurite import Azurite, AzuriteMissing, start_azurite  # noqa: E402
+from .cli import serve  # noqa: E402
+from .client import ClientError, Conflict, Gone, NotFound  # noqa: E402
+from .harness import DurableHarness, OrchestrationStatus  # noqa: E402
+from .history import EventType, RuntimeStatus  # noqa: E402
+from .history_view import export_instance  # noqa: E402
+from .replay import NondeterminismError, Recording, ReplayReport, assert_replays, load_recording, replay_history  # noqa: E402
 
 __all__ = [
     # Test harness (pytest plugin: devhost.pytest_plugin)

@@ -8,40 +8,16 @@ such a function and list it in `COMMANDS`.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .loader import AppLoadError, load_function_app
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_ERROR = 2  # bad usage or input, as argparse itself uses
-
-
-class AppLoadError(Exception):
-    """The app module could not be imported or has no such attribute."""
-
-
-def load_function_app(spec: str = "function_app", script_root: str | Path | None = None) -> Any:
-    """Import the user's app the way the Functions host finds it: module `function_app`, attribute `app`.
-
-    `spec` is `module` or `module:attribute`; `script_root` (default: the current directory) goes first on
-    `sys.path` so the app's own imports (`activities/`, `shared/`, ...) resolve as they do under the host.
-    """
-    module_name, _, attribute = spec.partition(":")
-    root = str(Path(script_root or ".").resolve())
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise AppLoadError(f"cannot import '{module_name}' from {root}: {exc}") from exc
-    name = attribute or "app"
-    try:
-        return getattr(module, name)
-    except AttributeError:
-        raise AppLoadError(f"module '{module_name}' has no attribute '{name}'") from None
 
 
 # ----------------------------------------------------------------------------- replay
@@ -55,7 +31,8 @@ def add_replay_command(subparsers: Any) -> None:
     )
     parser.add_argument("file", type=Path, help="the recording (JSON)")
     parser.add_argument("--app", default="function_app", metavar="MODULE[:ATTR]",
-                        help="the module defining the app (default: function_app, attribute app)")
+                        help="the module defining the app (default: function_app; its one FunctionApp/DFApp, "
+                             "whatever its name)")
     parser.add_argument("--script-root", type=Path, default=None, metavar="DIR",
                         help="directory to import the app from (default: the current directory)")
     parser.set_defaults(func=run_replay)
@@ -70,7 +47,7 @@ def run_replay(args: argparse.Namespace) -> int:
         print(f"error: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
     try:
-        app = load_function_app(args.app, args.script_root)
+        app = load_function_app(args.script_root, args.app)
     except AppLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR

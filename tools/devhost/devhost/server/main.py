@@ -12,23 +12,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import inspect
 import logging
 import os
 import signal
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
 from .. import logfilter
 from ..index import AppIndex
+from ..loader import AppLoadError, load_function_app
 from ..store.base import Store
 from .app import DevHost, HostStartupError
-from .settings import HostConfig, SettingsError, load_local_settings
+from .settings import HostConfig, SettingsError, load_local_settings, storage_provider_notice
 
 log = logging.getLogger("devhost")
 
@@ -81,42 +80,6 @@ def run_start(args: argparse.Namespace) -> int:
         return 1
     except KeyboardInterrupt:  # Ctrl+C before the signal handlers were installed (e.g. during import)
         return 130
-
-
-def _import_error_line(exc: BaseException, path: Path) -> str:
-    """`function_app.py failed to import: NameError: ... (orchestrators/x.py:12)` — where in the user's code."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    root = str(path.parent)
-    user = [f for f in frames if f.filename.startswith(root)]
-    where = f" ({os.path.relpath(user[-1].filename, root)}:{user[-1].lineno})" if user else ""
-    if isinstance(exc, SyntaxError) and exc.filename:
-        where = f" ({os.path.relpath(exc.filename, root)}:{exc.lineno})"
-        return f"{path.name} failed to import: SyntaxError: {exc.msg}{where}"
-    return f"{path.name} failed to import: {type(exc).__name__}: {exc}{where}"
-
-
-def load_function_app(script_root: Path) -> Any:
-    """Import `function_app.py` from the script root (as the worker does) and return its `app`."""
-    path = script_root / "function_app.py"
-    if not path.is_file():
-        raise StartError(f"no function_app.py in {script_root} (use --script-root)")
-    root = str(script_root)
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    spec = importlib.util.spec_from_file_location("function_app", path)
-    if spec is None or spec.loader is None:
-        raise StartError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["function_app"] = module
-    try:
-        spec.loader.exec_module(module)
-    except (Exception, SystemExit) as exc:
-        sys.modules.pop("function_app", None)
-        raise StartError(_import_error_line(exc, path)) from None
-    app = getattr(module, "app", None)
-    if app is None or not hasattr(app, "get_functions"):
-        raise StartError(f"{path.name} defines no `app` (a func.FunctionApp / df.DFApp)")
-    return app
 
 
 def _env_seconds(name: str, default: float) -> float:
@@ -200,8 +163,15 @@ async def _serve(args: argparse.Namespace) -> int:
     config.dispatcher.visibility_seconds = _env_seconds("DEVHOST_VISIBILITY_SECONDS",
                                                         config.dispatcher.visibility_seconds)
     configure_logging(config.log_level, getattr(args, "verbose", False))
+    notice = storage_provider_notice(config.storage_provider, "memory (DEVHOST_STORE=memory)" if _memory_store()
+                                     else "Azure Storage (AzureWebJobsStorage, e.g. Azurite)")
+    if notice:
+        log.warning("devhost: %s", notice)
     os.chdir(script_root)  # the worker runs with the script root as working directory
-    app = load_function_app(script_root)
+    try:
+        app = load_function_app(script_root)
+    except AppLoadError as exc:
+        raise StartError(str(exc)) from None
     try:
         index = AppIndex.from_app(app)
     except Exception as exc:

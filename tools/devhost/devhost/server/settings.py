@@ -89,6 +89,8 @@ class HostConfig:
     dispatcher: DispatcherOptions = field(default_factory=DispatcherOptions)
     log_level: int = logging.INFO
     queues: QueueOptions = field(default_factory=QueueOptions)
+    # extensions.durableTask.storageProvider.type ("" = the default, Azure Storage).
+    storage_provider: str = ""
 
     @classmethod
     def load(cls, script_root: Path, settings: Mapping[str, str] | None = None) -> HostConfig:
@@ -118,6 +120,9 @@ class HostConfig:
                 setattr(options, attr, value)
         config.dispatcher = options
         config.queues = _queue_options(extensions.get("queues") or {})
+        provider = durable.get("storageProvider") or {}
+        if isinstance(provider, dict) and provider.get("type"):
+            config.storage_provider = str(provider["type"])
         levels = (data.get("logging") or {}).get("logLevel") or {}
         if isinstance(levels, dict):
             default = levels.get("default")
@@ -126,6 +131,21 @@ class HostConfig:
             if isinstance(default, str) and default.lower() in _LOG_LEVELS:
                 config.log_level = _LOG_LEVELS[default.lower()]
         return config
+
+
+# Storage providers the Durable extension supports besides Azure Storage, by host.json `type`.
+_OTHER_PROVIDERS = {"azuremanaged": "the Durable Task Scheduler", "mssql": "the MSSQL provider",
+                    "netherite": "Netherite"}
+
+
+def storage_provider_notice(provider: str, store: str) -> str | None:
+    """One line when host.json asks for a storage provider devhost does not emulate, naming what it uses."""
+    if not provider or provider.lower() == "azurestorage":
+        return None
+    what = _OTHER_PROVIDERS.get(provider.lower(), "a storage provider")
+    return (f"host.json asks for storageProvider type '{provider}' ({what}), which devhost does not emulate; "
+            f"this run keeps the task hub in {store} instead (orchestration behaviour is the same; the "
+            "provider's own limits, scaling and connection settings are not)")
 
 
 def _queue_options(raw: Mapping[str, Any]) -> QueueOptions:
