@@ -46,7 +46,6 @@ class DispatcherOptions:
     control_batch_size: int = 32
     # Messages that keep failing are set aside after this many deliveries.
     max_dequeue_count: int = 10
-    idle_poll_seconds: float = 0.5
     # Longest time activity results for an instance are held back so that one replay
     # applies many of them (fan-in). The hold never exceeds the instance's last replay
     # cost (x3), so replay stays a bounded share of the work.
@@ -218,11 +217,10 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set: the long-running form used by `devhost start`."""
-        changed: asyncio.Event | None = getattr(self.store, "changed", None)
+        changed = self.store.changed
         delay = 0.01
         while not stop.is_set():
-            if changed is not None:
-                changed.clear()  # before receiving: a send from here on wakes the wait below
+            changed.clear()  # before receiving: a send from here on wakes the wait below
             try:
                 progressed = await self.pump()
             except Exception as exc:  # storage hiccup: back off and retry, never die
@@ -232,11 +230,11 @@ class Dispatcher:
             if progressed:
                 delay = 0.01
                 continue
-            waiters: list[Any] = [asyncio.ensure_future(stop.wait())]
-            if changed is not None:
-                waiters.append(asyncio.ensure_future(changed.wait()))
+            waiters: list[Any] = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(changed.wait())]
             pending = list(self._orch_tasks | self._activity_tasks)
-            timeout = self.options.idle_poll_seconds if changed is None else max(delay, 0.05)
+            # Messages this process did not send (visibility timeouts, other processes) are found
+            # by polling: the stores throttle empty receives themselves.
+            timeout = max(delay, 0.05)
             await asyncio.wait(waiters + pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             for w in waiters:
                 w.cancel()

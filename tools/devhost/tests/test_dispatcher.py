@@ -83,7 +83,7 @@ async def test_a_message_that_keeps_failing_is_set_aside() -> None:
         await dispatcher.run_until_idle()
         clock.advance(timedelta(minutes=11))  # past any back-off
     dispatcher.close()
-    assert store.depth("work") == 0
+    assert await store.depth("work") == 0
     assert [m.id for m in store.poisoned] == [bad.id]
 
 

@@ -293,7 +293,7 @@ async def test_poison_moves_a_message_aside_for_good(hub: Hub) -> None:
         assert [m.id for m in store.poisoned] == [bad.id]
     else:
         assert isinstance(store, AzureStorageStore)
-        peeked = await store._poison.peek_messages(max_messages=5)
+        peeked = await store.queues.poison_client.peek_messages(max_messages=5)
         assert [json.loads(m.content)["id"] for m in peeked] == [bad.id]
 
 
@@ -377,9 +377,9 @@ async def test_purge(hub: Hub) -> None:
     assert await store.purge("to/purge") == 0
     assert [i.instance_id for i in await _query_all(store, InstanceQuery())] == ["to/keep"]
     if isinstance(store, AzureStorageStore):  # no rows and no blobs left behind
-        rows = [r async for r in store._history.query_entities("PartitionKey eq @pk",
+        rows = [r async for r in store.history.table.query_entities("PartitionKey eq @pk",
                                                                parameters={"pk": sanitize_key("to/purge")})]
-        blobs = [b async for b in store._large.list_blobs(name_starts_with=sanitize_key("to/purge") + "/")]
+        blobs = [b async for b in store.blobs.container.list_blobs(name_starts_with=sanitize_key("to/purge") + "/")]
         assert rows == [] and blobs == []
     # The id can be reused afterwards.
     await store.create(_instance(store, "to/purge"))
@@ -413,7 +413,8 @@ async def test_large_payloads_round_trip(hub: Hub) -> None:
 
 # --------------------------------------------------------------- Azure-only bits
 def test_fields_added_to_the_model_later_are_kept() -> None:
-    from devhost.store.azure import _decode_extra, _encode_extra
+    from devhost.store.azure.rows import decode_extra as _decode_extra
+    from devhost.store.azure.rows import encode_extra as _encode_extra
 
     when = datetime(2026, 5, 1, 12, 30, 0, 123456, tzinfo=UTC)
     text = json.dumps({"scheduled": when, "tags": {"a": "b"}, "status": RuntimeStatus.RUNNING}, default=_encode_extra)
@@ -447,12 +448,12 @@ async def test_host_start_repairs_an_instances_row_left_stale_by_a_crash(azurite
         inst.history = _started(store, inst)
         await store.checkpoint(inst, new_events_from=0, history_reset=True)
         await store.flush_index()
-        running_row = dict(await store._instances.get_entity(sanitize_key(inst.instance_id), ""))
+        running_row = dict(await store.instances.table.get_entity(sanitize_key(inst.instance_id), ""))
         inst.runtime_status = RuntimeStatus.COMPLETED
         await store.checkpoint(inst, new_events_from=len(inst.history), history_reset=False)
         await store.flush_index()
         # What the crash leaves: the sentinel says Completed, the Instances row still the old Running.
-        await store._instances.upsert_entity(running_row, mode=UpdateMode.REPLACE)
+        await store.instances.table.upsert_entity(running_row, mode=UpdateMode.REPLACE)
         reopened = await open_store(settings, store.hub)
         try:
             stale = await reopened.query(InstanceQuery(runtime_status=[RuntimeStatus.RUNNING]))
@@ -491,7 +492,7 @@ async def test_message_is_never_processed_before_it_is_due(azurite_connection_st
 async def test_foreign_queue_message_is_dropped_not_retried_forever(azurite_connection_string: str) -> None:
     store = await open_store({"AzureWebJobsStorage": azurite_connection_string}, new_hub_name("foreign"))
     try:
-        await store._queues[store.control_queue_names[0]].send_message("not json")
+        await store.queues.clients[store.layout.control_queues[0]].send_message("not json")
         assert await store.dequeue("control", 32) == []
         assert await store.depth("control") == 0
     finally:
@@ -519,7 +520,7 @@ async def test_repeated_large_message_after_ack_is_dropped(azurite_connection_st
 
 
 async def test_connection_settings() -> None:
-    from devhost.store.azure import _clients
+    from devhost.store.azure.connection import clients as _clients
 
     dev = _clients({"AzureWebJobsStorage": "UseDevelopmentStorage=true"}, "AzureWebJobsStorage")
     ident = _clients({"Storage__accountName": "acct", "Storage__queueServiceUri": "https://q.example/"}, "Storage")

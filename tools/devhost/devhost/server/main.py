@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from .. import logfilter
 from ..index import AppIndex
@@ -111,44 +109,39 @@ def _memory_store() -> bool:
     return os.environ.get("DEVHOST_STORE", "azure").strip().lower() == "memory"
 
 
-async def open_task_hub_store(hub: str) -> tuple[Store, Callable[[], Any] | None]:
-    """The store selected by DEVHOST_STORE, plus a coroutine factory that releases its hub lease.
+async def open_task_hub_store(hub: str) -> Store:
+    """The store selected by DEVHOST_STORE, with its hub lease taken (release it with
+    `store.release_hub_lease()`).
 
     `memory` keeps everything in this process; anything else is the Azure Storage store
     (Azurite or a real account via AzureWebJobsStorage), imported only when used."""
     if _memory_store():
         from ..store.memory import MemoryStore
 
-        return MemoryStore(), None
+        return MemoryStore()
     try:
         from ..store import azure as azure_store
     except ImportError as exc:
         raise StartError(f"the Azure Storage store is not available ({exc}); set DEVHOST_STORE=memory "
                          "to run with an in-memory task hub") from None
-    unavailable: type[BaseException] = getattr(azure_store, "StorageUnavailable", OSError)
+    unavailable = azure_store.StorageUnavailable
     lease_option = _lease_option()
     store: Store
     try:
-        # cast: the Azure store is checked against the protocol by its own tests.
-        store = cast(Store, await azure_store.open_store(os.environ, hub))
+        store = await azure_store.open_store(os.environ, hub)
     except unavailable as exc:
         raise StartError(f"storage is unreachable: {exc}") from None
     except (KeyError, ValueError) as exc:
         raise StartError(f"cannot open the task hub '{hub}': {exc}") from None
-    release = getattr(store, "release_hub_lease", None)
-    acquire = getattr(store, "acquire_hub_lease", None)
-    if acquire is not None:
-        try:
-            result = acquire(**lease_option)
-            if inspect.isawaitable(result):
-                await result
-        except unavailable as exc:
-            await store.close()
-            raise StartError(f"storage is unreachable: {exc}") from None
-        except Exception as exc:  # HubInUse and friends: their message says what to do
-            await store.close()
-            raise StartError(str(exc) or f"cannot take the task hub '{hub}': {type(exc).__name__}") from None
-    return store, release
+    try:
+        await store.acquire_hub_lease(**lease_option)
+    except unavailable as exc:
+        await store.close()
+        raise StartError(f"storage is unreachable: {exc}") from None
+    except Exception as exc:  # HubInUse and friends: their message says what to do
+        await store.close()
+        raise StartError(str(exc) or f"cannot take the task hub '{hub}': {type(exc).__name__}") from None
+    return store
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -176,7 +169,7 @@ async def _serve(args: argparse.Namespace) -> int:
         index = AppIndex.from_app(app)
     except Exception as exc:
         raise StartError(f"cannot index the functions of function_app.py: {type(exc).__name__}: {exc}") from None
-    store, release = await open_task_hub_store(config.hub_name)
+    store = await open_task_hub_store(config.hub_name)
     host: DevHost | None = None
     try:
         try:
@@ -196,13 +189,10 @@ async def _serve(args: argparse.Namespace) -> int:
         log.info("devhost stopped.")
         return 0
     finally:
-        if release is not None:
-            try:
-                result = release()
-                if inspect.isawaitable(result):
-                    await result
-            except Exception as exc:
-                log.warning("devhost: releasing the task hub lease failed: %s", exc)
+        try:
+            await store.release_hub_lease()
+        except Exception as exc:
+            log.warning("devhost: releasing the task hub lease failed: %s", exc)
         await store.close()
 
 

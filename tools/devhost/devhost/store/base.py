@@ -7,6 +7,7 @@ messages that were consumed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,7 +56,12 @@ class QueryPage:
 
 
 class Store(Protocol):
+    """Everything the dispatcher, the server and the client call on a task hub."""
+
     clock: Clock
+    # Set whenever a message becomes visible at once (a send by this process): an idle
+    # dispatcher waits on it instead of polling. The dispatcher clears it before receiving.
+    changed: asyncio.Event
 
     async def load(self, instance_id: str, *, history: bool = True) -> Instance | None:
         """The instance with its current execution's history and an etag, or None."""
@@ -89,6 +95,16 @@ class Store(Protocol):
 
     async def next_visible_at(self, queue: Queue) -> datetime | None:
         """When the earliest not-yet-visible message becomes visible (timers), if known."""
+
+    async def depth(self, queue: Queue) -> int:
+        """How many messages (visible or not) the queue holds; approximate on Azure Storage."""
+
+    async def acquire_hub_lease(self, lease_seconds: int = 30) -> None:
+        """Become the only host on this hub (HubInUse otherwise); renewed until released.
+        A no-op where no other process can share the hub (memory)."""
+
+    async def release_hub_lease(self) -> None:
+        """Give the hub up (no-op if not held)."""
 
     async def query(self, query: InstanceQuery) -> QueryPage:
         """Instances matching the filter, a page at a time (no history)."""

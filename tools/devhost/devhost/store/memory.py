@@ -143,8 +143,14 @@ class MemoryStore:
         times += [deadline for _, deadline in q.inflight.values()]
         return min(times) if times else None
 
-    def depth(self, queue: Queue) -> int:
+    async def depth(self, queue: Queue) -> int:
         return self._queues[queue].depth()
+
+    async def acquire_hub_lease(self, lease_seconds: int = 30) -> None:
+        """Nothing to take: a memory hub lives in this process only."""
+
+    async def release_hub_lease(self) -> None:
+        return None
 
     async def close(self) -> None:
         return None

@@ -1,0 +1,153 @@
+"""The `{hub}Instances` table: one row per instance for queries (DTFx's `AzureTableTrackingStore`
+instances half, §7.2). It is an index only (`load` reads the sentinel), so its writes run off the
+checkpoint's critical path: coalesced per instance, latest state wins, in order (one writer each);
+`query`, `purge` and `close` wait for them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableClient
+
+from ...clock import Clock
+from ...history import RuntimeStatus
+from ...model import Instance
+from ..base import InstanceQuery, QueryPage
+from . import rows
+from .blobs import LargeMessages
+from .layout import sanitize_key
+
+log = logging.getLogger("devhost.store")
+
+
+def _odata_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _prefix_upper_bound(prefix: str) -> str:
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+class InstancesTable:
+    # Instances-row (query index) writes are coalesced per instance over this delay.
+    index_delay_seconds = 0.5
+
+    def __init__(self, table: TableClient, blobs: LargeMessages, clock: Clock, hub: str) -> None:
+        self.table = table
+        self._blobs = blobs
+        self.clock = clock
+        self.hub = hub
+        self._pending: dict[str, tuple[Instance, Mapping[str, Any]]] = {}
+        self._writers: dict[str, asyncio.Task[None]] = {}
+        self._flush = asyncio.Event()
+
+    # ------------------------------------------------------------------ write
+    def index_later(self, inst: Instance, sentinel: Mapping[str, Any]) -> None:
+        """Queue the Instances-row write; a finished instance is written at once."""
+        iid = inst.instance_id
+        self._pending[iid] = (inst, sentinel)
+        if iid not in self._writers:
+            delay = 0.0 if inst.runtime_status.is_terminal else self.index_delay_seconds
+            self._writers[iid] = asyncio.ensure_future(self._writer(iid, delay))
+
+    async def _writer(self, iid: str, delay: float) -> None:
+        failures = 0
+        try:
+            if delay:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._flush.wait(), delay)
+            while iid in self._pending:
+                inst, sentinel = self._pending.pop(iid)
+                if await self.upsert(sentinel):
+                    failures = 0
+                    continue
+                # Storage unreachable: keep the latest state and try again, backing off, so a
+                # finished instance is not listed as running forever.
+                self._pending.setdefault(iid, (inst, sentinel))
+                failures += 1
+                if failures > 12:
+                    log.error("devhost: giving up updating the Instances row of %s", iid)
+                    return
+                await asyncio.sleep(min(0.5 * 2 ** failures, 30))
+        finally:
+            self._writers.pop(iid, None)
+
+    async def flush(self) -> None:
+        """Wait until every Instances row reflects the last checkpoint."""
+        while self._writers:
+            self._flush.set()
+            await asyncio.gather(*list(self._writers.values()), return_exceptions=True)
+        self._flush.clear()
+
+    async def upsert(self, sentinel: Mapping[str, Any]) -> bool:
+        """Write the row derived from `sentinel`; False if storage failed (logged)."""
+        entity = rows.instance_row(sentinel, self.hub)
+        for attempt in range(2):
+            try:
+                await self.table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+                return True
+            except (HttpResponseError, ServiceRequestError) as exc:
+                # The checkpoint itself is committed (and `load` reads the sentinel), so a failure
+                # here must not make the dispatcher redo the work item: only queries lag behind.
+                if attempt:
+                    log.warning("devhost: updating the Instances row of %s failed: %s", entity.get("InstanceId"), exc)
+        return False
+
+    async def delete(self, pk: str) -> bool:
+        """Delete the row; True if there was one."""
+        try:
+            await self.table.get_entity(pk, "", select=["RowKey"])
+        except ResourceNotFoundError:
+            return False
+        # (delete_entity does not report a missing entity, hence the read)
+        await self.table.delete_entity(pk, "")
+        return True
+
+    # ------------------------------------------------------------------- read
+    async def query(self, query: InstanceQuery) -> QueryPage:
+        await self.flush()
+        clauses = ["RowKey eq ''"]
+        params: dict[str, Any] = {}
+        if query.entities:
+            clauses.append("PartitionKey ge '@' and PartitionKey lt 'A'")
+        else:
+            clauses.append("(PartitionKey lt '@' or PartitionKey ge 'A')")
+        if query.instance_id_prefix:
+            prefix = sanitize_key(query.instance_id_prefix)
+            clauses.append(f"PartitionKey ge {_odata_str(prefix)} and PartitionKey lt "
+                           f"{_odata_str(_prefix_upper_bound(prefix))}")
+        if query.runtime_status:
+            clauses.append("(" + " or ".join(f"RuntimeStatus eq {_odata_str(RuntimeStatus(s).value)}"
+                                             for s in query.runtime_status) + ")")
+        if query.created_from is not None:
+            clauses.append("CreatedTime ge @created_from")
+            params["created_from"] = query.created_from
+        if query.created_to is not None:
+            clauses.append("CreatedTime le @created_to")
+            params["created_to"] = query.created_to
+        token = json.loads(query.continuation) if query.continuation else None
+        pages = self.table.query_entities(" and ".join(clauses), parameters=params,
+                                          results_per_page=max(1, min(query.page_size, 1000))).by_page(token)
+        found_rows: list[Any] = []
+        async for page in pages:
+            found_rows = [row async for row in page]
+            break
+        continuation = pages.continuation_token  # type: ignore[attr-defined]
+        now = self.clock.now()
+        found = await asyncio.gather(*(rows.row_instance(r, self._blobs, now, engine=False) for r in found_rows))
+        instances = [inst for inst in found if query.matches(inst)]  # name (case-insensitive) is client-side
+        return QueryPage(instances, json.dumps(continuation) if continuation else None)
+
+    async def active_partitions(self) -> list[str]:
+        """Partition keys of orchestration rows that say they are not finished."""
+        active = " or ".join(f"RuntimeStatus eq '{s.value}'" for s in RuntimeStatus if not s.is_terminal)
+        not_entity = "(PartitionKey lt '@' or PartitionKey ge 'A')"
+        return [row["PartitionKey"] async for row in self.table.query_entities(
+            f"RowKey eq '' and ({active}) and {not_entity}", select=["PartitionKey"])]
