@@ -26,6 +26,7 @@ from .clock import VirtualClock
 from .dispatcher import Dispatcher, DispatcherOptions
 from .history import Event, RuntimeStatus
 from .index import AppIndex
+from .jsontext import parse_json_text
 from .model import Instance
 from .orchestration import EngineOptions
 from .store.memory import MemoryStore
@@ -36,16 +37,6 @@ T = TypeVar("T")
 def to_json_text(value: Any) -> str:
     """Serialize with the SDK's own codec (custom objects with `to_json` become envelopes)."""
     return str(df_dumps(value))
-
-
-def parse_json_text(text: str | None) -> Any:
-    """Stored JSON text back to a value; text that is not JSON (a failure reason) stays text."""
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 @dataclass

@@ -7,7 +7,7 @@ Routes, in match order:
   /runtime/webhooks/durabletask/...   Durable HTTP API (also the SDK's rpcBaseUrl)
   /admin/functions/{name}             invoke a non-HTTP function (202)
   /admin/host/status                  liveness, as the Functions host has it
-  /dashboard, /devhost/api/...        the dashboard and its devhost-only routes (devhost/dashboard)
+  /dashboard, /devhost/api/...        the dashboard and its devhost-only routes (devhost/server/dashboard)
   /{routePrefix}/...                  HTTP-trigger functions
 """
 
@@ -23,14 +23,15 @@ from typing import Any
 
 from aiohttp import web
 
-from ..client import TaskHubClient
-from ..dashboard.routes import add_dashboard_routes
+from ..client import NotFound, TaskHubClient
 from ..dispatcher import Dispatcher, DispatcherOptions
 from ..index import AppIndex, FunctionInfo
 from ..store.base import Store
 from .binding import WEBHOOK_PATH, client_binding_json
+from .dashboard.routes import add_dashboard_routes
 from .durable_api import DurableHttpApi
-from .http_functions import HttpFunctions, json_error
+from .http import BadRequest, Query, json_errors, read_json_object, route
+from .http_functions import HttpFunctions
 from .invoke import FunctionInvoker
 from .queues import QueueJob, QueueOptions, QueuePoller, connection_string
 from .settings import SettingsError, resolve_setting_refs
@@ -47,20 +48,6 @@ DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024
 
 class HostStartupError(Exception):
     """The app cannot be hosted as configured (bad route, bad schedule, port in use...)."""
-
-
-@web.middleware
-async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Router-level 404/405/413 and stray exceptions as JSON, so no caller gets an HTML page or a hang."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return json_error(exc.status, exc.reason)
-    except Exception:
-        log.exception("devhost: %s %s failed", request.method, request.rel_url)
-        return json_error(500, "Something went wrong while processing your request")
 
 
 class DevHost:
@@ -158,10 +145,10 @@ class DevHost:
                                    connection=connection)
 
     def build_web_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.max_request_bytes, middlewares=[_json_errors])
+        app = web.Application(client_max_size=self.max_request_bytes, middlewares=[json_errors])
         self.durable_api.add_routes(app)
-        app.router.add_post("/admin/functions/{name}", self._admin_invoke)
-        app.router.add_get("/admin/host/status", self._host_status)
+        app.router.add_post("/admin/functions/{name}", route(self._admin_invoke))
+        app.router.add_get("/admin/host/status", route(self._host_status))
         add_dashboard_routes(app, self.client)
         if self.route_prefix:
             app.router.add_get("/", self._home)
@@ -235,36 +222,27 @@ class DevHost:
         info = self.index.others[name.lower()]
         return await self.invoker.call(info, value, origin=self.local_origin, reason="New queue message detected")
 
-    async def _admin_invoke(self, request: web.Request) -> web.StreamResponse:
+    async def _admin_invoke(self, request: web.Request, q: Query) -> web.StreamResponse:
         name = request.match_info["name"]
         info = self.index.others.get(name.lower())
         if info is None:
             for table, what in ((self.index.orchestrators, "an orchestrator"), (self.index.activities, "an activity"),
                                 (self.index.entities, "an entity")):
                 if name.lower() in table:
-                    return json_error(400, f"'{name}' is {what} function; use the Durable HTTP API instead.")
-            return json_error(404, f"No function named '{name}' was found.")
+                    raise BadRequest(f"'{name}' is {what} function; use the Durable HTTP API instead.")
+            raise NotFound(f"No function named '{name}' was found.")
         if info.kind == HTTP_TRIGGER:
-            return json_error(400, f"'{name}' is an HTTP function; call it at {self.http_url(info)}.")
-        try:
-            raw = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return json_error(413, f"The request body is larger than the limit of {self.max_request_bytes} bytes.")
-        try:
-            body = json.loads(raw.decode("utf-8-sig")) if raw.strip() else {}
-        except (UnicodeDecodeError, ValueError):
-            return json_error(400, "The request body must be JSON like {\"input\": \"...\"}.")
-        if not isinstance(body, dict):
-            return json_error(400, "The request body must be a JSON object like {\"input\": \"...\"}.")
+            raise BadRequest(f"'{name}' is an HTTP function; call it at {self.http_url(info)}.")
+        body = await read_json_object(request, '{"input": "..."}')
         raw_input = body.get("input", "")
         input_text = raw_input if isinstance(raw_input, str) else json.dumps(raw_input)
         message_id = body.get("messageId")  # devhost extra: replay a redelivery of one message
         if message_id is not None and not isinstance(message_id, str):
-            return json_error(400, "'messageId' must be a string.")
+            raise BadRequest("'messageId' must be a string.")
         try:
             value = trigger_value(info.kind, input_text, info.handler, info.trigger_param, message_id)
         except (ValueError, TypeError) as exc:
-            return json_error(400, f"Cannot build a {info.kind} input from the given input: {exc}")
+            raise BadRequest(f"Cannot build a {info.kind} input from the given input: {exc}") from None
         origin = f"{request.scheme}://{request.host}"
         task = asyncio.ensure_future(self._run_admin(info, value, origin))
         self._background.add(task)
@@ -278,7 +256,7 @@ class DevHost:
         except Exception:  # logged by the invoker with its traceback
             pass
 
-    async def _host_status(self, request: web.Request) -> web.StreamResponse:
+    async def _host_status(self, request: web.Request, q: Query) -> web.StreamResponse:
         return web.json_response({"state": "Running", "taskHub": self.hub, "functions": len(self.index.others)
                                   + len(self.index.orchestrators) + len(self.index.activities)
                                   + len(self.index.entities)})
@@ -288,17 +266,17 @@ class DevHost:
 
     # ------------------------------------------------------------------ banner
     def http_url(self, info: FunctionInfo) -> str:
-        for route in self.http.routes:
-            if route.info is info:
-                return f"http://localhost:{self.port}{self.http.url_path(route)}"
+        for http_route in self.http.routes:
+            if http_route.info is info:
+                return f"http://localhost:{self.port}{self.http.url_path(http_route)}"
         return ""
 
     def banner(self) -> str:
         """The Core Tools-like function list printed at startup."""
         lines = ["", "Functions:", ""]
-        for route in sorted(self.http.routes, key=lambda r: r.info.function_name.lower()):
-            lines.append(f"        {route.info.function_name}: [{route.display_methods}] "
-                         f"http://localhost:{self.port}{self.http.url_path(route)}")
+        for http_route in sorted(self.http.routes, key=lambda r: r.info.function_name.lower()):
+            lines.append(f"        {http_route.info.function_name}: [{http_route.display_methods}] "
+                         f"http://localhost:{self.port}{self.http.url_path(http_route)}")
         lines.append("")
         groups: list[tuple[str, dict[str, FunctionInfo]]] = [
             ("orchestrationTrigger", self.index.orchestrators), ("activityTrigger", self.index.activities),

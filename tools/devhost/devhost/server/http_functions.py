@@ -19,30 +19,12 @@ import azure.functions as func
 from aiohttp import web
 
 from ..index import FunctionInfo
+from .http import read_body
 from .invoke import FunctionInvoker
 from .routing import RouteTemplate, compile_route
 
 log = logging.getLogger("devhost")
 _INSTANCE_IN_LOCATION = re.compile(r"/instances/([^/?]+)")
-
-
-def json_error(status: int, message: str, **extra: Any) -> web.Response:
-    """The error shape used everywhere in devhost: `{"Message": ...}` (plus details)."""
-    body = {"Message": message, **extra}
-    return web.json_response(body, status=status)
-
-
-def body_limit(request: web.Request) -> int | None:
-    """The server's request size limit (aiohttp keeps it on the application)."""
-    return getattr(request.app, "_client_max_size", None)
-
-
-async def read_body(request: web.Request) -> bytes | web.Response:
-    """The request body, or a 413 JSON response if it exceeds the server's client_max_size."""
-    try:
-        return await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        return json_error(413, f"The request body is larger than the limit of {body_limit(request)} bytes.")
 
 
 @dataclass
@@ -140,8 +122,6 @@ class HttpFunctions:
             return web.Response(status=404)
         route, params = found
         body = await read_body(request)
-        if isinstance(body, web.Response):
-            return body
         headers: dict[str, str] = {}
         for key, value in request.headers.items():
             headers[key] = f"{headers[key]}, {value}" if key in headers else value

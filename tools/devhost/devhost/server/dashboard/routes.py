@@ -3,22 +3,21 @@
 Why separate routes: the Durable HTTP API (`/runtime/webhooks/durabletask/...`) follows the extension
 exactly, so anything it cannot express lives under `/devhost/api/...`, a namespace Azure never serves:
 listing by orchestrator name, the store's full-fidelity history (episode boundaries and sequence numbers,
-which the HTTP view drops), and fork (see devhost.fork). Documented in devhost/dashboard/README.md.
+which the HTTP view drops), and fork (see devhost.fork). Documented in devhost/server/dashboard/README.md.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from ..client import TaskHubClient
-from ..fork import ForkError, fork_instance
-from ..history_view import export_instance
-from ..server.durable_api import MAX_PAGE, BadRequest, Query, error_response, guarded, status_payload
-from ..store.base import InstanceQuery
+from ...client import TaskHubClient
+from ...fork import ForkError, fork_instance
+from ...history_view import export_instance
+from ..http import BadRequest, Query, error_response, instance_query, page_response, query_page, read_json_object, route
+from ..payloads import status_payload
 
 STATIC_DIR = Path(__file__).parent / "static"
 API = "/devhost/api"
@@ -30,33 +29,21 @@ class DashboardApi:
     def __init__(self, client: TaskHubClient) -> None:
         self.client = client
 
-    async def index(self, request: web.Request) -> web.StreamResponse:
+    async def index(self, request: web.Request, q: Query) -> web.StreamResponse:
         return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
-    async def redirect(self, request: web.Request) -> web.StreamResponse:
+    async def redirect(self, request: web.Request, q: Query) -> web.StreamResponse:
         raise web.HTTPFound("/dashboard/")
 
-    async def list_instances(self, request: web.Request) -> web.StreamResponse:
+    async def list_instances(self, request: web.Request, q: Query) -> web.StreamResponse:
         """The Durable API's list plus `name` (case-insensitive); one store page per call, never a scan.
 
         A page filtered by name may hold fewer than `top` rows (even none) and still have a continuation
         token: the Azure store applies the name filter to each page it reads."""
-        q = Query(request)
-        query = InstanceQuery(
-            runtime_status=q.statuses("runtimeStatus"), created_from=q.time("createdTimeFrom"),
-            created_to=q.time("createdTimeTo"), instance_id_prefix=q.get("instanceIdPrefix") or None,
-            name=q.get("name") or None, page_size=q.integer("top", 100, maximum=MAX_PAGE),
-            continuation=request.headers.get("x-ms-continuation-token") or None,
-        )
-        try:
-            page = await self.client.query(query)
-        except (ValueError, TypeError):
-            raise BadRequest("The x-ms-continuation-token header is not a valid continuation token.") from None
-        body = [status_payload(i, show_input=False) for i in page.instances]
-        headers = {"x-ms-continuation-token": page.continuation} if page.continuation else {}
-        return web.json_response(body, headers=headers)
+        page = await query_page(self.client, instance_query(q, request, name=q.get("name") or None))
+        return page_response([status_payload(i, show_input=False) for i in page.instances], page)
 
-    async def history(self, request: web.Request) -> web.StreamResponse:
+    async def history(self, request: web.Request, q: Query) -> web.StreamResponse:
         """The store's own events for the current execution (history_view.export_instance) + the parent link."""
         iid = request.match_info["instanceId"]
         inst = await self.client.get(iid, history=True)
@@ -67,13 +54,10 @@ class DashboardApi:
         body["runtimeStatus"] = inst.runtime_status.value
         return web.json_response(body)
 
-    async def fork(self, request: web.Request) -> web.StreamResponse:
+    async def fork(self, request: web.Request, q: Query) -> web.StreamResponse:
         """POST {"atEvent": int, "newInstanceId"?: str} -> 201 {"instanceId", "cutAt", "episodesKept", ...}."""
-        try:
-            body = json.loads((await request.read()).decode("utf-8-sig") or "{}")
-        except (UnicodeDecodeError, ValueError):
-            raise BadRequest("The request body must be JSON like {\"atEvent\": 12}.") from None
-        at_event = body.get("atEvent") if isinstance(body, dict) else None
+        body = await read_json_object(request, '{"atEvent": 12}')
+        at_event = body.get("atEvent")
         if not isinstance(at_event, int) or isinstance(at_event, bool):
             raise BadRequest("'atEvent' must be the index of an event in the full history (an integer).")
         new_id = body.get("newInstanceId") or None
@@ -89,7 +73,7 @@ class DashboardApi:
             "statusUrl": f"/runtime/webhooks/durabletask/instances/{iid}",
         }, status=201)
 
-    async def not_found(self, request: web.Request) -> web.StreamResponse:
+    async def not_found(self, request: web.Request, q: Query) -> web.StreamResponse:
         return error_response(404, f"No devhost API route matches {request.method} {request.rel_url.path}.")
 
 
@@ -97,10 +81,10 @@ def add_dashboard_routes(app: web.Application, client: TaskHubClient) -> None:
     """Mount /dashboard (static) and /devhost/api/*; call before any catch-all route."""
     api = DashboardApi(client)
     r = app.router
-    r.add_get("/dashboard", api.redirect)
-    r.add_get("/dashboard/", api.index)
+    r.add_get("/dashboard", route(api.redirect))
+    r.add_get("/dashboard/", route(api.index))
     r.add_static("/dashboard/static", STATIC_DIR, append_version=False)
-    r.add_get(API + "/instances", guarded(api.list_instances))
-    r.add_get(API + "/instances/{instanceId}/history", guarded(api.history))
-    r.add_post(API + "/instances/{instanceId}/fork", guarded(api.fork))
-    r.add_route("*", API + "/{tail:.*}", guarded(api.not_found))
+    r.add_get(API + "/instances", route(api.list_instances))
+    r.add_get(API + "/instances/{instanceId}/history", route(api.history))
+    r.add_post(API + "/instances/{instanceId}/fork", route(api.fork))
+    r.add_route("*", API + "/{tail:.*}", route(api.not_found))

@@ -1,0 +1,233 @@
+"""devhost's one HTTP layer: errors, query parsing, body reading, paging and the route wrapper.
+
+Every devhost route (the Durable HTTP API, /admin, the dashboard's API, the app's HTTP functions)
+reads requests and answers errors through this module, so a rule about bad input is written once:
+a `ClientError` raised anywhere becomes its JSON 4xx (`{"Message", "ExceptionMessage"}`, the
+extension's error shape) in the `json_errors` middleware, and anything unexpected becomes a logged
+JSON 500 without a traceback in the body.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from ..client import ClientError, TaskHubClient
+from ..history import RuntimeStatus
+from ..store.base import InstanceQuery, QueryPage
+
+log = logging.getLogger("devhost")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+QueryHandler = Callable[[web.Request, "Query"], Awaitable[web.StreamResponse]]
+
+_TRUE = {"true", "1"}
+_FALSE = {"false", "0"}
+_STATUS_BY_NAME = {s.value.lower(): s for s in RuntimeStatus}
+MAX_PAGE = 1000
+CONTINUATION = "x-ms-continuation-token"
+
+
+class BadRequest(ClientError):
+    status = 400
+
+
+class PayloadTooLarge(ClientError):
+    status = 413
+
+
+# --------------------------------------------------------------------- errors
+def error_response(status: int, message: str, exc: BaseException | None = None, **extra: Any) -> web.Response:
+    """The error shape of every devhost route: `{"Message", "ExceptionMessage"}` (plus details)."""
+    body: dict[str, Any] = {"Message": message, "ExceptionMessage": message, **extra}
+    if exc is not None:
+        body["ExceptionType"] = type(exc).__name__
+    return web.json_response(body, status=status)
+
+
+def _storage_unreachable(exc: BaseException) -> bool:
+    """The Azure SDK gave up reaching storage (connection refused or reset), as opposed to a devhost bug."""
+    try:
+        from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+    except ImportError:  # the memory store needs no Azure SDK
+        return False
+    return isinstance(exc, ServiceRequestError | ServiceResponseError)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """ClientErrors as their JSON 4xx, router-level 404/405/413 as JSON, storage outages as 503, and any
+    other exception as a logged JSON 500, so no caller gets an HTML page, a traceback or a hang."""
+    try:
+        return await handler(request)
+    except ClientError as exc:
+        return error_response(exc.status, str(exc), exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, exc.reason)
+    except Exception as exc:
+        if _storage_unreachable(exc):  # not a bug: storage (Azurite) is down or restarting
+            reason = (str(exc).splitlines() or [""])[0]
+            log.warning("devhost: %s %s: storage is unreachable: %s", request.method, request.rel_url.path, reason)
+            response = error_response(503, f"The task hub's storage is unreachable ({reason}); try again shortly.",
+                                      exc)
+            response.headers["Retry-After"] = "5"
+            return response
+        log.exception("devhost: %s %s failed", request.method, request.rel_url.path)
+        return error_response(500, "Something went wrong while processing your request", exc)
+
+
+# ---------------------------------------------------------------------- query
+class Query:
+    """Query parameters with case-insensitive names and strict, case-insensitive values."""
+
+    def __init__(self, request: web.Request) -> None:
+        self.values: dict[str, str] = {}
+        for key, value in request.query.items():
+            self.values.setdefault(key.lower(), value)
+
+    def get(self, name: str) -> str | None:
+        return self.values.get(name.lower())
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.get(name)
+        if raw is None or raw == "":
+            return default
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise BadRequest(f"Query parameter '{name}' must be true or false, not {raw!r}.")
+
+    def integer(self, name: str, default: int, *, minimum: int = 1, maximum: int | None = None) -> int:
+        raw = self.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise BadRequest(f"Query parameter '{name}' must be an integer, not {raw!r}.") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f" and at most {maximum}" if maximum is not None else ""
+            raise BadRequest(f"Query parameter '{name}' must be at least {minimum}{bound}.")
+        return value
+
+    def seconds(self, name: str) -> float | None:
+        raw = self.get(name)
+        if raw is None or raw == "":
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            raise BadRequest(f"Query parameter '{name}' must be a number of seconds, not {raw!r}.") from None
+        if not 0 <= value <= 3600:
+            raise BadRequest(f"Query parameter '{name}' must be between 0 and 3600 seconds.")
+        return value
+
+    def time(self, name: str) -> datetime | None:
+        raw = self.get(name)
+        if raw is None or raw == "":
+            return None
+        try:
+            value = datetime.fromisoformat(raw.strip().replace(" ", "+"))
+        except ValueError:
+            raise BadRequest(f"Query parameter '{name}' is not a valid date/time: {raw!r}.") from None
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+    def statuses(self, name: str) -> list[RuntimeStatus] | None:
+        raw = self.get(name)
+        if not raw:
+            return None
+        # Unknown names are ignored, as in the extension.
+        found = [_STATUS_BY_NAME[p.strip().lower()] for p in raw.split(",") if p.strip().lower() in _STATUS_BY_NAME]
+        return found or None
+
+
+def route(handler: QueryHandler, *, hub: str | None = None) -> Handler:
+    """An aiohttp handler from one taking the parsed query; with `hub`, a `taskHub=` naming another hub is a 400."""
+
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        q = Query(request)
+        if hub is not None:
+            asked = q.get("taskHub")
+            if asked and asked.lower() != hub.lower():
+                raise BadRequest(f"Task hub '{asked}' is not served here; this host serves task hub '{hub}'.")
+        return await handler(request, q)
+
+    return wrapper
+
+
+# ----------------------------------------------------------------------- body
+def body_limit(request: web.Request) -> int | None:
+    """The server's request size limit (aiohttp keeps it on the application)."""
+    return getattr(request.app, "_client_max_size", None)
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body; a 413 ClientError if it exceeds the server's client_max_size."""
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(f"The request body is larger than the limit of {body_limit(request)} bytes.") from None
+
+
+def parse_json(raw: bytes, invalid: str = "Invalid JSON content") -> Any:
+    """JSON from request bytes (UTF-8, a BOM allowed); anything else is a 400 with `invalid` as its message."""
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest(invalid) from None
+
+
+async def read_json_body(request: web.Request, invalid: str = "Invalid JSON content") -> tuple[bool, Any]:
+    """(present, value): an empty body is "no input", anything else must be JSON."""
+    raw = await read_body(request)
+    if not raw.strip():
+        return False, None
+    return True, parse_json(raw, invalid)
+
+
+async def read_json_object(request: web.Request, example: str) -> dict[str, Any]:
+    """A JSON object body (empty = `{}`); `example` shows the expected shape in the 400 message."""
+    present, value = await read_json_body(request, f"The request body must be JSON like {example}.")
+    if not present:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRequest(f"The request body must be a JSON object like {example}.")
+    return value
+
+
+# --------------------------------------------------------------------- paging
+def instance_query(q: Query, request: web.Request, **extra: Any) -> InstanceQuery:
+    """The list parameters the Durable API takes (plus `extra` fields) and the continuation header."""
+    return InstanceQuery(
+        runtime_status=q.statuses("runtimeStatus"),
+        created_from=q.time("createdTimeFrom"),
+        created_to=q.time("createdTimeTo"),
+        instance_id_prefix=q.get("instanceIdPrefix") or None,
+        page_size=q.integer("top", 100, maximum=MAX_PAGE),
+        continuation=request.headers.get(CONTINUATION) or None,
+        **extra,
+    )
+
+
+async def query_page(client: TaskHubClient, query: InstanceQuery) -> QueryPage:
+    """One store page; a continuation token the store cannot read is the caller's 400."""
+    try:
+        return await client.query(query)
+    except (ValueError, TypeError):
+        raise BadRequest(f"The {CONTINUATION} header is not a valid continuation token.") from None
+
+
+def page_response(items: list[Any], page: QueryPage) -> web.Response:
+    """One page as a JSON array, its continuation (if any) in the header the Durable API uses."""
+    headers = {CONTINUATION: page.continuation} if page.continuation else {}
+    return web.json_response(items, status=200, headers=headers)
