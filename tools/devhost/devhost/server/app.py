@@ -17,7 +17,7 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -33,6 +33,7 @@ from .durable_api import DurableHttpApi
 from .http import BadRequest, Query, json_errors, read_json_object, route
 from .http_functions import HttpFunctions
 from .invoke import FunctionInvoker
+from .origin_guard import OriginGuard, allowed_hosts_from
 from .queues import QueueJob, QueueOptions, QueuePoller, connection_string
 from .settings import SettingsError, resolve_setting_refs
 from .triggers import Schedule, ScheduleError, TimerJob, TimerScheduler, trigger_value
@@ -68,6 +69,7 @@ class DevHost:
         settings: Mapping[str, str] | None = None,
         queue_triggers: bool = False,
         queue_options: QueueOptions | None = None,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         self.index = index
         self.store = store
@@ -76,6 +78,9 @@ class DevHost:
         self.bind_host = bind_host
         self.max_request_bytes = max_request_bytes
         self.settings = settings if settings is not None else os.environ
+        # Loopback names always; DEVHOST_ALLOWED_HOSTS, --allow-host and a specific bind address on request.
+        bound = [bind_host] if bind_host not in ("", "0.0.0.0", "::") else []
+        self.origin_guard = OriginGuard(allowed_hosts_from(self.settings, [*allowed_hosts, *bound]))
         self.client = TaskHubClient(index, store)
         self.dispatcher = Dispatcher(index, store, options=dispatcher_options)
         self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="devhost-function")
@@ -145,7 +150,8 @@ class DevHost:
                                    connection=connection)
 
     def build_web_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.max_request_bytes, middlewares=[json_errors])
+        app = web.Application(client_max_size=self.max_request_bytes,
+                              middlewares=[json_errors, self.origin_guard.middleware])
         self.durable_api.add_routes(app)
         app.router.add_post("/admin/functions/{name}", route(self._admin_invoke))
         app.router.add_get("/admin/host/status", route(self._host_status))

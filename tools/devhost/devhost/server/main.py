@@ -66,6 +66,9 @@ def add_start_command(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, default=7071, help="port to listen on (default 7071)")
     parser.add_argument("--script-root", default=".", help="folder holding function_app.py and host.json")
     parser.add_argument("--verbose", action="store_true", help="log every activity and engine step")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="also answer requests whose Host (or a state-changing request's Origin) names NAME; "
+                             "repeatable; DEVHOST_ALLOWED_HOSTS=name1,name2 does the same (default: loopback only)")
     parser.set_defaults(func=run_start)
 
 
@@ -176,7 +179,8 @@ async def _serve(args: argparse.Namespace) -> int:
             # Queue triggers poll real queues only with the Azure Storage hub: memory mode touches no storage.
             host = DevHost(index, store, hub=config.hub_name, route_prefix=config.route_prefix,
                            dispatcher_options=config.dispatcher, script_root=str(script_root),
-                           queue_triggers=not _memory_store(), queue_options=config.queues)
+                           queue_triggers=not _memory_store(), queue_options=config.queues,
+                           allowed_hosts=getattr(args, "allow_host", None) or ())
             await host.start(args.port)
         except HostStartupError as exc:
             raise StartError(str(exc)) from None
