@@ -123,7 +123,8 @@ async def test_entities_signal_and_read() -> None:
 
 
 async def test_create_check_status_response_uses_the_request_origin() -> None:
-    async with running_host() as (host, session, base):
+    # A host name other than loopback must be allowed (devhost.server.origin_guard: DNS-rebinding protection).
+    async with running_host(allowed_hosts=["devbox.example"]) as (host, session, base):
         async with session.post(f"{base}/api/orchestrators/hello_sequence", json="zed",
                                 headers={"Host": f"devbox.example:{host.port}"}) as resp:
             assert resp.status == 202
