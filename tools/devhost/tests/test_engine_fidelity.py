@@ -1,0 +1,245 @@
+"""The engine behaves as the Durable extension 2.13.7 on DurableTask.Core 2.17.1 does (a test of internals).
+
+Each test names the source it follows (fidelity audit, /work/shared/docs/fidelity-audit.md section A):
+extension files at Azure/azure-functions-durable-extension a7c6d69 (v2.13.7), DTFx files at
+Azure/durabletask tag durabletask.core-v2.17.1 / durabletask.azurestorage-v1.17.5.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from devhost.history import EventType, RuntimeStatus
+from devhost.model import Instance
+from devhost.orchestration import Severity, event_mismatch
+
+from .apps import step_app
+from .apps.step_app import app
+from .step_support import (
+    IID,
+    T0,
+    Step,
+    child_completed,
+    completed,
+    failed,
+    fired,
+    names,
+    new_events,
+    raised,
+    reasons,
+    resume,
+    scheduled,
+    started,
+    suspend,
+    terminate,
+    timers,
+    work,
+)
+
+
+@pytest.fixture(autouse=True)
+def drift() -> Iterator[dict[str, object]]:
+    saved = dict(step_app.DRIFT)
+    yield step_app.DRIFT
+    step_app.DRIFT.update(saved)
+
+
+# --------------------------------------------------------------- A1: open tasks hold the end
+def test_a_returned_orchestration_with_an_uncancelled_timer_stays_running_until_it_fires(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # TaskOrchestrationExecutor.cs 153-172: complete only when !HasOpenTasks; a timer leaves the open list
+    # only when cancelled (TaskOrchestrationContext.cs 262-268).
+    step = Step(app)
+    step(started("timeout_race", "forget"))
+    with caplog.at_level(logging.WARNING, logger="devhost"):
+        returned = step(completed(0, "won"), after=timedelta(seconds=1))
+        step(raised("unrelated"), after=timedelta(seconds=1))  # another episode: still held, no second warning
+    assert step.inst.runtime_status == RuntimeStatus.RUNNING
+    assert "ExecutionCompleted" not in names(step.inst.history)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "devhost" and r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "a timer due at" in warnings[0] and "timer.cancel()" in warnings[0] and "(task 1)" in warnings[0]
+    assert returned.warnings == warnings
+
+    done = step(fired(1, T0 + timedelta(hours=1)), after=timedelta(hours=1))
+    assert step.inst.runtime_status == RuntimeStatus.COMPLETED
+    assert json.loads(step.inst.output or "") == "activity"
+    assert done.finished == [(IID, "timeout_race", RuntimeStatus.COMPLETED)]
+
+
+def test_a_cancelled_timer_does_not_hold_the_end() -> None:
+    step = Step(app)
+    step(started("timeout_race", "cancel"))
+    result = step(completed(0, "won"))
+    assert step.inst.runtime_status == RuntimeStatus.COMPLETED
+    assert result.warnings == []
+
+
+def test_a_failure_while_a_child_runs_waits_for_the_child() -> None:
+    # TaskOrchestrationExecutor.cs 155-168: FailOrchestration too waits for !HasOpenTasks.
+    step = Step(app)
+    first = step(started("child_race"))
+    assert scheduled(new_events(first)) == [(0, "SubOrchestrationInstanceCreated wait_go"), (1, "TimerCreated")]
+    held = step(fired(1, T0 + timedelta(minutes=5)), after=timedelta(minutes=5))
+    assert step.inst.runtime_status == RuntimeStatus.RUNNING
+    assert "sub-orchestration 'wait_go' as 'the-child'" in held.warnings[0]
+
+    step(child_completed(0, "late"), after=timedelta(minutes=1))
+    assert step.inst.runtime_status == RuntimeStatus.FAILED
+    assert step.inst.output == "Orchestrator function 'child_race' failed: the child took too long"
+
+
+def test_a_retry_in_progress_keeps_running_after_the_orchestrator_returned() -> None:
+    # The shim's RetryInterceptor (RetryInterceptor.cs 57-92) keeps scheduling attempts and timers,
+    # each an open task, until the retry succeeds or gives up.
+    step = Step(app)
+    step(started("with_retry", 2))
+    step(failed(0, "attempt 1"))
+    step(fired(1, step.now + timedelta(seconds=1)), after=timedelta(seconds=1))
+    step(failed(2, "attempt 2"))
+    assert step.inst.runtime_status == RuntimeStatus.RUNNING  # the dummy timer (task 3) is open
+    step(fired(3, step.now))
+    assert step.inst.runtime_status == RuntimeStatus.COMPLETED
+
+
+# ------------------------------------------------- A2: after task_all failed fast, wait for all
+def test_after_task_all_fails_fast_nothing_new_is_scheduled_until_every_child_finished() -> None:
+    # OutOfProcOrchestrationShim.cs 181 (WhenAll is .NET Task.WhenAll) and 212 (each action awaited in turn).
+    step = Step(app)
+    step(started("compensating"))
+    failing = step(failed(0, "fails fast"), after=timedelta(seconds=1))
+    assert work(failing) == []  # the SDK asked for "compensate"; .NET still awaits task 1
+    assert step.inst.runtime_status == RuntimeStatus.RUNNING
+
+    rest = step(completed(1, "slow"), after=timedelta(seconds=1))
+    assert work(rest) == [(2, "compensate")]
+    step(completed(2, "undone"))
+    assert json.loads(step.inst.output or "") == "compensated"
+
+
+# ------------------------------------------------------ A3: a failing episode's actions are sent
+def test_a_failing_episode_still_sends_its_signals() -> None:
+    # OutOfProcOrchestrationShim.cs 83-90: the actions are replayed before the error is thrown.
+    step = Step(app)
+    step(started("signal_then_fail"))
+    result = step(completed(0, "ok"))
+    assert step.inst.runtime_status == RuntimeStatus.FAILED
+    signals = [json.loads(m.event["Input"]) for m in result.outbound if m.instance_id == "@tally@k"]
+    assert [(s["op"], s.get("signal")) for s in signals] == [("add", True)]
+    assert names(new_events(result)) == ["TaskCompleted", "EventSent", "ExecutionCompleted"]
+
+
+# ------------------------------------------------------------------- A4: custom status size
+def test_custom_status_over_16_kb_in_utf16_fails_the_orchestration() -> None:
+    # DurableOrchestrationContext.cs 221-230 and MessagePayloadDataConverter.cs 60-71: the JSON's UTF-16
+    # size, in whole KB, must not exceed 16; the shim calls SetCustomStatus before replaying (80).
+    step = Step(app)
+    step(started("big_status", "x" * 9000))  # 9,002 characters: 17.6 KB as UTF-16
+    assert step.inst.runtime_status == RuntimeStatus.FAILED
+    assert step.inst.output == (
+        "Orchestrator function 'big_status' failed: The UTF-16 size of the JSON-serialized payload must not "
+        "exceed 16 KB. The current payload size is 17 KB.")
+    assert scheduled(step.inst.history) == []
+
+    fits = Step(app)
+    fits(started("big_status", "x" * 8000))  # 15.6 KB
+    assert fits.inst.runtime_status == RuntimeStatus.RUNNING
+
+
+# ------------------------------------------------------ A5: nondeterminism only where DTFx sees it
+def test_a_changed_entity_operation_or_target_is_a_warning_not_a_failure(drift: dict[str, object]) -> None:
+    # TaskOrchestrationContext.cs 401: an EventSent is compared by Name only, "op" for every entity message.
+    step = Step(app)
+    step(started("drifting"))
+    step(raised("Go"))
+    drift.update(op="subtract", key="other")
+    result = step(completed(1, "after"))
+    assert step.inst.runtime_status == RuntimeStatus.COMPLETED
+    assert any("'add'" in w and "'subtract'" in w and "Azure does not detect this" in w for w in result.warnings)
+
+
+def test_a_moved_wait_is_a_warning_not_a_failure(drift: dict[str, object]) -> None:
+    # Waits take no sequence number: DTFx cannot see one moved or removed.
+    step = Step(app)
+    step(started("drifting"))
+    step(raised("Go"))
+    drift.update(wait_first=False)
+    result = step(completed(1, "after"))
+    assert step.inst.runtime_status == RuntimeStatus.COMPLETED
+    assert any("waits moved" in w for w in result.warnings)
+
+
+def test_a_changed_activity_name_still_fails() -> None:
+    rec = {"EventType": EventType.TASK_SCHEDULED, "EventId": 0, "Name": "work"}
+    assert event_mismatch(rec, {**rec, "Name": "WORK"}) is None
+    assert event_mismatch(rec, {**rec, "Name": "compensate"}) is Severity.ERROR
+    sent = {"EventType": EventType.EVENT_SENT, "EventId": 1, "Name": "op", "InstanceId": "@a@1",
+            "Input": json.dumps({"op": "add"})}
+    assert event_mismatch(sent, {**sent, "InstanceId": "@a@2"}) is Severity.WARNING
+    assert event_mismatch(sent, {**sent, "EventType": EventType.TIMER_CREATED}) is Severity.ERROR
+
+
+# ------------------------------------------------------------------------------ A6 / A7: retries
+def test_retry_with_zero_attempts_schedules_nothing_and_waits() -> None:
+    # RetryInterceptor.cs 57: `for (retryCount = 0; retryCount < MaxNumberOfAttempts; ...)` never runs.
+    step = Step(app)
+    result = step(started("with_retry", 0))
+    assert work(result) == [] and scheduled(step.inst.history) == []
+    assert step.inst.runtime_status == RuntimeStatus.RUNNING
+    assert "max_number_of_attempts 0" in result.warnings[0]
+
+
+def test_retry_delay_is_capped_at_six_days() -> None:
+    # RetryOptions.cs 18, 31 (extension): MaxRetryInterval defaults to 6 days; RetryInterceptor.cs 117.
+    step = Step(app)
+    step(started("long_retry"))
+    result = step(failed(0, "attempt 1"))
+    assert timers(result) == [(1, step.now + timedelta(days=6))]
+
+
+# ----------------------------------------------------------------------- A8: sub-orchestration ids
+@pytest.mark.parametrize("child_id", [IID.upper(), "The-Parent"])
+def test_a_child_id_equal_to_self_or_parent_ignoring_case_fails(child_id: str) -> None:
+    # DurableOrchestrationContext.cs 597-601.
+    step = Step(app)
+    parent = {"OrchestrationInstance": {"InstanceId": "the-parent", "ExecutionId": "p"}, "Name": "x",
+              "Version": "", "TaskScheduleId": 0}
+    step(started("sub_with_id", child_id, parent=parent))
+    assert step.inst.runtime_status == RuntimeStatus.FAILED
+    assert step.inst.output == ("Orchestrator function 'sub_with_id' failed: The instance ID of a sub-orchestration "
+                                "must be different than the instance ID of a parent orchestration.")
+
+
+# ----------------------------------------------------------- A10 / A11: continue-as-new bookkeeping
+def test_continue_as_new_resets_created_time_and_carries_custom_status() -> None:
+    # AzureTableTrackingStore.cs 1047 (CreatedTime follows the new ExecutionStarted);
+    # TaskOrchestrationDispatcher.cs 556-557, 605 (status carried until a later work item sets or clears it).
+    step = Step(app)
+    step(started("status_generations", 0))
+    step(completed(0, "gen 0"), after=timedelta(minutes=10))
+    assert step.inst.execution_id == "exec-2"
+    assert step.inst.created_time == T0 + timedelta(minutes=10)
+    assert step.inst.custom_status == json.dumps("set by generation 0")
+
+    step(raised("Go", 1), after=timedelta(minutes=1))  # a later work item; generation 1 sets no status
+    assert step.inst.custom_status is None
+
+
+# ----------------------------------------------------------------- A14: control before the start
+@pytest.mark.parametrize("control", [suspend, resume, terminate])
+def test_a_control_message_before_the_start_is_discarded(control) -> None:  # type: ignore[no-untyped-def]
+    # AzureStorageOrchestrationService.cs 1038-1060 (IsExecutableInstance): no ExecutionStarted, discarded.
+    step = Step(app)
+    step.instance = Instance(instance_id=IID, name="chain", runtime_status=RuntimeStatus.PENDING,
+                             execution_id="exec-1", created_time=T0, last_updated_time=T0)
+    result = step(control("too early"))
+    assert reasons(result) == ["the instance has not started"]
+    assert step.inst.history == []
+    step(started("chain"))
+    assert step.inst.runtime_status == RuntimeStatus.RUNNING
+    assert step.inst.history[1]["EventType"] == EventType.EXECUTION_STARTED
