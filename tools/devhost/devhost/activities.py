@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 import traceback
 from collections.abc import Callable
+from concurrent import futures
 from concurrent.futures import Executor
 from datetime import datetime
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -97,9 +100,29 @@ async def run_activity(
         result = encode_output(value)
     except Exception as exc:
         reason = f"Activity function '{name}' failed: {type(exc).__name__}: {exc}"
-        details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return h.task_failed(now(), task_id, reason, details)
+        return h.task_failed(now(), task_id, reason, failure_details(exc))
     return h.task_completed(now(), task_id, result)
+
+
+# Frames of the host, not of the user's code: the worker's traceback shows only the function's own.
+_HOST_DIRS = tuple(str(Path(p).resolve().parent) + os.sep for p in (__file__, asyncio.__file__, futures.__file__))
+
+
+def failure_details(exc: BaseException) -> str:
+    """The failure's traceback as the worker reports it: the message, the user's frames, and the chained
+    cause or context, without devhost's (or asyncio's and the thread pool's) own frames."""
+    te = traceback.TracebackException.from_exception(exc)
+    seen: set[int] = set()
+    todo: list[traceback.TracebackException | None] = [te]
+    while todo:
+        item = todo.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        item.stack = traceback.StackSummary.from_list(
+            [f for f in item.stack if not str(Path(f.filename).resolve()).startswith(_HOST_DIRS)])
+        todo += [item.__cause__, item.__context__]
+    return "".join(te.format())
 
 
 async def _http_activity(request_text: str | None) -> dict[str, Any]:

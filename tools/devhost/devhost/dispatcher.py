@@ -392,7 +392,7 @@ class Dispatcher:
             log.info("Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms, InstanceId=%s, TaskId=%s)%s",
                      msg.event.get("Name"), "Failed" if failed else "Succeeded", msg.id,
                      (time.perf_counter() - started) * 1000, msg.instance_id, msg.event.get("EventId"),
-                     f": {completion.get('Reason')}" if failed else "")
+                     f": {completion.get('Reason')}\n{completion.get('Details') or ''}".rstrip() if failed else "")
         except Exception:
             log.exception("devhost: activity work item %s failed", msg.id)
             if msg.origin == "queue":

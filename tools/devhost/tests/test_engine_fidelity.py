@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import pytest
 
+from devhost.harness import DurableHarness
 from devhost.history import EventType, RuntimeStatus
 from devhost.model import Instance
 from devhost.orchestration import Severity, event_mismatch
@@ -243,3 +244,22 @@ def test_a_control_message_before_the_start_is_discarded(control) -> None:  # ty
     step(started("chain"))
     assert step.inst.runtime_status == RuntimeStatus.RUNNING
     assert step.inst.history[1]["EventType"] == EventType.EXECUTION_STARTED
+
+
+# ---------------------------------------------------------------- A15: activity failure details
+def test_an_activity_failure_carries_the_users_traceback_and_cause_without_devhost_frames(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # The worker reports the function's own traceback, with its chained cause (the extension's BasicPython
+    # e2e test asserts both in the log); devhost's and the thread pool's frames are not the user's.
+    with caplog.at_level(logging.INFO, logger="devhost"), DurableHarness(app) as harness:
+        status = harness.run_to_completion("call_chained_failure", "seven")
+    assert status.runtime_status == RuntimeStatus.FAILED
+    (failure,) = [ev for ev in status.history if ev["EventType"] == EventType.TASK_FAILED]
+    assert failure["Reason"] == "Activity function 'chained_failure' failed: RuntimeError: cannot use 'seven'"
+    details = failure["Details"]
+    assert "ValueError: invalid literal for int()" in details
+    assert "The above exception was the direct cause of the following exception" in details
+    assert "step_app.py" in details and "in chained_failure" in details
+    assert "run_activity" not in details and "activities.py" not in details and "concurrent" not in details
+    executed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Executed 'Functions.chained")]
+    assert "The above exception was the direct cause" in executed[0]

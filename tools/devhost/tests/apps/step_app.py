@@ -163,3 +163,18 @@ def long_retry(context: df.DurableOrchestrationContext):
     options = df.RetryOptions(7 * 24 * 3600 * 1000, 2)  # a first retry interval of 7 days
     result = yield context.call_activity_with_retry("work", options, "flaky")
     return result
+
+
+@app.activity_trigger(input_name="value")
+def chained_failure(value: Any) -> Any:
+    try:
+        int(value)
+    except ValueError as exc:
+        raise RuntimeError(f"cannot use {value!r}") from exc
+    return value
+
+
+@app.orchestration_trigger(context_name="context")
+def call_chained_failure(context: df.DurableOrchestrationContext):
+    result = yield context.call_activity("chained_failure", context.get_input())
+    return result
