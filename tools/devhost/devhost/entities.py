@@ -8,6 +8,7 @@ request id, sent back to the calling orchestration.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,8 @@ from .entity_messages import parse_request
 from .history import EventType, RuntimeStatus
 from .index import AppIndex
 from .model import Instance, Message
+
+log = logging.getLogger("devhost")
 
 
 @dataclass
@@ -98,6 +101,11 @@ def process_entity(
         try:
             out = json.loads(info.handler(json.dumps(context)))
         except Exception as exc:  # the whole batch failed (e.g. an operation without a name)
+            # Azure (inferred: ExecuteOutOfProcBatch, AbortOnInternalError) would not commit the batch
+            # and retry it forever, callers never answered; devhost answers each caller with the error.
+            log.error("devhost: the operation batch of entity %s failed as a whole (%s: %s); its state is "
+                      "unchanged and each caller gets the error. On Azure this batch would be retried "
+                      "without end and callers would never get a reply.", entity_id, type(exc).__name__, exc)
             outcomes = [(True, json.dumps(f"{type(exc).__name__}: {exc}")) for _ in requests]
         else:
             instance.entity_exists = bool(out.get("entityExists"))
