@@ -1,6 +1,7 @@
 """The rollout HTTP API: start, inspect, list, approve/reject, cancel.
 
-    POST /api/updates                  start (updateId is an idempotency key) -> 202 + status links
+    POST /api/updates                  start (updateId is an idempotency key) -> 202 + status links;
+                                       200 for the same request again, 409 for another under that id
     GET  /api/updates/{id}             status, phase, progress, and the report when done
     GET  /api/updates?status=&top=&continuationToken=
     POST /api/updates/{id}/approve | /reject | /cancel
@@ -32,11 +33,11 @@ QUERY_PAGE = 100  # the Durable HTTP API's default page size
 CONTINUATION = "x-ms-continuation-token"
 
 
-async def _status(client: df.DurableOrchestrationClient, update_id: str) -> Any:
+async def _status(client: df.DurableOrchestrationClient, update_id: str, show_input: bool = False) -> Any:
     """The rollout's status, or None for unknown ids (and for wave sub-orchestrations)."""
     if not ID_PATTERN.match(update_id):
         return None
-    status = await client.get_status(update_id)
+    status = await client.get_status(update_id, show_input=show_input)
     if not status or status.name != ORCHESTRATOR:
         return None
     return status
@@ -94,20 +95,39 @@ async def start_update(req: func.HttpRequest, client: df.DurableOrchestrationCli
     except InvalidRequest as invalid:
         return problem(400, *invalid.problems)
     update_id = request.update_id or uuid.uuid4().hex
-    existing = await _status(client, update_id)
+    wanted = request.with_id(update_id).to_json()
+    existing = await _status(client, update_id, show_input=True)
     if existing is None:
         try:
-            await client.start_new(ORCHESTRATOR, update_id, request.with_id(update_id).to_json())
+            await client.start_new(ORCHESTRATOR, update_id, wanted)
         except Exception:  # noqa: BLE001 - a concurrent start of the same id won the race
-            existing = await _status(client, update_id)
+            existing = await _status(client, update_id, show_input=True)
             if existing is None:
                 raise
     response = client.create_check_status_response(req, update_id)
-    if existing is not None:  # idempotent: the same updateId returns the rollout already started
-        links = json.loads(response.get_body())
-        return json_response({**links, "existing": True, "runtimeStatus": existing.runtime_status.name},
-                             200, {"Location": links["statusQueryGetUri"]})
-    return response
+    if existing is None:
+        return response
+    # updateId is an idempotency key: the same request gets the rollout already started; a
+    # different request under the same id is refused, so exactly one body ever runs.
+    links = json.loads(response.get_body())
+    headers = {"Location": links["statusQueryGetUri"]}
+    view = {**links, "existing": True, "runtimeStatus": existing.runtime_status.name}
+    if not same_request(existing.input_, wanted):
+        return json_response({**view, "error": f"Update '{update_id}' already exists with a different request; "
+                                               "use a new updateId.",
+                              "problems": [f"Update '{update_id}' already exists with a different request."]},
+                             409, headers)
+    return json_response(view, 200, headers)
+
+
+def same_request(stored: Any, wanted: dict[str, Any]) -> bool:
+    """Whether a rollout's stored input is this request (both normalised by `parse_update_request`)."""
+    if isinstance(stored, str):  # some hosts hand the input back as JSON text
+        try:
+            stored = json.loads(stored)
+        except ValueError:
+            return False
+    return json.dumps(stored, sort_keys=True) == json.dumps(wanted, sort_keys=True)
 
 
 @bp.route(route="updates/{updateId}", methods=["GET"])

@@ -141,13 +141,27 @@ def test_cancel_during_the_rollout_rolls_back_what_was_updated(app_host: AppHost
     assert app_host.post(f"/api/updates/{update_id}/cancel").status == 409  # already finished
 
 
+def started_events(host: AppHost, update_id: str) -> list[dict[str, Any]]:
+    """The ExecutionStarted events in the rollout's history (Durable HTTP API, showHistory)."""
+    status = host.get(f"/runtime/webhooks/durabletask/instances/{update_id}?showHistory=true&showInput=true")
+    assert status.status in (200, 202), status.text  # 202 while it runs
+    return [ev for ev in status.body["historyEvents"] if ev["EventType"] == "ExecutionStarted"]
+
+
+def started_input(event: dict[str, Any]) -> Any:
+    value = json.loads(event["Input"])
+    return json.loads(value) if isinstance(value, str) else value  # the Python SDK sends JSON text
+
+
 def test_the_same_update_id_starts_one_rollout(app_host: AppHost) -> None:
     update_id = unique("idem")
     body = rollout(update_id, [unique("t")], approval={"required": True})
-    with ThreadPoolExecutor(5) as pool:
-        responses = list(pool.map(lambda _: app_host.post("/api/updates", body), range(5)))
+    with ThreadPoolExecutor(20) as pool:
+        responses = list(pool.map(lambda _: app_host.post("/api/updates", body), range(20)))
 
-    assert sorted(r.status for r in responses) == [200, 200, 200, 200, 202], [r.text for r in responses]
+    assert sorted(r.status for r in responses) == [200] * 19 + [202], [r.text for r in responses]
+    app_host.wait_phase(update_id, "awaiting_approval")
+    assert len(started_events(app_host, update_id)) == 1  # one start in the history, not one per request
     for again in (r for r in responses if r.status == 200):
         assert again.body["existing"] is True and again.body["id"] == update_id
         assert again.body["runtimeStatus"] in ("Running", "Pending")
@@ -159,6 +173,31 @@ def test_the_same_update_id_starts_one_rollout(app_host: AppHost) -> None:
     assert app_host.wait_done(update_id)["outcome"] == "Cancelled"
     after = app_host.post("/api/updates", body)
     assert after.status == 200 and after.body["existing"] is True and after.body["runtimeStatus"] == "Completed"
+
+
+def test_an_update_id_reused_with_another_request_is_409_and_one_body_runs(app_host: AppHost) -> None:
+    """Concurrent starts of one updateId with different bodies: exactly one is accepted (202), the
+    others get 409 with the existing rollout's links, and the body that runs is the accepted one."""
+    update_id = unique("clash")
+    bodies = [rollout(update_id, [unique(f"t{i}")], approval={"required": True}) for i in range(8)]
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        responses = list(pool.map(lambda b: app_host.post("/api/updates", b), bodies))
+
+    assert sorted(r.status for r in responses) == [202] + [409] * 7, [r.text for r in responses]
+    winner = bodies[[r.status for r in responses].index(202)]
+    for refused in (r for r in responses if r.status == 409):
+        assert refused.body["existing"] is True and refused.body["id"] == update_id
+        assert "different request" in refused.body["error"]
+        assert refused.headers["Location"] == refused.body["statusQueryGetUri"]
+    app_host.wait_phase(update_id, "awaiting_approval")
+    started = started_events(app_host, update_id)
+    assert len(started) == 1
+    assert started_input(started[0])["targets"] == winner["targets"]
+    # Later: the same body is the existing rollout (200), another body is still refused (409).
+    assert app_host.post("/api/updates", winner).status == 200
+    assert app_host.post("/api/updates", rollout(update_id, [unique("late")])).status == 409
+    assert app_host.post(f"/api/updates/{update_id}/cancel").status == 202
+    assert app_host.wait_done(update_id)["outcome"] == "Cancelled"
 
 
 VALID = {"package": "agent", "version": "2.4.1", "targets": ["a"]}

@@ -309,8 +309,11 @@ class Dispatcher:
             await self._ack(consumed)
             if result.deferred:
                 await self._abandon(result.deferred, delay_seconds=1.0)
-            for _msg, why in result.dropped:
-                log.debug("devhost: dropped message for %s: %s", iid, why)
+            for msg, why in result.dropped:
+                if msg.event["EventType"] == EventType.EXECUTION_STARTED:  # a duplicate start: say so
+                    log.info("devhost: dropped ExecutionStarted %s for %s: %s", msg.id, iid, why)
+                else:
+                    log.debug("devhost: dropped message for %s: %s", iid, why)
             for fin_iid, name, status in result.finished:
                 self._expected.pop(fin_iid, None)
                 self._replay_cost.pop(fin_iid, None)

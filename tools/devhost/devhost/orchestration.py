@@ -47,6 +47,9 @@ MAX_RETRY_INTERVAL_MS = 6 * 24 * 3600 * 1000
 MAX_CUSTOM_STATUS_KB = 16
 # Tasks DTFx keeps in its open list until they finish (TaskOrchestrationContext.cs 73).
 OPEN_TASK_TYPES = frozenset({EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_CREATED, EventType.TIMER_CREATED})
+# A top-level start that does not match its instance's row yet is deferred this many times at
+# most (DTFx: dequeue count 10), in case its client failed before writing the Pending row.
+_MAX_START_DEFERRALS = 10
 CONTROL_EVENTS = frozenset(
     {EventType.EXECUTION_TERMINATED, EventType.EXECUTION_SUSPENDED, EventType.EXECUTION_RESUMED,
      EventType.EXECUTION_REWOUND}
@@ -143,6 +146,7 @@ class OrchestrationStep:
         # Set by a continue-as-new: the new execution's first episode keeps the custom status unless
         # it sets one (TaskOrchestrationDispatcher.cs 556-557, 605).
         self._carry_status = False
+        self._start_taken = False  # an ExecutionStarted was accepted in this work item
 
     @property
     def inst(self) -> Instance:
@@ -306,13 +310,36 @@ class OrchestrationStep:
         return accepted
 
     def _accept_start(self, msg: Message) -> Event | None:
+        """Exactly one start per instance id, as DTFx's `DedupeExecutionStartedMessagesAsync`
+        (DurableTask.AzureStorage/OrchestrationSessionManager.cs): clients send the start message
+        before they write the Pending row, so a top-level start runs only if it matches that row
+        (or no row exists yet: then the checkpoint, which must create the row, decides); at most
+        one start per batch; a start older than a finished instance never restarts it."""
         ev = msg.event
         inst = self._inst
         oi = ev.get("OrchestrationInstance") or {}
         execution_id = oi.get("ExecutionId") or self.opts.new_id()
+        if self._start_taken:
+            self.result.dropped.append((msg, "another ExecutionStarted was accepted in this batch"))
+            return None
         if inst is not None and inst.execution_id == execution_id and inst.history:
             self.result.dropped.append((msg, "duplicate ExecutionStarted"))
             return None
+        if inst is not None and not ev.get("ParentInstance") and inst.execution_id != execution_id:
+            generation = int(ev.get("Generation") or 0)
+            if not inst.history and inst.runtime_status == RuntimeStatus.PENDING:
+                # Another client's start won the Pending row: this one never runs.
+                self.result.dropped.append((msg, f"start of execution {execution_id} lost to the Pending "
+                                                 f"execution {inst.execution_id}"))
+                return None
+            if inst.runtime_status.is_terminal and inst.history:
+                if generation <= inst.generation or msg.dequeue_count >= _MAX_START_DEFERRALS:
+                    self.result.dropped.append((msg, f"stale ExecutionStarted (generation {generation}) for an "
+                                                     f"instance that is already {inst.runtime_status.value}"))
+                    return None
+                # A restart whose client has not written its Pending row yet: wait for the row.
+                self.result.deferred.append(msg)
+                return None
         if (
             inst is not None
             and inst.execution_id != execution_id
@@ -345,6 +372,7 @@ class OrchestrationStep:
                 fresh.created_time = inst.created_time
                 fresh.buffered = inst.buffered
         self._inst = self.result.instance = fresh
+        self._start_taken = True
         self.result.history_reset = True
         self.result.new_events_from = 0
         return ev

@@ -15,11 +15,12 @@ from datetime import timedelta
 import azure.durable_functions as df
 
 from devhost import DurableHarness, RuntimeStatus
+from devhost import history as h
 from devhost.client import TaskHubClient
 from devhost.clock import VirtualClock
 from devhost.dispatcher import Dispatcher, DispatcherOptions
 from devhost.index import AppIndex
-from devhost.model import Message
+from devhost.model import Instance, Message
 from devhost.store.memory import MemoryStore
 
 app = df.DFApp()
@@ -112,3 +113,88 @@ async def test_a_new_host_reruns_activities_a_crashed_host_scheduled() -> None:
     assert done is not None and done.runtime_status == RuntimeStatus.COMPLETED
     assert done.output == str(sum(range(4)))
     assert sum(ev["EventType"] == 5 for ev in done.history) == 4
+
+
+# ------------------------------------------------------------- exactly one start
+def _start(store: MemoryStore, iid: str, n: int, generation: int = 0) -> Message:
+    """A start message as a client sends it (before it writes the Pending row)."""
+    exec_id = f"exec-{n}-{generation}"
+    ev = h.execution_started(store.clock.now(), instance_id=iid, execution_id=exec_id, name="fan",
+                             input_text=json.dumps(json.dumps(["async_work", n])), generation=generation)
+    return Message(iid, ev, execution_id=exec_id)
+
+
+def _starts(inst: Instance | None) -> list[str]:
+    assert inst is not None
+    return [ev["OrchestrationInstance"]["ExecutionId"] for ev in inst.history if ev["EventType"] == 0]
+
+
+async def test_only_the_start_matching_the_pending_row_runs() -> None:
+    """Twenty clients race to start one id: all send their start message, one writes the Pending row.
+    Only that start runs; the others are dropped (DTFx: `DedupeExecutionStartedMessagesAsync`,
+    DurableTask.AzureStorage/OrchestrationSessionManager.cs: a start that does not match the
+    Instances row's ExecutionId is never run)."""
+    store = MemoryStore()
+    index = AppIndex.from_app(app)
+    msgs = [_start(store, "race", n) for n in range(20)]
+    await store.enqueue(msgs)
+    winner = msgs[7]
+    await store.create(Instance("race", "fan", RuntimeStatus.PENDING, winner.execution_id or "",
+                                store.clock.now(), store.clock.now(), input=winner.event["Input"]))
+    dispatcher = Dispatcher(index, store)
+    await dispatcher.run_until_idle()
+    dispatcher.close()
+    done = await store.load("race")
+    assert done is not None and done.runtime_status == RuntimeStatus.COMPLETED
+    assert _starts(done) == [winner.execution_id] and done.output == str(sum(range(7)))
+
+
+async def test_starts_with_no_row_yet_run_at_most_one() -> None:
+    """No Pending row yet (the clients have not written it): one start per batch runs and its
+    checkpoint creates the row; every later start loses to it."""
+    store = MemoryStore()
+    dispatcher = Dispatcher(AppIndex.from_app(app), store)
+    await store.enqueue([_start(store, "norow", n) for n in range(1, 6)])
+    await dispatcher.run_until_idle()
+    dispatcher.close()
+    done = await store.load("norow")
+    assert done is not None and done.runtime_status == RuntimeStatus.COMPLETED
+    assert len(_starts(done)) == 1
+
+
+async def test_a_stale_start_never_restarts_a_finished_instance() -> None:
+    """A start message of the same generation that turns up after the instance finished (a
+    losing client's, or one redelivered after a crash) is dropped; a restart (next generation)
+    waits for its Pending row and then runs."""
+    store = MemoryStore()
+    index = AppIndex.from_app(app)
+    dispatcher = Dispatcher(index, store)
+    iid = await TaskHubClient(index, store).start("fan", json.dumps(json.dumps(["async_work", 3])), "again")
+    await dispatcher.run_until_idle()
+    first = await store.load(iid)
+    assert first is not None and first.runtime_status == RuntimeStatus.COMPLETED
+    await store.enqueue([_start(store, iid, 9)])
+    await dispatcher.run_until_idle()
+    after = await store.load(iid)
+    assert after is not None and after.history == first.history and after.output == str(sum(range(3)))
+
+    restart = _start(store, iid, 4, generation=1)  # a client restart: its row is not written yet
+    await store.enqueue([restart])
+    await dispatcher.pump()
+    while dispatcher._orch_tasks:
+        await asyncio.wait(dispatcher._orch_tasks)
+    assert (await store.load(iid)).output == str(sum(range(3)))  # type: ignore[union-attr]
+    row = Instance(iid, "fan", RuntimeStatus.PENDING, restart.execution_id or "", store.clock.now(),
+                   store.clock.now(), generation=1, etag=after.etag)
+    await store.create(row)
+    deadline = time.monotonic() + 10
+    while True:
+        now_inst = await store.load(iid)
+        assert now_inst is not None
+        if now_inst.runtime_status == RuntimeStatus.COMPLETED and now_inst.execution_id == restart.execution_id:
+            break
+        assert time.monotonic() < deadline, "the restart never ran"
+        await dispatcher.run_until_idle()
+        await asyncio.sleep(0.05)  # the deferred start comes back after its 1 s delay
+    dispatcher.close()
+    assert _starts(await store.load(iid)) == [restart.execution_id]
