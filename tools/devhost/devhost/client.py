@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import history as h
+from . import tracing
 from .entities import entity_instance_id
 from .history import Event, RuntimeStatus
 from .index import AppIndex
@@ -72,6 +73,8 @@ class TaskHubClient:
         generation = existing.generation + 1 if existing is not None else 0
         start = h.execution_started(now, instance_id=iid, execution_id=execution_id, name=name, input_text=input_text,
                                     generation=generation)
+        if tracing.active is not None:  # create_orchestration span; its context goes in ExecutionStarted
+            tracing.active.new_orchestration(start)
         record = Instance(
             instance_id=iid, name=name, runtime_status=RuntimeStatus.PENDING, execution_id=execution_id,
             created_time=now, last_updated_time=now, input=input_text, generation=generation,
@@ -164,7 +167,10 @@ class TaskHubClient:
         if input_text is not None:
             request["input"] = json.dumps(input_text)
         target = entity_instance_id(name, key)
-        await self.store.enqueue([Message(target, h.event_raised(self.store.clock.now(), "op", json.dumps(request)))])
+        event = h.event_raised(self.store.clock.now(), "op", json.dumps(request))
+        if tracing.active is not None:  # the caller's span is the signal's parent
+            tracing.active.client_signal(event)
+        await self.store.enqueue([Message(target, event)])
 
     async def read_entity(self, name: str, key: str) -> tuple[bool, str | None]:
         inst = await self.store.load(entity_instance_id(name, key), history=False)

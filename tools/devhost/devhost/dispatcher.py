@@ -26,7 +26,7 @@ from typing import Any
 
 from azure.core.exceptions import ServiceRequestError
 
-from . import sdk_speedups
+from . import sdk_speedups, tracing
 from .activities import ActivityImpl, run_activity
 from .entities import process_entity
 from .history import EventType, RuntimeStatus
@@ -67,6 +67,7 @@ class Dispatcher:
         on_finished: Callable[[str, str, RuntimeStatus], None] | None = None,
     ) -> None:
         sdk_speedups.apply()
+        tracing.setup()
         self.app = app
         self.store = store
         self.engine = engine or EngineOptions()
@@ -280,6 +281,8 @@ class Dispatcher:
             now = store.clock.now()
             if is_entity_id(iid):
                 eresult = process_entity(self.app, inst, group, now)
+                if tracing.active is not None:
+                    tracing.active.after_entity(group, eresult, time.perf_counter() - started)
                 self.stats["entity_operations"] += eresult.operations
                 if eresult.outbound:
                     await store.enqueue(eresult.outbound)
@@ -289,7 +292,11 @@ class Dispatcher:
                     log.debug("devhost: dropped message for %s: %s", iid, why)
                 await self._ack(group)
                 return
+            spans = tracing.active
+            old_start = spans.execution_started(inst) if spans is not None else None
             result = process_orchestration(self.app, inst, group, now, self.engine)
+            if spans is not None:  # trace context into new events before they are sent and stored
+                spans.after_orchestration(old_start, result)
             self.stats["episodes"] += result.episodes
             self.stats["work_items"] += 1
             # Activities are recorded by the checkpoint (TaskScheduled) and run here after it.
@@ -387,6 +394,8 @@ class Dispatcher:
                 self.app, msg, self.store.clock.now, self._executor, self.activity_overrides
             )
             self.stats["activities"] += 1
+            if tracing.active is not None:
+                tracing.active.after_activity(msg, completion, time.perf_counter() - started)
             # Straight to the orchestration; the work item is acked once the result is checkpointed.
             result = Message(msg.instance_id, completion, execution_id=msg.execution_id, answers=msg)
             self._deliver(msg.instance_id, [result])

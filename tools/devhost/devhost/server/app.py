@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .. import tracing
 from ..client import NotFound, TaskHubClient
 from ..dispatcher import Dispatcher, DispatcherOptions
 from ..index import AppIndex, FunctionInfo
@@ -151,7 +152,7 @@ class DevHost:
 
     def build_web_app(self) -> web.Application:
         app = web.Application(client_max_size=self.max_request_bytes,
-                              middlewares=[json_errors, self.origin_guard.middleware])
+                              middlewares=[*tracing.middlewares(), json_errors, self.origin_guard.middleware])
         self.durable_api.add_routes(app)
         app.router.add_post("/admin/functions/{name}", route(self._admin_invoke))
         app.router.add_get("/admin/host/status", route(self._host_status))

@@ -27,6 +27,10 @@ log = logging.getLogger("devhost")
 _INSTANCE_IN_LOCATION = re.compile(r"/instances/([^/?]+)")
 
 
+# The matched function's route template (`/api/orders/{id}`), for the request's span (devhost/otel_spans.py).
+HTTP_ROUTE = web.RequestKey("devhost.http_route", str)
+
+
 @dataclass
 class HttpRoute:
     info: FunctionInfo
@@ -121,6 +125,7 @@ class HttpFunctions:
         if found is None:
             return web.Response(status=404)
         route, params = found
+        request[HTTP_ROUTE] = self.url_path(route)  # the function's route template, for its span
         body = await read_body(request)
         headers: dict[str, str] = {}
         for key, value in request.headers.items():

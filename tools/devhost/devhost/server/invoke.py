@@ -10,6 +10,7 @@ never blocks the event loop that also serves the Durable API the function may ca
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import logging
@@ -110,7 +111,10 @@ class FunctionInvoker:
                 result = await info.handler(**kwargs)
             else:
                 loop = asyncio.get_running_loop()
-                result = await loop.run_in_executor(self.executor, functools.partial(info.handler, **kwargs))
+                # With the caller's context (as asyncio.to_thread): the request's span stays current,
+                # so the SDK client's `traceparent` header links what the function starts to it.
+                call = functools.partial(info.handler, **kwargs)
+                result = await loop.run_in_executor(self.executor, contextvars.copy_context().run, call)
             if instance_of is not None:
                 instance = instance_of(result)
             if convert is not None:
