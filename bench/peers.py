@@ -37,12 +37,19 @@ SYSTEMS = {
     "devhost-memory": ("run_devhost.py", "app"),
     "devhost-azurite": ("run_devhost.py", "app"),
     "durabletask": ("run_durabletask.py", "peers"),
-    "dbos": ("run_dbos.py", "peers"),
+    "dbos": ("run_dbos.py", "peers"),  # DBOS's default SQLite (rollback journal, fsync per commit)
+    "dbos-wal": ("run_dbos.py", "peers"),  # SQLite in WAL mode, synchronous=NORMAL
+    "dbos-children": ("run_dbos.py", "peers"),  # fan-out as child workflows (fan workloads only)
 }
-# (devhost system, peer, goal): the issue's targets on steps/s ratios. None: shown, no goal.
+# Systems that only have a meaning for some workload kinds.
+ONLY_KINDS = {"dbos-children": {"fan"}}
+# A peer is a family of configurations; ratios are taken against its strongest one per workload.
+PEERS = {"durabletask": ("durabletask",), "dbos": ("dbos", "dbos-wal", "dbos-children")}
+DEVHOSTS = ("devhost-memory", "devhost-azurite")
+# (devhost system, peer): the issues' targets on steps/s ratios (issue 13). None: shown, no goal.
 GOALS: dict[tuple[str, str], dict[str, float | None]] = {
-    ("devhost-memory", "durabletask"): {w: 1.5 for w in WORKLOADS},
-    ("devhost-azurite", "dbos"): {"fan1000": 1.5, "chain100": 1 / 3, "chain1000": None, "concurrent50x10": None},
+    ("devhost-memory", "durabletask"): {"chain100": 2.0, "fan1000": 1.5, "concurrent50x10": 1.5, "chain1000": 1.5},
+    ("devhost-azurite", "dbos"): {"chain100": 0.5, "fan1000": 1.5, "concurrent50x10": 1.0, "chain1000": None},
 }
 
 
@@ -60,7 +67,8 @@ def machine() -> dict[str, Any]:
         azurite = json.loads((REPO / "node_modules" / "azurite" / "package.json").read_text())["version"]
     except (OSError, ValueError, KeyError):
         pass
-    return {"nproc": os.cpu_count(), "cpu": model, "driver_python": platform.python_version(),
+    return {"host": platform.node(), "nproc": os.cpu_count(), "cpu": model,
+            "driver_python": platform.python_version(),
             "platform": platform.platform(), "azurite": azurite, **git_state()}
 
 
@@ -72,7 +80,8 @@ def git_state() -> dict[str, Any]:
         except (OSError, subprocess.SubprocessError):
             return ""
 
-    changed = [line[3:] for line in git("status", "--porcelain", "--", "devhost").splitlines() if line.strip()]
+    changed = [line[3:] for line in git("status", "--porcelain", "--", "tools/devhost", "bench").splitlines()
+               if line.strip()]
     return {"commit": git("rev-parse", "--short", "HEAD").strip(), "devhost_uncommitted": changed}
 
 
@@ -89,7 +98,7 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
         "steps": report["steps"], "repeat": len(runs),
         "wall_s_median": statistics.median(walls), "wall_s_min": min(walls), "wall_s_max": max(walls),
         "steps_per_s_median": statistics.median(rates), "steps_per_s_min": min(rates),
-        "steps_per_s_max": max(rates), "peak_rss_mib": report["peak_rss_mib"],
+        "steps_per_s_max": max(rates), "steps_per_s_runs": rates, "peak_rss_mib": report["peak_rss_mib"],
         "baseline_rss_mib": report["baseline_rss_mib"], "python": report["python"],
         "versions": report["versions"], "notes": report["notes"],
         "loadavg_1m_max": max((r.get("loadavg_1m_before", 0.0) for r in runs), default=0.0),
@@ -157,19 +166,30 @@ def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def strongest(by: dict[tuple[str, str], dict[str, Any]], peer: str, workload: str) -> dict[str, Any] | None:
+    """The peer's best configuration on this workload (highest median steps/s)."""
+    found = [by[(name, workload)] for name in PEERS[peer] if (name, workload) in by]
+    return max(found, key=lambda r: r["steps_per_s_median"], default=None)
+
+
 def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """devhost / peer of median steps/s, against the peer's strongest configuration, with the
+    min–max of the per-round ratios (round i of one system against round i of the other: the
+    round-robin puts them in the same time window, so machine load hits both alike)."""
     by = {(r["system"], r["workload"]): r for r in results if "error" not in r}
     rows = []
     for w in WORKLOADS:
-        for dev in ("devhost-memory", "devhost-azurite"):
-            for peer in ("durabletask", "dbos"):
-                a, b = by.get((dev, w)), by.get((peer, w))
+        for dev in DEVHOSTS:
+            for peer in PEERS:
+                a, b = by.get((dev, w)), strongest(by, peer, w)
                 if not a or not b:
                     continue
                 ratio = a["steps_per_s_median"] / b["steps_per_s_median"]
+                paired = [x / y for x, y in zip(a["steps_per_s_runs"], b["steps_per_s_runs"], strict=False) if y]
                 goal = GOALS.get((dev, peer), {}).get(w)
-                rows.append({"workload": w, "devhost": dev, "peer": peer, "ratio": ratio, "goal": goal,
-                             "met": None if goal is None else ratio >= goal})
+                rows.append({"workload": w, "devhost": dev, "peer": peer, "against": b["system"], "ratio": ratio,
+                             "ratio_min": min(paired, default=ratio), "ratio_max": max(paired, default=ratio),
+                             "rounds": len(paired), "goal": goal, "met": None if goal is None else ratio >= goal})
     return rows
 
 
@@ -184,12 +204,16 @@ def render(results: list[dict[str, Any]], ratio_rows: list[dict[str, Any]]) -> s
         rate = f"{r['steps_per_s_median']:.0f} ({r['steps_per_s_min']:.0f}–{r['steps_per_s_max']:.0f})"
         lines.append(f"| {r['workload']} | {r['system']} | {wall} | {rate} | {r['peak_rss_mib']:.0f} | {r['repeat']} |")
     if ratio_rows:
-        lines += ["", "Ratio devhost/peer of median steps/s (goal in brackets: ✓ met, ✗ missed):", "",
-                  "| workload | devhost | vs durabletask | vs dbos |", "|---|---|---|---|"]
+        lines += ["", "Ratio devhost/peer of median steps/s against the peer's strongest configuration, with the"
+                  " min–max of the per-round ratios (goal in brackets: ✓ met, ✗ missed):", "",
+                  "| workload | devhost | vs durabletask | vs DBOS (strongest) |", "|---|---|---|---|"]
     cells: dict[tuple[str, str], dict[str, str]] = {}
     for row in ratio_rows:
         mark = "" if row["goal"] is None else f" [≥{row['goal']:.2f} {'✓' if row['met'] else '✗'}]"
-        cells.setdefault((row["workload"], row["devhost"]), {})[row["peer"]] = f"{row['ratio']:.2f}×{mark}"
+        against = f", vs {row['against']}" if row["against"] != row["peer"] else ""
+        cells.setdefault((row["workload"], row["devhost"]), {})[row["peer"]] = (
+            f"{row['ratio']:.2f}× ({row['ratio_min']:.2f}–{row['ratio_max']:.2f}, {row['rounds']} rounds{against})"
+            f"{mark}")
     for (w, dev), c in cells.items():
         lines.append(f"| {w} | {dev} | {c.get('durabletask', '')} | {c.get('dbos', '')} |")
     growth = [r for r in results if "error" not in r and r["workload"] == "chain1000"]
@@ -225,8 +249,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--long-repeat", type=int, default=3, help="repetitions of the 1000-step chain")
+    parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--long-repeat", type=int, default=5, help="repetitions of the 1000-step chain")
     parser.add_argument("--app-python", default=str(REPO / ".venv" / "bin" / "python"))
     parser.add_argument("--peer-python", default=str(REPO / ".venv-bench" / "bin" / "python"))
     parser.add_argument("--json", type=Path, default=RESULTS / "latest.json")
@@ -260,10 +284,12 @@ def main() -> None:
             # Repetitions round-robin over the systems, so load from elsewhere on the machine
             # (or a slow drift) hits every system alike rather than one system's whole series.
             repeat = args.long_repeat if w == "chain1000" else args.repeat
-            reports: dict[str, list[dict[str, Any]]] = {name: [] for name in systems}
+            kind = WORKLOADS[w].kind
+            names = [name for name in systems if kind in ONLY_KINDS.get(name, {kind})]
+            reports: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
             for rep in range(repeat):
                 print(f"  {w:<16} rep {rep + 1}/{repeat}:", end="", flush=True)
-                for name in systems:
+                for name in names:
                     if reports[name] and "error" in reports[name][-1]:
                         continue
                     r = run_rep(name, w, rep, args, env)
@@ -271,7 +297,7 @@ def main() -> None:
                     print(f"  {name} {'FAILED' if 'error' in r else format(r['runs'][0]['steps_per_s'], '.0f')}",
                           end="", flush=True)
                 print(flush=True)
-            for name in systems:
+            for name in names:
                 merged = merge(reports[name])
                 results.append(merged if "error" in merged else summarize(merged))
         if azurite is not None:
@@ -283,7 +309,8 @@ def main() -> None:
     ratio_rows = ratios(results)
     table = render(results, ratio_rows)
     info = machine()
-    header = (f"{info['nproc']} cores, {info['cpu']}, Python {info['driver_python']}; Azurite {info['azurite']}"
+    header = (f"{info['host']}: {info['nproc']} cores, {info['cpu']}, Python {info['driver_python']}; "
+              f"Azurite {info['azurite']}"
               + (f" (its peak RSS {azurite_hwm:.0f} MiB, not counted above)" if azurite_hwm else "")
               + f"; devhost at {info['commit']}"
               + (f" + uncommitted {', '.join(info['devhost_uncommitted'])}" if info["devhost_uncommitted"] else ""))

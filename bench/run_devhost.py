@@ -27,7 +27,7 @@ from devhost import dispatcher as dispatcher_module  # noqa: E402
 from devhost.client import TaskHubClient  # noqa: E402
 from devhost.dispatcher import Dispatcher  # noqa: E402
 from devhost.harness import DurableHarness, to_json_text  # noqa: E402
-from devhost.history import RuntimeStatus  # noqa: E402
+from devhost.history import EventType, RuntimeStatus  # noqa: E402
 from devhost.index import AppIndex  # noqa: E402
 
 EPISODES: list[float] = []
@@ -153,15 +153,31 @@ async def _azurite_once(w: Workload, index: AppIndex, connection_string: str) ->
         stop.set()
         await server
         dispatcher.close()
+        await store.close()  # releases the hub lease: what follows must come from storage, not this cache
+    await verify_from_storage(connection_string, store.hub, ids, w)
+    return wall
+
+
+async def verify_from_storage(connection_string: str, hub: str, ids: list[str], w: Workload) -> None:
+    """Check the results as storage holds them: a fresh store on the same hub, without the lease
+    (so `load` reads the sentinel and the history rows, never a cache), once the run's store is
+    closed. Every instance must be Completed with the expected output and its history must hold
+    one TaskCompleted per step."""
+    from devhost.store.azure import open_store
+
+    fresh = await open_store({"AzureWebJobsStorage": connection_string}, hub)
     try:
         for iid in ids:
-            inst = await store.load(iid, history=False)
-            if inst is None or inst.runtime_status != RuntimeStatus.COMPLETED or json.loads(inst.output or "null") \
-                    != w.expected():
-                raise RuntimeError(f"devhost-azurite {iid}: {inst and inst.runtime_status} {inst and inst.output}")
+            inst = await fresh.load(iid, history=True)
+            if inst is None or inst.runtime_status != RuntimeStatus.COMPLETED \
+                    or json.loads(inst.output or "null") != w.expected():
+                raise RuntimeError(f"devhost-azurite {iid} in storage: {inst and inst.runtime_status} "
+                                   f"{inst and inst.output}")
+            done = sum(1 for e in inst.history if e.get("EventType") == EventType.TASK_COMPLETED)
+            if done != w.n:
+                raise RuntimeError(f"devhost-azurite {iid} in storage: {done} TaskCompleted events, {w.n} expected")
     finally:
-        await store.close()
-    return wall
+        await fresh.close()
 
 
 def main() -> None:
