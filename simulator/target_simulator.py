@@ -47,6 +47,21 @@ def _json(body: Any, status: int = 200) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
 
 
+def _json_object(req: func.HttpRequest, required: bool) -> dict[str, Any] | func.HttpResponse:
+    """The request's JSON object body, or the 400 to answer (an empty body is `{}` unless `required`).
+
+    RecursionError: JSON nested too deeply to decode is bad JSON like any other."""
+    if not req.get_body().strip():
+        return _json({"error": "The request body must be a JSON object."}, 400) if required else {}
+    try:
+        body = req.get_json()
+    except (ValueError, RecursionError):
+        return _json({"error": "The request body is not valid JSON."}, 400)
+    if not isinstance(body, dict):
+        return _json({"error": "The request body must be a JSON object."}, 400)
+    return body
+
+
 def _authorized(req: func.HttpRequest) -> bool:
     try:
         expected = get_secret(Settings.from_env().target_api_key_secret_name)
@@ -60,7 +75,9 @@ def simulate_update(req: func.HttpRequest) -> func.HttpResponse:
     if not _authorized(req):
         return _json({"error": "missing or wrong API key"}, 401)
     target = req.route_params["target"]
-    body = req.get_json()
+    body = _json_object(req, required=True)
+    if isinstance(body, func.HttpResponse):
+        return body
     with _lock:
         state = _state(target)
         state["calls"] += 1
@@ -91,7 +108,9 @@ def simulate_rollback(req: func.HttpRequest) -> func.HttpResponse:
     if not _authorized(req):
         return _json({"error": "missing or wrong API key"}, 401)
     target = req.route_params["target"]
-    body = req.get_json()
+    body = _json_object(req, required=False)
+    if isinstance(body, func.HttpResponse):
+        return body
     with _lock:
         state = _state(target)
         previous = state["version"]
@@ -110,14 +129,16 @@ def simulated_target(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="simulator/targets/{target}/behaviour", methods=["PUT"], auth_level=func.AuthLevel.ANONYMOUS)
 def configure_target(req: func.HttpRequest) -> func.HttpResponse:
     target = req.route_params["target"]
-    try:
-        body = req.get_json()
-    except ValueError:
-        return _json({"error": "The request body is not valid JSON."}, 400)
-    behaviour = body.get("behaviour") if isinstance(body, dict) else None
+    body = _json_object(req, required=True)
+    if isinstance(body, func.HttpResponse):
+        return body
+    behaviour = body.get("behaviour")
     if behaviour not in BEHAVIOURS:
         return _json({"error": f"'behaviour' must be one of {', '.join(BEHAVIOURS)}."}, 400)
+    failures = body.get("failures", 2)
+    if not isinstance(failures, int) or isinstance(failures, bool) or not 0 <= failures <= 1000:
+        return _json({"error": "'failures' must be a whole number from 0 to 1000."}, 400)
     with _lock:
         state = _state(target)
-        state.update(behaviour=behaviour, failures=int(body.get("failures", 2)), calls=0)
+        state.update(behaviour=behaviour, failures=failures, calls=0)
         return _json({"target": target, **state})

@@ -46,6 +46,9 @@ TIMER_TRIGGER = "timerTrigger"
 QUEUE_TRIGGER = "queueTrigger"
 # Azure Functions' documented maximum HTTP request size.
 DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024
+# Request line and header sizes: aiohttp's 8 KiB default turns a long query (a status filter repeated
+# for each status, a long prefix) into a bare parser error; the routes answer such queries themselves.
+MAX_LINE_BYTES = 64 * 1024
 
 
 class HostStartupError(Exception):
@@ -167,7 +170,8 @@ class DevHost:
     # ---------------------------------------------------------------- lifecycle
     async def start(self, port: int = 7071) -> int:
         """Serve on `bind_host:port` (0 = any free port); start the dispatcher and timers."""
-        self._runner = web.AppRunner(self.build_web_app(), shutdown_timeout=5.0, access_log=None)
+        self._runner = web.AppRunner(self.build_web_app(), shutdown_timeout=5.0, access_log=None,
+                                     max_line_size=MAX_LINE_BYTES, max_field_size=MAX_LINE_BYTES)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.bind_host, port)
         try:

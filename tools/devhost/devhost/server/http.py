@@ -180,10 +180,12 @@ async def read_body(request: web.Request) -> bytes:
 
 
 def parse_json(raw: bytes, invalid: str = "Invalid JSON content") -> Any:
-    """JSON from request bytes (UTF-8, a BOM allowed); anything else is a 400 with `invalid` as its message."""
+    """JSON from request bytes (UTF-8, a BOM allowed); anything else is a 400 with `invalid` as its message.
+
+    RecursionError: JSON nested deeper than Python's recursion limit is refused like malformed JSON."""
     try:
         return json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise BadRequest(invalid) from None
 
 

@@ -23,11 +23,25 @@ STATIC_DIR = Path(__file__).parent / "static"
 API = "/devhost/api"
 
 
+def static_files(root: Path = STATIC_DIR) -> dict[str, Path]:
+    """The dashboard's files by URL name. Serving only these (rather than resolving whatever name a
+    request carries on the file system) means `..`, 5,000-character names and the like are a plain 404."""
+    return {p.relative_to(root).as_posix(): p for p in root.rglob("*") if p.is_file()}
+
+
 class DashboardApi:
     """Handlers for one task hub's client."""
 
     def __init__(self, client: TaskHubClient) -> None:
         self.client = client
+        self.files = static_files()
+
+    async def static(self, request: web.Request, q: Query) -> web.StreamResponse:
+        name = request.match_info["name"]
+        path = self.files.get(name)
+        if path is None:
+            return error_response(404, f"The dashboard has no file '{name[:100]}'.")
+        return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
 
     async def index(self, request: web.Request, q: Query) -> web.StreamResponse:
         return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
@@ -83,7 +97,7 @@ def add_dashboard_routes(app: web.Application, client: TaskHubClient) -> None:
     r = app.router
     r.add_get("/dashboard", route(api.redirect))
     r.add_get("/dashboard/", route(api.index))
-    r.add_static("/dashboard/static", STATIC_DIR, append_version=False)
+    r.add_get("/dashboard/static/{name:.*}", route(api.static))
     r.add_get(API + "/instances", route(api.list_instances))
     r.add_get(API + "/instances/{instanceId}/history", route(api.history))
     r.add_post(API + "/instances/{instanceId}/fork", route(api.fork))
