@@ -34,6 +34,8 @@ bp = df.Blueprint()
 APPROVAL_EVENT = "Approval"
 CANCEL_EVENT = "Cancel"
 LOCK_ENTITY = "target_lock"
+# The longest timer the SDK creates as one timer (the host's maximumShortTimerDuration), so cancel() works.
+MAX_CANCELLABLE_TIMER = timedelta(days=6)
 
 
 def decision_of(payload: Any) -> dict[str, Any]:
@@ -70,11 +72,18 @@ def update_rollout(context: df.DurableOrchestrationContext):  # type: ignore[no-
     if request.approval.required:
         deadline = context.current_utc_datetime + timedelta(minutes=request.approval.timeout_minutes)
         context.set_custom_status(progress.status("awaiting_approval", approvalDeadline=deadline.isoformat()))
-        timeout = context.create_timer(deadline)
         approval = context.wait_for_external_event(APPROVAL_EVENT)
-        winner = yield context.task_any([approval, timeout, cancel])
-        if winner is not timeout:
-            timeout.cancel()
+        # The window is raced in parts of at most 6 days: the SDK splits a longer timer into 3-day parts
+        # and its cancel() never reaches them, so the instance would stay Running until one fired.
+        while True:
+            part_end = min(deadline, context.current_utc_datetime + MAX_CANCELLABLE_TIMER)
+            timeout = context.create_timer(part_end)
+            winner = yield context.task_any([approval, timeout, cancel])
+            if winner is not timeout:
+                timeout.cancel()
+                break
+            if context.current_utc_datetime >= deadline:
+                break
         if winner is timeout:
             return (yield from finish("Expired", f"no approval within {request.approval.timeout_minutes} minutes"))
         if winner is cancel:

@@ -136,3 +136,27 @@ def test_a_thousand_targets(rollout):
     status = rollout.run_to_completion("update_rollout", request(targets, waveSize=100), "upd-big")
     assert status.output["outcome"] == "Succeeded"
     assert status.output["counts"] == {"updated": 1000}
+
+
+def test_an_early_approval_of_a_long_approval_window_completes_at_once(rollout):
+    # The SDK (azure-functions-durable 1.7) splits timers over 6 days into 3-day parts, and cancel() on such
+    # a timer never reaches the part, so on Azure the instance would stay Running until the part fires
+    # (devhost warns and holds it the same way). The approval window is therefore raced in parts of at
+    # most 6 days, each cancelled when the decision arrives.
+    start = rollout.now
+    iid = rollout.start("update_rollout", request(["a"], approval={"required": True, "timeoutMinutes": 20 * 24 * 60}),
+                        "upd-long")
+    assert rollout.run(iid, auto_advance=False).custom_status["phase"] == "awaiting_approval"
+    rollout.raise_event(iid, "Approval", {"approved": True, "by": "ana"})
+    status = rollout.run(iid)
+    assert status.runtime_status == RuntimeStatus.COMPLETED
+    assert status.output["outcome"] == "Succeeded"
+    assert rollout.now - start < timedelta(days=1)
+
+
+def test_a_long_approval_window_expires_after_its_full_length(rollout):
+    start = rollout.now
+    status = rollout.run_to_completion(
+        "update_rollout", request(["a"], approval={"required": True, "timeoutMinutes": 20 * 24 * 60}), "upd-exp20")
+    assert status.output["outcome"] == "Expired"
+    assert timedelta(days=20) <= rollout.now - start < timedelta(days=21)
