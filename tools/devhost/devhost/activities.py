@@ -7,6 +7,7 @@ Encoding follows the worker (docs/durable-protocol.md §3.1): the action's input
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import json
 import os
@@ -96,7 +97,9 @@ async def run_activity(
                 value = await info.handler(**kwargs)
             else:
                 loop = asyncio.get_running_loop()
-                value = await loop.run_in_executor(executor, lambda: info.handler(**kwargs))
+                # In the caller's context (as asyncio.to_thread): a span it made current stays current.
+                call = contextvars.copy_context().run
+                value = await loop.run_in_executor(executor, lambda: call(lambda: info.handler(**kwargs)))
         result = encode_output(value)
     except Exception as exc:
         reason = f"Activity function '{name}' failed: {type(exc).__name__}: {exc}"

@@ -389,13 +389,15 @@ class Dispatcher:
     # -------------------------------------------------------------- activities
     async def _run_activity(self, msg: Message) -> None:
         started = time.perf_counter()
+        spans = tracing.active
+        span = spans.activity_starts(msg) if spans is not None else None  # current while the function runs
         try:
             completion = await run_activity(
                 self.app, msg, self.store.clock.now, self._executor, self.activity_overrides
             )
             self.stats["activities"] += 1
-            if tracing.active is not None:
-                tracing.active.after_activity(msg, completion, time.perf_counter() - started)
+            if spans is not None:
+                spans.after_activity(msg, completion, time.perf_counter() - started, span)
             # Straight to the orchestration; the work item is acked once the result is checkpointed.
             result = Message(msg.instance_id, completion, execution_id=msg.execution_id, answers=msg)
             self._deliver(msg.instance_id, [result])

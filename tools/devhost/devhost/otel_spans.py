@@ -359,20 +359,32 @@ class Spans:
                          span_id=int(cause["ClientSpanId"], 16), error=error, trace_state=state)
 
     # --------------------------------------------------------------- activities
-    def after_activity(self, msg: Message, completion: Event, elapsed_s: float) -> None:
+    def activity_starts(self, msg: Message) -> int | None:
+        """Make the activity's span current in this task (the function runs in a copy of its context,
+        so spans the function makes itself nest under it); its span id, recorded by `after_activity`."""
+        parent = parse_traceparent((msg.event.get("ParentTraceContext") or {}).get("TraceParent"))
+        if parent is None:
+            return None
+        span_id = _new_span_id()
+        own = SpanContext(parent[0], span_id, is_remote=False, trace_flags=TraceFlags(parent[2]))
+        otel_context.attach(trace.set_span_in_context(NonRecordingSpan(own)))
+        return span_id
+
+    def after_activity(self, msg: Message, completion: Event, elapsed_s: float, span_id: int | None) -> None:
         """The activity function's SERVER span, under the client span id its TaskScheduled carries
         (TraceHelper.cs:192-222)."""
         ev = msg.event
         ptc = ev.get("ParentTraceContext") or {}
         parent = parse_traceparent(ptc.get("TraceParent"))
-        if parent is None:
+        if parent is None or span_id is None:
             return
         now = time.time_ns()
         name = ev.get("Name") or ""
         failed = completion.get("EventType") == EventType.TASK_FAILED
         self._record(f"activity:{name}", SpanKind.SERVER, parent, now - int(elapsed_s * 1e9), now,
                      {TYPE: "activity", NAME: name, INSTANCE_ID: msg.instance_id, TASK_ID: ev.get("EventId")},
-                     error=(completion.get("Reason") or "failed") if failed else None, trace_state=_trace_state(ptc))
+                     span_id=span_id, error=(completion.get("Reason") or "failed") if failed else None,
+                     trace_state=_trace_state(ptc))
 
     # ----------------------------------------------------------------- entities
     def after_entity(self, messages: list[Message], result: Any, elapsed_s: float) -> None:

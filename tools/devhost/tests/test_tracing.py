@@ -24,6 +24,7 @@ import aiohttp
 import azure.durable_functions as df
 import azure.functions as func
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
@@ -59,8 +60,12 @@ def update_region(ctx: df.DurableOrchestrationContext):  # type: ignore[no-untyp
     return (yield ctx.call_activity("finish", ctx.get_input()))
 
 
+SEEN_IN_PREPARE: list[int] = []
+
+
 @app.activity_trigger(input_name="value")
 def prepare(value: str) -> str:
+    SEEN_IN_PREPARE.append(trace.get_current_span().get_span_context().span_id)  # what user spans nest under
     return f"plan-{value}"
 
 
@@ -107,6 +112,7 @@ async def _wait(session: aiohttp.ClientSession, url: str, key: str, wanted: str)
 
 
 async def test_one_trace_per_rollout_across_a_restart(exporters: list[InMemorySpanExporter]) -> None:
+    SEEN_IN_PREPARE.clear()
     store = MemoryStore()
     index = AppIndex.from_app(app)
     _new_process(exporters)
@@ -162,6 +168,7 @@ async def test_one_trace_per_rollout_across_a_restart(exporters: list[InMemorySp
     prepare_run = one("activity:prepare", SpanKind.SERVER, prepare_client)
     assert prepare_client in before and prepare_run in before
     assert prepare_run.attributes is not None and prepare_run.attributes["durabletask.task.task_id"] == 0
+    assert SEEN_IN_PREPARE == [prepare_run.context.span_id]  # the function ran with its span current
     finish_client = [s for s in spans if s.name == "activity:finish" and s.kind == SpanKind.CLIENT
                      and s.parent is not None and s.parent.span_id == orch.context.span_id]
     assert len(finish_client) == 1 and finish_client[0] in after
