@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import pytest
 
+from devhost import replay_history
 from devhost.harness import DurableHarness
 from devhost.history import EventType, RuntimeStatus
 from devhost.model import Instance
@@ -263,3 +264,20 @@ def test_an_activity_failure_carries_the_users_traceback_and_cause_without_devho
     assert "run_activity" not in details and "activities.py" not in details and "concurrent" not in details
     executed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Executed 'Functions.chained")]
     assert "The above exception was the direct cause" in executed[0]
+
+
+def test_the_replay_checker_reports_what_only_devhost_sees_as_a_warning(drift: dict[str, object]) -> None:
+    # A recording made before the entity operation changed still replays (DTFx compares the EventSent Name
+    # only, TaskOrchestrationContext.cs 401); the report is OK and carries the difference as a warning.
+    step = Step(app)
+    step(started("drifting"))
+    step(raised("Go"), after=timedelta(seconds=1))
+    step(completed(1, "after"), after=timedelta(seconds=1))
+    recording = list(step.inst.history)
+
+    assert replay_history(app, recording).warnings == []
+    drift.update(op="subtract")
+    report = replay_history(app, recording)
+    assert report.ok, report.divergence
+    assert any("'subtract'" in w for w in report.warnings)
+    assert report.summary().startswith("OK with 1 warning(s)")

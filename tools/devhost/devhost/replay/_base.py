@@ -37,6 +37,7 @@ class Replayer:
         self.inst: Instance | None = None
         self.episodes = 0
         self.notes: list[str] = []
+        self.warnings: list[str] = []  # what only devhost's stricter check sees (see ReplayReport)
         self.actions: list[Action] = []
         self.raised: Counter[str] = Counter()  # external events delivered, per name (this execution)
         self.ended_in: int | None = None
@@ -81,6 +82,7 @@ class Replayer:
 
         result = process_orchestration(self.index, inst, messages, now, self.options)
         self.episodes += 1
+        self.warnings += [w for w in result.warnings if w not in self.warnings]
         self._check_applied(result, k)
         new_inst = result.instance
         if new_inst is None:

@@ -30,8 +30,9 @@ def replay_history(app: Any, recording: Any, *, options: EngineOptions | None = 
     try:
         replayer.run()
     except Diverged as exc:
-        return ReplayReport(False, str(exc) + replayer.hint(), replayer.episodes, rec.format, replayer.notes)
-    return ReplayReport(True, None, replayer.episodes, rec.format, replayer.notes)
+        return ReplayReport(False, str(exc) + replayer.hint(), replayer.episodes, rec.format, replayer.notes,
+                            replayer.warnings)
+    return ReplayReport(True, None, replayer.episodes, rec.format, replayer.notes, replayer.warnings)
 
 
 def assert_replays(app: Any, recording: Any, *, options: EngineOptions | None = None) -> ReplayReport:
