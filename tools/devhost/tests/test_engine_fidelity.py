@@ -281,3 +281,19 @@ def test_the_replay_checker_reports_what_only_devhost_sees_as_a_warning(drift: d
     assert report.ok, report.divergence
     assert any("'subtract'" in w for w in report.warnings)
     assert report.summary().startswith("OK with 1 warning(s)")
+
+
+# ------------------------------------------------------------------- B1: a batch that fails whole
+def test_an_entity_batch_that_fails_as_a_whole_is_logged_loudly_and_answered_with_the_error(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Azure (inferred, extension: ExecuteOutOfProcBatch raises, AbortOnInternalError abandons the work item)
+    # retries such a batch without end and never answers; devhost answers each caller with the error (the
+    # closest behaviour that does not loop) and says so in the log (README: Differences from the Azure host).
+    with caplog.at_level(logging.ERROR, logger="devhost"), DurableHarness(app) as harness:
+        status = harness.run_to_completion("call_unsaveable")
+        state = harness.entity_state("Unsaveable", "k")
+    assert status.runtime_status == RuntimeStatus.COMPLETED
+    assert "does not expose a `to_json` function" in status.output["error"]
+    assert state is None  # nothing committed
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR and r.name == "devhost"]
+    assert len(errors) == 1 and "failed as a whole" in errors[0] and "retried without end" in errors[0]

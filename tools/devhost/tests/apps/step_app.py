@@ -178,3 +178,18 @@ def chained_failure(value: Any) -> Any:
 def call_chained_failure(context: df.DurableOrchestrationContext):
     result = yield context.call_activity("chained_failure", context.get_input())
     return result
+
+
+@app.entity_trigger(context_name="context", entity_name="Unsaveable")
+def unsaveable(context: df.DurableEntityContext) -> None:
+    context.set_state({"a set cannot be JSON": {1, 2}})
+    context.set_result("stored?")
+
+
+@app.orchestration_trigger(context_name="context")
+def call_unsaveable(context: df.DurableOrchestrationContext):
+    try:
+        result = yield context.call_entity(df.EntityId("Unsaveable", "k"), "put")
+    except Exception as exc:
+        return {"error": str(exc)}
+    return result
