@@ -7,18 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PY=${PYTHON:-python3.11}
-command -v "$PY" >/dev/null 2>&1 || PY=python3
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
-fi
-stamp=.venv/.requirements.sha
-want=$(cat requirements.txt requirements-dev.txt tools/devhost/pyproject.toml | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
-  echo "$want" > "$stamp"
-fi
+. scripts/lib/venv.sh
+# requirements-dev.txt includes requirements.txt and devhost (editable): a change to either reinstalls.
+ensure_venv .venv requirements-dev.txt requirements.txt tools/devhost/pyproject.toml
 
 if [ -f package.json ]; then
   nstamp=node_modules/.lock.sha

@@ -7,19 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PY=${PYTHON:-python3.11}
-command -v "$PY" >/dev/null 2>&1 || PY=python3
+. scripts/lib/venv.sh
 VENV=.venv-infra
-if [ ! -x "$VENV/bin/python" ]; then
-  "$PY" -m venv "$VENV"
-fi
-stamp=$VENV/.requirements.sha
-want=$(sha256sum infra/requirements-checks.txt | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r infra/requirements-checks.txt
-  echo "$want" > "$stamp"
-fi
+ensure_venv "$VENV" infra/requirements-checks.txt
 
 mkdir -p .artifacts/checkov
 report=.artifacts/checkov/results_json.json

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from devhost import RuntimeStatus
 
 
@@ -131,6 +132,7 @@ def test_invalid_input_fails_the_orchestration_with_the_reasons(rollout):
     assert "'targets' is required" in status.output
 
 
+@pytest.mark.slow  # 1,000 targets through the real SDK's replay: seconds of CPU
 def test_a_thousand_targets(rollout):
     targets = [f"node-{i:04d}" for i in range(1000)]
     status = rollout.run_to_completion("update_rollout", request(targets, waveSize=100), "upd-big")

@@ -18,7 +18,8 @@ from .support import REPO, free_port, http, wait_for
 
 SCRIPT = REPO / "scripts" / "run-local.sh"
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find leftovers")
+pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find leftovers"),
+              pytest.mark.azurite]  # the script starts its own Azurite (node_modules)
 
 
 def processes_mentioning(text: str) -> list[str]:

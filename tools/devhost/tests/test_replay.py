@@ -466,6 +466,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120)
 
 
+@pytest.mark.slow  # ten `devhost replay` processes
 def test_cli_replay(tmp_path: Path) -> None:
     app_dir = tmp_path / "app"
     app_dir.mkdir()

@@ -76,7 +76,7 @@ class Hub:
             await store.close()
 
 
-@pytest.fixture(params=["memory", "azure"])
+@pytest.fixture(params=["memory", pytest.param("azure", marks=pytest.mark.azurite)])
 async def hub(request: pytest.FixtureRequest) -> AsyncIterator[Hub]:
     if request.param == "memory":
         result = Hub("memory", MemoryStore(VirtualClock(T0)))

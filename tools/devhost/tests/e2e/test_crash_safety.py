@@ -361,6 +361,7 @@ def test_azurite_restart_under_running_devhost(tmp_path: Path, own_azurite: list
         host.stop()
 
 
+@pytest.mark.slow  # a devhost process per case
 @pytest.mark.parametrize(("name", "value"), [("DEVHOST_LEASE_SECONDS", "5"), ("DEVHOST_VISIBILITY_SECONDS", "soon")])
 def test_bad_crash_settings_are_one_line_errors(name: str, value: str) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DEVHOST_STORE", "AzureWebJobsStorage")}

@@ -13,9 +13,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests import PROJECT_ROOT as REPO
 
 from .support import SAMPLE_ROOT
+
+pytestmark = pytest.mark.slow  # each test starts devhost processes (a second or more of imports apiece)
 
 
 def _free_port() -> int:
