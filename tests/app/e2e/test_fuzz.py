@@ -260,6 +260,7 @@ def _snapshot(host: AppHost, iid: str) -> dict[str, Any]:
     return body
 
 
+@pytest.mark.slow  # DEADLINE seconds of requests against a devhost process
 def test_no_5xx_and_no_traceback_on_any_input_and_existing_instances_intact(fuzz_host: AppHost) -> None:
     host = fuzz_host
     # Sentinels: a rollout waiting for approval and a finished orchestration, created before the fuzz.

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from devhost import DurableHarness, RuntimeStatus
-from tests.harness_apps.approval_app import app
+from tests.apps.approval_app import app
 
 
 @pytest.fixture

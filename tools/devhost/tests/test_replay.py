@@ -1,6 +1,6 @@
 """The replay checker: record real runs with the harness, replay them against (changed) code.
 
-Recordings come from `DurableHarness` running the real SDK (tests/devhost/apps/replay_app.py), in both
+Recordings come from `DurableHarness` running the real SDK (tests/apps/replay_app.py), in both
 formats the checker reads: the full-fidelity export and the HTTP API's `historyEvents`.
 
 Tests internals too (not devhost's public API): builds histories by hand with `devhost.history` and renders

@@ -17,7 +17,7 @@ from devhost.index import AppIndex
 from devhost.server.app import DevHost
 from devhost.store.memory import MemoryStore
 
-from . import fork_app
+from ..apps import fork_app
 
 WEBHOOK = "/runtime/webhooks/durabletask"
 

@@ -22,7 +22,7 @@ import pytest_asyncio
 from devhost.index import AppIndex
 from devhost.server.app import DevHost
 
-from . import fork_app
+from ..apps import fork_app
 from .synthetic import create_many
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")  # one host (and loop) for the module's tests

@@ -46,7 +46,7 @@ from devhost.store.azure import open_store
 from devhost.store.base import InstanceQuery
 from tests import PROJECT_ROOT as REPO
 
-APP_ROOT = Path(__file__).parent / "crash_app"
+APP_ROOT = Path(__file__).parents[1] / "apps" / "crash_app"
 WEBHOOK = "/runtime/webhooks/durabletask"
 INSTANCES = 6
 FAN = 30

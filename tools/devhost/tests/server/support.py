@@ -21,7 +21,7 @@ from devhost.index import AppIndex
 from devhost.server.app import DevHost
 from devhost.store.memory import MemoryStore
 
-SAMPLE_ROOT = Path(__file__).parent / "sample_app"
+SAMPLE_ROOT = Path(__file__).parents[1] / "apps" / "sample_app"
 HUB = "SampleHub"
 SETTINGS = {"TICK_SCHEDULE": "0 0 0 1 1 *", "HUB_NAME": HUB}
 WEBHOOK = "/runtime/webhooks/durabletask"
