@@ -76,6 +76,13 @@ class Dispatcher:
         self.on_finished = on_finished
         self._executor = ThreadPoolExecutor(max_workers=self.options.max_concurrent_activities,
                                             thread_name_prefix="devhost-activity")
+        # Orchestrator and entity steps call user code that is always sync (the SDK wraps it in a sync
+        # handler), so they run on worker threads as the Python worker runs sync functions
+        # (azure_functions_worker/dispatcher.py 664-674: run_in_executor on its ThreadPoolExecutor),
+        # never on this loop: user code may block, or run its own loop (Runner.run_sync).
+        # `_busy` keeps one step per instance at a time; each step works on its own Instance copy.
+        self._user_threads = ThreadPoolExecutor(max_workers=self.options.max_concurrent_orchestrations,
+                                                thread_name_prefix="devhost-orchestrator")
         self._orch_tasks: set[asyncio.Task[Any]] = set()
         self._activity_tasks: set[asyncio.Task[Any]] = set()
         self._busy: set[str] = set()
@@ -253,22 +260,26 @@ class Dispatcher:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._user_threads.shutdown(wait=False, cancel_futures=True)
 
     # ---------------------------------------------------------- orchestrations
     async def _run_instance(self, iid: str, group: list[Message], hold: float = 0.0) -> None:
         try:
-            if hold > 0:
-                drained = self._drained.setdefault(iid, asyncio.Event())
-                try:
-                    await asyncio.wait_for(drained.wait(), hold)
-                except TimeoutError:
-                    pass
-                group = group + self._waiting.pop(iid, [])
             while group:
+                if hold > 0:
+                    # Results that arrived while the last step ran on its thread are held too (fan-in).
+                    drained = self._drained.setdefault(iid, asyncio.Event())
+                    try:
+                        await asyncio.wait_for(drained.wait(), hold)
+                    except TimeoutError:
+                        pass
+                    self._drained.pop(iid, None)
+                    group = group + self._waiting.pop(iid, [])
                 started = time.perf_counter()
                 await self._process_group(iid, group)
                 self._replay_cost[iid] = time.perf_counter() - started
                 group = self._waiting.pop(iid, [])
+                hold = self._hold_time(iid, group) if group else 0.0
         finally:
             self._busy.discard(iid)
             self._drained.pop(iid, None)
@@ -280,7 +291,8 @@ class Dispatcher:
             inst = await store.load(iid)
             now = store.clock.now()
             if is_entity_id(iid):
-                eresult = process_entity(self.app, inst, group, now)
+                eresult = await asyncio.get_running_loop().run_in_executor(
+                    self._user_threads, process_entity, self.app, inst, group, now)
                 if tracing.active is not None:
                     tracing.active.after_entity(group, eresult, time.perf_counter() - started)
                 self.stats["entity_operations"] += eresult.operations
@@ -294,7 +306,8 @@ class Dispatcher:
                 return
             spans = tracing.active
             old_start = spans.execution_started(inst) if spans is not None else None
-            result = process_orchestration(self.app, inst, group, now, self.engine)
+            result = await asyncio.get_running_loop().run_in_executor(
+                self._user_threads, process_orchestration, self.app, inst, group, now, self.engine)
             if spans is not None:  # trace context into new events before they are sent and stored
                 spans.after_orchestration(old_start, result)
             self.stats["episodes"] += result.episodes
