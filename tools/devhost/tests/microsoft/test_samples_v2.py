@@ -169,3 +169,13 @@ def test_openai_agents_runs_up_to_its_boundary(microsoft_app: AppDir, tmp_path: 
         assert "does not emulate" in host.log()
     finally:
         host.stop()
+
+
+def test_simple_sub_orchestration(microsoft_app: AppDir, tmp_path: Path) -> None:
+    """README: GET /api/orchestrators/orchestrator runs `sub_orchestrator`, which says hello to Seattle."""
+    host = Devhost(microsoft_app("simple_sub_orchestration"), tmp_path).wait_ready()
+    try:
+        done = start_and_wait(host, f"{host.base}/api/orchestrators/orchestrator")
+        assert (done["runtimeStatus"], done["output"]) == ("Completed", "Hello Seattle")
+    finally:
+        host.stop()
