@@ -9,7 +9,8 @@ names over private modules).
 
 * Test harness: `DurableHarness` runs orchestrations on a memory hub with virtual time; its results are
   `OrchestrationStatus` (history events typed by `EventType`); its operations raise `ClientError` and
-  its subclasses. Its pytest plugin: `pytest_plugins = ["devhost.pytest_plugin"]` in your conftest.py
+  its subclasses; `Versioning` holds host.json's defaultVersion and version-match settings. Its pytest
+  plugin: `pytest_plugins = ["devhost.pytest_plugin"]` in your conftest.py
   gives the `durable`, `durable_app` and `azurite_connection_string` fixtures.
 * Replay checker: `replay_history` / `assert_replays` replay a recorded history against the current code
   and report the first divergence (`ReplayReport`, `NondeterminismError`); `load_recording` reads a
@@ -29,6 +30,7 @@ from .harness import DurableHarness, OrchestrationStatus  # noqa: E402
 from .history import EventType, RuntimeStatus  # noqa: E402
 from .history_view import export_instance  # noqa: E402
 from .replay import NondeterminismError, Recording, ReplayReport, assert_replays, load_recording, replay_history  # noqa: E402
+from .versioning import Versioning  # noqa: E402
 
 __all__ = [
     # Test harness (pytest plugin: devhost.pytest_plugin)
@@ -36,6 +38,7 @@ __all__ = [
     "OrchestrationStatus",
     "RuntimeStatus",
     "EventType",
+    "Versioning",
     "ClientError",
     "NotFound",
     "Gone",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import history as h
@@ -18,6 +18,7 @@ from .history import Event, RuntimeStatus
 from .index import AppIndex
 from .model import Instance, Message, new_guid
 from .store.base import ConcurrencyError, InstanceQuery, QueryPage, Store
+from .versioning import Versioning
 
 ACTIVE_STATUSES = frozenset(
     {RuntimeStatus.RUNNING, RuntimeStatus.PENDING, RuntimeStatus.SUSPENDED, RuntimeStatus.CONTINUED_AS_NEW}
@@ -58,9 +59,13 @@ def validate_instance_id(instance_id: str) -> None:
 class TaskHubClient:
     app: AppIndex
     store: Store
+    versioning: Versioning = field(default_factory=Versioning)
 
-    async def start(self, name: str, input_text: str | None = None, instance_id: str | None = None) -> str:
-        """Start an orchestration; `input_text` is the stored input as JSON text."""
+    async def start(self, name: str, input_text: str | None = None, instance_id: str | None = None,
+                    version: str | None = None) -> str:
+        """Start an orchestration; `input_text` is the stored input as JSON text.
+
+        `version` (None: host.json's defaultVersion) is the instance's for life: `context.version`."""
         if self.app.orchestrator(name) is None:
             raise ClientError(f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function.")
         iid = instance_id if instance_id is not None else new_guid()
@@ -72,7 +77,7 @@ class TaskHubClient:
         execution_id = new_guid()
         generation = existing.generation + 1 if existing is not None else 0
         start = h.execution_started(now, instance_id=iid, execution_id=execution_id, name=name, input_text=input_text,
-                                    generation=generation)
+                                    generation=generation, version=self.versioning.version_for_new(version))
         if tracing.active is not None:  # create_orchestration span; its context goes in ExecutionStarted
             tracing.active.new_orchestration(start)
         record = Instance(

@@ -43,6 +43,7 @@ from .replay._full import FullReplayer
 from .replay._recording import FULL, Recording
 from .replay._report import Diverged
 from .store.base import ConcurrencyError
+from .versioning import version_of
 
 
 class ForkError(ValueError):
@@ -165,12 +166,13 @@ def _child_start(inst: Instance, ev: Event) -> Message:
     seq = int(ev["EventId"])
     child = str(ev.get("InstanceId") or "")
     parent = {"OrchestrationInstance": {"InstanceId": inst.instance_id, "ExecutionId": inst.execution_id},
-              "Name": inst.name, "Version": "", "TaskScheduleId": seq}
+              "Name": inst.name, "Version": version_of(inst.history), "TaskScheduleId": seq}
     child_exec = uuid.uuid5(ENTITY_REQUEST_NS, f"{inst.instance_id}|{inst.execution_id}|{seq}|child").hex
     input_text = ev.get("Input")
     start = h.execution_started(h.parse_ts(ev["Timestamp"]), instance_id=child, execution_id=child_exec,
                                 name=str(ev.get("Name") or ""),
-                                input_text=json.dumps(input_text) if input_text is not None else None, parent=parent)
+                                input_text=json.dumps(input_text) if input_text is not None else None, parent=parent,
+                                version=ev.get("Version") or None)
     return Message(child, start, execution_id=child_exec, sender=inst.instance_id)
 
 
@@ -190,7 +192,7 @@ async def fork_instance(client: TaskHubClient, instance_id: str, at_event: int,
     now_text = h.format_ts(client.store.clock.now())
     fork = build_fork(client.app, original, at_event, new_id, now_text)
     if fork.instance is None:
-        await client.start(original.name, original.input, new_id)
+        await client.start(original.name, original.input, new_id, version=version_of(original.history))
         return new_id, fork
     try:
         await client.store.create(fork.instance)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -30,6 +30,7 @@ from .jsontext import parse_json_text
 from .model import Instance
 from .orchestration import EngineOptions
 from .store.memory import MemoryStore
+from .versioning import Versioning, version_of
 
 T = TypeVar("T")
 
@@ -55,6 +56,11 @@ class OrchestrationStatus:
     def is_done(self) -> bool:
         return self.runtime_status.is_terminal
 
+    @property
+    def version(self) -> str | None:
+        """The orchestration's version (`context.version`; None when unversioned)."""
+        return version_of(self.history)
+
     @classmethod
     def from_instance(cls, inst: Instance) -> OrchestrationStatus:
         raw_input = parse_json_text(inst.input)
@@ -76,15 +82,20 @@ class DurableHarness:
         activities: dict[str, ActivityImpl] | None = None,
         engine: EngineOptions | None = None,
         max_concurrent_activities: int = 8,
+        versioning: Versioning | None = None,
     ) -> None:
+        """`versioning`: host.json's defaultVersion and version-match settings (`Versioning`); with the
+        Reject strategy an instance newer than the host waits, so give `run` a timeout then."""
         self.index = app if isinstance(app, AppIndex) else AppIndex.from_app(app)
+        if versioning is not None:
+            engine = replace(engine or EngineOptions(), versioning=versioning)
         self.clock = VirtualClock(start_time)
         self.store = MemoryStore(self.clock)
         self.dispatcher = Dispatcher(
             self.index, self.store, engine=engine, activity_overrides=activities,
             options=DispatcherOptions(max_concurrent_activities=max_concurrent_activities),
         )
-        self.client = TaskHubClient(self.index, self.store)
+        self.client = TaskHubClient(self.index, self.store, versioning or Versioning())
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------- set-up
@@ -97,10 +108,11 @@ class DurableHarness:
         return self.clock.peek()
 
     # -------------------------------------------------------------- async
-    async def astart(self, name: str, input: Any = None, instance_id: str | None = None) -> str:
-        """Start like `client.start_new(name, instance_id, input)` does."""
+    async def astart(self, name: str, input: Any = None, instance_id: str | None = None,
+                     version: str | None = None) -> str:
+        """Start like `client.start_new(name, instance_id, input, version)` does."""
         text = None if input is None else json.dumps(to_json_text(input))
-        return await self.client.start(name, text, instance_id)
+        return await self.client.start(name, text, instance_id, version=version)
 
     async def araise_event(self, instance_id: str, name: str, data: Any = None) -> None:
         """Deliver `data` to `wait_for_external_event(name)` as that value.
@@ -190,8 +202,8 @@ class DurableHarness:
             self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(coro)
 
-    def start(self, name: str, input: Any = None, instance_id: str | None = None) -> str:
-        return self._sync(self.astart(name, input, instance_id))
+    def start(self, name: str, input: Any = None, instance_id: str | None = None, version: str | None = None) -> str:
+        return self._sync(self.astart(name, input, instance_id, version))
 
     def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
         self._sync(self.araise_event(instance_id, name, data))

@@ -173,6 +173,7 @@ def execution_started(
     generation: int = 0,
     scheduled_start: datetime | None = None,
     tags: dict[str, str] | None = None,
+    version: str | None = None,
 ) -> Event:
     return _event(
         EventType.EXECUTION_STARTED,
@@ -180,7 +181,7 @@ def execution_started(
         OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": execution_id},
         ParentInstance=parent,
         Name=name,
-        Version="",
+        Version=version,
         Input=input_text,
         Tags=tags,
         Correlation=None,
@@ -255,14 +256,14 @@ def task_failed(now: datetime, task_id: int, reason: str, details: str | None) -
 
 
 def sub_orchestration_created(
-    now: datetime, event_id: int, name: str, instance_id: str, input_text: str | None
+    now: datetime, event_id: int, name: str, instance_id: str, input_text: str | None, version: str = ""
 ) -> Event:
     return _event(
         EventType.SUB_ORCHESTRATION_CREATED,
         now,
         event_id,
         Name=name,
-        Version="",
+        Version=version,
         InstanceId=instance_id,
         Input=input_text,
     )

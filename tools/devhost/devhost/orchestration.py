@@ -36,6 +36,7 @@ from .entity_messages import request_id, request_op
 from .history import Event, EventType, RuntimeStatus
 from .index import AppIndex
 from .model import EngineState, Instance, Message, RetryKind, RetryState, is_entity_id, new_guid
+from .versioning import MISMATCH_MESSAGE, FailureStrategy, Versioning, version_of
 
 OUT_OF_PROC_MARKER = "\n\n$OutOfProcData$:"
 ENTITY_REQUEST_NS = uuid.UUID("a6a9c3f4-1a63-4c1e-9d3c-6b1f5e0d2c11")
@@ -67,6 +68,8 @@ class EngineOptions:
     max_short_timer: timedelta | None = timedelta(days=6)
     long_timer_interval: timedelta = timedelta(days=3)
     new_id: Callable[[], str] = new_guid
+    # host.json defaultVersion and the version-match settings (devhost.versioning); None: no versioning.
+    versioning: Versioning | None = None
 
 
 @dataclass
@@ -156,6 +159,8 @@ class OrchestrationStep:
 
     # ----------------------------------------------------------------- entry
     def run(self, messages: list[Message]) -> StepResult:
+        if self._version_rejects(messages):
+            return self.result
         queue = self._accept(messages)
         if self._inst is None:
             return self.result
@@ -215,6 +220,18 @@ class OrchestrationStep:
         if self._inst is not None:
             self.inst.last_updated_time = max(self.inst.last_updated_time, self.now)
         return self.result
+
+    def _version_rejects(self, messages: list[Message]) -> bool:
+        """versionFailureStrategy Reject: leave the work item for a host whose version matches, as DTFx
+        abandons it (TaskOrchestrationDispatcher.cs 416-432). See devhost.versioning."""
+        inst = self._inst
+        if self.opts.versioning is None or (inst is not None and inst.runtime_status.is_terminal):
+            return False
+        hist = inst.history if inst is not None and inst.history else [m.event for m in messages]
+        if self.opts.versioning.mismatch(version_of(hist)) != FailureStrategy.REJECT:
+            return False
+        self.result.deferred.extend(messages)
+        return True
 
     def _rewind(self, ev: Event) -> Event:
         """Undo a failure, as DTFx's rewind does (§7.6): the failed ExecutionCompleted, every
@@ -436,6 +453,9 @@ class OrchestrationStep:
             self._fail("history does not start with ExecutionStarted", None)
             return []
 
+        if self.opts.versioning is not None and self.opts.versioning.mismatch(version_of(hist)) is not None:
+            self._fail(MISMATCH_MESSAGE, None)  # versionFailureStrategy Fail (TaskOrchestrationDispatcher.cs 418-426)
+            return []
         info = self.app.orchestrator(inst.name)
         if info is None:
             self._fail(
@@ -675,7 +695,7 @@ class OrchestrationStep:
                     f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function.", None
                 )
                 raise _Ended
-            self._schedule_sub(name, action.get("input"), action.get("instanceId"), seq, now)
+            self._schedule_sub(name, action.get("input"), action.get("instanceId"), seq, now, action.get("version"))
             if t == ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY:
                 self._start_retry(seq, "sub", action)
         elif t == ActionType.CREATE_TIMER:
@@ -701,8 +721,10 @@ class OrchestrationStep:
         self.inst.history.append(ev)
         self._out_work(ev)
 
-    def _schedule_sub(self, name: str, input_text: str | None, child_id: str | None, seq: int, now: datetime) -> None:
+    def _schedule_sub(self, name: str, input_text: str | None, child_id: str | None, seq: int, now: datetime,
+                      version: str | None = None) -> None:
         inst = self.inst
+        version = (self.opts.versioning or Versioning()).version_for_new(version)  # else defaultVersion
         child = child_id or f"{inst.execution_id}:{seq}"
         # DurableOrchestrationContext.cs 597-607: a best-effort check against self and parent, ignoring case.
         if child.lower() in (inst.instance_id.lower(), (inst.parent_instance_id or "").lower()):
@@ -712,11 +734,11 @@ class OrchestrationStep:
         if child.startswith("@"):
             self._fail("Orchestration instance ids must not start with @", None)
             raise _Ended
-        inst.history.append(h.sub_orchestration_created(now, seq, name, child, input_text))
+        inst.history.append(h.sub_orchestration_created(now, seq, name, child, input_text, version or ""))
         parent = {
             "OrchestrationInstance": {"InstanceId": inst.instance_id, "ExecutionId": inst.execution_id},
             "Name": inst.name,
-            "Version": "",
+            "Version": version_of(inst.history),
             "TaskScheduleId": seq,
         }
         # Deterministic, so a start re-sent after a crash is recognised as a duplicate.
@@ -728,6 +750,7 @@ class OrchestrationStep:
             name=name,
             input_text=json.dumps(input_text) if input_text is not None else None,
             parent=parent,
+            version=version,
         )
         self.result.outbound.append(Message(child, start, execution_id=child_exec, sender=inst.instance_id))
 
@@ -816,7 +839,9 @@ class OrchestrationStep:
                 if r.kind == "activity":
                     self._schedule_activity(r.name, r.input, seq, now)
                 else:
-                    self._schedule_sub(r.name, r.input, r.iid, seq, now)
+                    first = next(e for e in self.inst.history if e.get("EventId") == key
+                                 and e["EventType"] == EventType.SUB_ORCHESTRATION_CREATED)
+                    self._schedule_sub(r.name, r.input, r.iid, seq, now, first.get("Version") or None)
                 return
 
     # ------------------------------------------------------------ endings
@@ -892,6 +917,7 @@ class OrchestrationStep:
             input_text=json.dumps(new_input) if new_input is not None else None,
             parent=started.get("ParentInstance"),
             generation=int(started.get("Generation") or 0),
+            version=started.get("Version"),  # DTFx TaskOrchestrationDispatcher.cs 1075
         )
         inst.execution_id = execution_id
         inst.input = fresh["Input"]

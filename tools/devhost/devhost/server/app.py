@@ -27,7 +27,9 @@ from .. import tracing
 from ..client import NotFound, TaskHubClient
 from ..dispatcher import Dispatcher, DispatcherOptions
 from ..index import AppIndex, FunctionInfo
+from ..orchestration import EngineOptions
 from ..store.base import Store
+from ..versioning import Versioning
 from .binding import WEBHOOK_PATH, client_binding_json
 from .dashboard.routes import add_dashboard_routes
 from .durable_api import DurableHttpApi
@@ -74,6 +76,7 @@ class DevHost:
         queue_triggers: bool = False,
         queue_options: QueueOptions | None = None,
         allowed_hosts: Iterable[str] = (),
+        versioning: Versioning | None = None,
     ) -> None:
         self.index = index
         self.store = store
@@ -85,8 +88,9 @@ class DevHost:
         # Loopback names always; DEVHOST_ALLOWED_HOSTS, --allow-host and a specific bind address on request.
         bound = [bind_host] if bind_host not in ("", "0.0.0.0", "::") else []
         self.origin_guard = OriginGuard(allowed_hosts_from(self.settings, [*allowed_hosts, *bound]))
-        self.client = TaskHubClient(index, store)
-        self.dispatcher = Dispatcher(index, store, options=dispatcher_options)
+        self.client = TaskHubClient(index, store, versioning or Versioning())
+        self.dispatcher = Dispatcher(index, store, options=dispatcher_options,
+                                     engine=EngineOptions(versioning=versioning) if versioning else None)
         self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="devhost-function")
         self.invoker = FunctionInvoker(self.executor, self._client_binding, script_root)
         others = list(index.others.values())

@@ -132,7 +132,9 @@ class DurableHttpApi:
             validate_instance_id(instance_id)
         present, value = await read_json_body(request)
         input_text = json.dumps(value) if present else None
-        iid = await self.client.start(name, input_text, instance_id)
+        # ?version= (the SDK's start_new(version=)), else host.json defaultVersion: HttpApiHandler.cs
+        # HandleStartOrchestratorRequestAsync, `queryNameValuePairs[VersionParameter] ?? Options.DefaultVersion`.
+        iid = await self.client.start(name, input_text, instance_id, version=request.query.get("version"))
         wait = self._wait_params(q)
         if wait is not None:
             return await self._wait_response(request, iid, *wait)

@@ -180,7 +180,8 @@ async def _serve(args: argparse.Namespace) -> int:
             host = DevHost(index, store, hub=config.hub_name, route_prefix=config.route_prefix,
                            dispatcher_options=config.dispatcher, script_root=str(script_root),
                            queue_triggers=not _memory_store(), queue_options=config.queues,
-                           allowed_hosts=getattr(args, "allow_host", None) or ())
+                           allowed_hosts=getattr(args, "allow_host", None) or (),
+                           versioning=config.versioning)
             await host.start(args.port)
         except HostStartupError as exc:
             raise StartError(str(exc)) from None

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..dispatcher import DispatcherOptions
+from ..versioning import Versioning
 from .queues import QueueOptions, parse_timespan
 
 DEFAULT_HUB = "TestHubName"
@@ -91,6 +92,7 @@ class HostConfig:
     queues: QueueOptions = field(default_factory=QueueOptions)
     # extensions.durableTask.storageProvider.type ("" = the default, Azure Storage).
     storage_provider: str = ""
+    versioning: Versioning = field(default_factory=Versioning)
 
     @classmethod
     def load(cls, script_root: Path, settings: Mapping[str, str] | None = None) -> HostConfig:
@@ -119,6 +121,10 @@ class HostConfig:
                     raise SettingsError(f"host.json: extensions.durableTask.{key} must be a positive integer")
                 setattr(options, attr, value)
         config.dispatcher = options
+        try:
+            config.versioning = Versioning.from_durable_task(durable)
+        except ValueError as exc:
+            raise SettingsError(f"host.json: {exc}") from None
         config.queues = _queue_options(extensions.get("queues") or {})
         provider = durable.get("storageProvider") or {}
         if isinstance(provider, dict) and provider.get("type"):

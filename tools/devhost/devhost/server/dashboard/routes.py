@@ -18,6 +18,7 @@ from ...fork import ForkError, fork_instance
 from ...history_view import export_instance
 from ..http import BadRequest, Query, error_response, instance_query, page_response, query_page, read_json_object, route
 from ..payloads import status_payload
+from ...versioning import version_of
 
 STATIC_DIR = Path(__file__).parent / "static"
 API = "/devhost/api"
@@ -66,6 +67,7 @@ class DashboardApi:
         body: dict[str, Any] = export_instance(inst)
         body["parentInstanceId"] = inst.parent_instance_id
         body["runtimeStatus"] = inst.runtime_status.value
+        body["version"] = version_of(inst.history)
         return web.json_response(body)
 
     async def fork(self, request: web.Request, q: Query) -> web.StreamResponse:

@@ -37,7 +37,7 @@ export function renderInstance(view, id, cleanup) {
     last.key = key;
     last.status = status;
     last.history = hist.history;
-    renderHead(status);
+    renderHead(status, hist);
     renderSummary(status, hist);
     renderLinks(hist);
     const top = timeline.querySelector(".tl-scroll")?.scrollTop || 0;
@@ -48,10 +48,11 @@ export function renderInstance(view, id, cleanup) {
     if (TERMINAL.has(status.runtimeStatus)) poller.stop();
   }
 
-  function renderHead(status) {
+  function renderHead(status, hist) {
     head.replaceChildren(
       h("h1", {}, h("span", { class: "mono", id: "instance-id" }, id), " ", statusBadge(status.runtimeStatus)),
-      h("p", { class: "muted" }, `${status.name} · created ${fmtTime(status.createdTime)} · last updated ${fmtTime(status.lastUpdatedTime)}`));
+      h("p", { class: "muted" }, `${status.name} · created ${fmtTime(status.createdTime)} · last updated ${fmtTime(status.lastUpdatedTime)}`,
+        hist.version ? h("span", { id: "instance-version" }, ` · version ${hist.version}`) : null));
   }
 
   function renderSummary(status, hist) {
