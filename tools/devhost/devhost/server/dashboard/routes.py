@@ -16,9 +16,9 @@ from aiohttp import web
 from ...client import TaskHubClient
 from ...fork import ForkError, fork_instance
 from ...history_view import export_instance
+from ...versioning import version_of
 from ..http import BadRequest, Query, error_response, instance_query, page_response, query_page, read_json_object, route
 from ..payloads import status_payload
-from ...versioning import version_of
 
 STATIC_DIR = Path(__file__).parent / "static"
 API = "/devhost/api"
