@@ -59,7 +59,7 @@ def test_fan_in_fan_out_backs_up_files_to_blob_storage(microsoft_app: AppDir, tm
                                                        azurite_connection_string: str) -> None:
     """E2_BackupSiteContent copies every `__init__.py` / `function.json` under folders named `E2_*` to the
     `backups` container and returns the byte total (README; tests/test_E2_BackupSiteContent.py). The
-    task hub and the blobs are both on Azurite."""
+    blobs go to Azurite (AzureWebJobsStorage); the task hub stays in memory (DEVHOST_STORE=memory)."""
     from azure.storage.blob import BlobServiceClient
 
     site = tmp_path / "site"
@@ -71,7 +71,7 @@ def test_fan_in_fan_out_backs_up_files_to_blob_storage(microsoft_app: AppDir, tm
         (site / rel).write_text(text)
     copied = {rel: text for rel, text in files.items() if rel.startswith("E2_") and not rel.endswith(".txt")}
 
-    host = Devhost(microsoft_app("fan_in_fan_out"), tmp_path, DEVHOST_STORE="azure",
+    host = Devhost(microsoft_app("fan_in_fan_out"), tmp_path,
                    AzureWebJobsStorage=azurite_connection_string).wait_ready()
     try:
         done = start_and_wait(host, f"{host.base}/api/orchestrators/E2_BackupSiteContent", "POST", str(site))
@@ -119,6 +119,7 @@ def test_orchestration_versioning(microsoft_app: AppDir, tmp_path: Path) -> None
 
 
 @pytest.mark.azurite
+@pytest.mark.slow  # two host starts on Azurite (~10 s)
 def test_orchestration_versioning_survives_an_upgrade(microsoft_app: AppDir, tmp_path: Path,
                                                       azurite_connection_string: str) -> None:
     """README steps 1-7: start on 1.0, stop while it waits, set defaultVersion 2.0, restart, raise the
