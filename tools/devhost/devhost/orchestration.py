@@ -656,7 +656,8 @@ class OrchestrationStep:
         """
         ids = self.inst.engine.ids
         limit = len(plan.flat)
-        blocked = _Shim(self.inst, plan).first_unfinished_compound()
+        gated = any(action_type(a) in COMPOUND for a in plan.top[:-1])  # else nothing can be held back
+        blocked = _Shim(self.inst, plan).first_unfinished_compound() if gated else None
         if blocked is not None:
             limit = max(plan.spans[blocked][1], len(ids))
         for action in plan.flat[len(ids) : limit]:
