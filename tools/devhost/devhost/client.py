@@ -162,14 +162,19 @@ class TaskHubClient:
             )
         return await self.store.purge(instance_id)
 
-    async def signal_entity(self, name: str, key: str, operation: str, input_text: str | None) -> None:
-        """`input_text` is the operation input as JSON text (the entity decodes it)."""
+    async def signal_entity(self, name: str, key: str, operation: str, input_text: str | None, *,
+                            input_json: str | None = None) -> None:
+        """`input_text` is the operation input as JSON text (the entity decodes it), stored as a JSON string as
+        the SDK's client sends it. `input_json` is stored as it is: the extension's HTTP API passes a raw JSON
+        body encoded once (HttpApiHandler.cs 1077)."""
         if self.app.entity(name) is None:
             raise ClientError(f"The function '{name}' doesn't exist, is disabled, or is not an entity function.")
         if _BAD_ID.search(key):
             raise ClientError(f"Entity key {key!r} must not contain '/', '\\', '#', '?' or control characters.")
         request: dict[str, Any] = {"op": operation, "signal": True, "id": new_guid()}
-        if input_text is not None:
+        if input_json is not None:
+            request["input"] = input_json
+        elif input_text is not None:
             request["input"] = json.dumps(input_text)
         target = entity_instance_id(name, key)
         event = h.event_raised(self.store.clock.now(), "op", json.dumps(request))

@@ -42,6 +42,16 @@ def entity_instance_id(name: str, key: str) -> str:
     return f"@{name.lower()}@{key}"
 
 
+def _log_failed_operation(entity_id: str, request: dict[str, Any], error: Any) -> None:
+    """Every failed operation is an error in the log, signals included (nobody else would ever hear of them),
+    as the extension traces OperationFailed for each (TaskEntityShim.cs 651, EndToEndTraceHelper.cs 573)."""
+    kind = "signal" if request.get("signal") else f"call from {request.get('parent')}"
+    text = request.get("input")
+    shown = "none" if text is None else (text if len(str(text)) <= 200 else f"{str(text)[:200]}...")
+    log.error("devhost: entity %s: operation '%s' (%s) failed: %s. Input: %s", entity_id, request.get("op") or "",
+              kind, error, shown)
+
+
 def process_entity(
     app: AppIndex, instance: Instance | None, messages: list[Message], now: datetime
 ) -> EntityStepResult:
@@ -88,6 +98,7 @@ def process_entity(
         for _, req in requests
     ]
     outcomes: list[tuple[bool, str]]
+    batch_failed = False  # logged once for the batch, not per operation
     if info is None:
         error = f"The function '{name}' doesn't exist, is disabled, or is not an entity function."
         outcomes = [(True, json.dumps(error)) for _ in requests]
@@ -107,12 +118,15 @@ def process_entity(
                       "unchanged and each caller gets the error. On Azure this batch would be retried "
                       "without end and callers would never get a reply.", entity_id, type(exc).__name__, exc)
             outcomes = [(True, json.dumps(f"{type(exc).__name__}: {exc}")) for _ in requests]
+            batch_failed = True
         else:
             instance.entity_exists = bool(out.get("entityExists"))
             instance.entity_state = out.get("entityState") if instance.entity_exists else None
             outcomes = [(bool(r.get("isError")), r.get("result")) for r in out.get("results", [])]
     result.operations = len(requests)
     for (_msg, request), (is_error, value) in zip(requests, outcomes):
+        if is_error and not batch_failed:
+            _log_failed_operation(entity_id, request, value)
         if request.get("signal") or not request.get("parent"):
             continue
         response: dict[str, Any] = {"result": value}

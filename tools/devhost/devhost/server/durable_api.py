@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..client import ClientError, NotFound, TaskHubClient, validate_instance_id
+from ..client import ClientError, Gone, NotFound, TaskHubClient, validate_instance_id
 from ..entities import parse_entity_id
 from ..history import TERMINAL_STATUSES, RuntimeStatus
 from ..jsontext import parse_json_text
@@ -40,7 +40,7 @@ from .http import (
     read_json_body,
     route,
 )
-from .payloads import format_time, status_payload
+from .payloads import format_precise_time, status_payload
 
 log = logging.getLogger("devhost")
 
@@ -80,6 +80,8 @@ class DurableHttpApi:
             ("GET", "/entities/{entityName}/{entityKey}", self.read_entity),
             ("POST", "/entities/{entityName}/{entityKey}", self.signal_entity),
             ("DELETE", "/entities/{entityName}/{entityKey}", self.delete_entity),
+            ("POST", "/entities/{entityName}", self.signal_without_key),
+            ("DELETE", "/entities/{entityName}", self.signal_without_key),
         ]
         for method, path, handler in table:
             r.add_route(method, base + path, route(handler, hub=self.hub))
@@ -122,6 +124,11 @@ class DurableHttpApi:
         timeout, interval = q.seconds("timeout"), q.seconds("pollingInterval")
         if timeout is None or interval is None:
             return None
+        if interval > timeout:
+            # WaitForCompletionOrCreateCheckStatusResponseAsync throws ArgumentException (HttpApiHandler.cs 204),
+            # answered as a 400 by the route's catch (HttpApiHandler.cs 452).
+            raise BadRequest("One or more of the arguments submitted is incorrect: total timeout "
+                             f"{timeout:g} should be bigger than retry timeout {interval:g}")
         return timeout, interval
 
     # -------------------------------------------------------------- orchestrations
@@ -154,34 +161,44 @@ class DurableHttpApi:
         return web.json_response(body, status=202, headers={"Location": str(request.url), "Retry-After": "5"})
 
     async def list_instances(self, request: web.Request, q: Query) -> web.StreamResponse:
-        show_input = q.boolean("showInput", False)
-        page = await query_page(self.client, instance_query(q, request))
-        return page_response([status_payload(i, show_input=show_input) for i in page.instances], page)
+        """Inputs shown unless `showInput=false` (OrchestrationStatusQueryCondition.ShowInput = true, 79), and
+        entity instances (`@name@key`, Running) listed with the orchestrations, as the Azure Storage provider
+        does (no entity exclusion in ConvertWebjobsDurableConditionToAzureStorageCondition, 212)."""
+        show_input = q.boolean("showInput", True)
+        page = await query_page(self.client, instance_query(q, request, entities=None))
+        return page_response([status_payload(i, show_input=show_input) for i in page.instances], page,
+                             always_header=True)
 
     async def purge_instance(self, request: web.Request, q: Query) -> web.StreamResponse:
+        """Purges whatever the status, a running instance too (HttpApiHandler.cs 554: 404 only when there is no
+        instance; AzureTableTrackingStore.PurgeInstanceHistoryAsync(instanceId), DTFx AzureStorage 801)."""
         iid = request.match_info["instanceId"]
-        deleted = await self.client.purge(iid)
+        if await self.client.get(iid) is None:
+            raise _not_found(iid)
+        deleted = await self.client.store.purge(iid)
         if not deleted:
             raise _not_found(iid)
         return web.json_response({"instancesDeleted": deleted}, status=200)
 
     async def purge_by_filter(self, request: web.Request, q: Query) -> web.StreamResponse:
+        """Unfinished statuses are dropped from the requested ones (AzureTableTrackingStore.cs 843); when none
+        is left (no `runtimeStatus`, the SDK's default, or only unfinished ones) there is no status filter
+        at all (OrchestrationInstanceStatusQueryCondition.GetConditions, 133): every instance created in the
+        range is purged, running ones and entities included."""
         created_from = q.time("createdTimeFrom")
         if created_from is None:
             raise BadRequest("Please provide value for 'createdTimeFrom' parameter.")
-        requested = q.statuses("runtimeStatus")
-        # Only finished instances are purged (Azure Storage backend), whatever was asked.
-        statuses = [s for s in (requested or TERMINAL_STATUSES) if s in TERMINAL_STATUSES]
-        query = InstanceQuery(runtime_status=statuses, created_from=created_from,
-                              created_to=q.time("createdTimeTo") or datetime.now(UTC), page_size=MAX_PAGE)
+        statuses = [s for s in (q.statuses("runtimeStatus") or []) if s in TERMINAL_STATUSES]
+        query = InstanceQuery(runtime_status=statuses or None, created_from=created_from,
+                              created_to=q.time("createdTimeTo") or datetime.now(UTC), entities=None,
+                              page_size=MAX_PAGE)
         ids: list[str] = []
-        if statuses:
-            while True:
-                page = await query_page(self.client, query)
-                ids.extend(i.instance_id for i in page.instances)
-                if not page.continuation:
-                    break
-                query.continuation = page.continuation
+        while True:
+            page = await query_page(self.client, query)
+            ids.extend(i.instance_id for i in page.instances)
+            if not page.continuation:
+                break
+            query.continuation = page.continuation
         deleted = 0
         for iid in ids:
             deleted += await self.client.store.purge(iid)
@@ -190,13 +207,18 @@ class DurableHttpApi:
         return web.json_response({"instancesDeleted": deleted}, status=200)
 
     async def raise_event(self, request: web.Request, q: Query) -> web.StreamResponse:
-        raw = await read_body(request)
-        data_text: str | None = None
-        if raw.strip():
-            if request.content_type != "application/json":
-                raise BadRequest("The request content type must be application/json.")
-            data_text = json.dumps(parse_json(raw))
-        await self.client.raise_event(request.match_info["instanceId"], request.match_info["eventName"], data_text)
+        """As HandleRaiseEventRequestAsync (HttpApiHandler.cs 978): 404/410 by status first, then the content
+        must be JSON (`application/json`, 1001; an empty body does not parse, 1011) or it is a 400."""
+        iid, name = request.match_info["instanceId"], request.match_info["eventName"]
+        inst = await self.client.get(iid)
+        if inst is None or inst.is_entity:
+            raise _not_found(iid)
+        if inst.runtime_status.is_terminal:
+            raise Gone(f"Instance '{iid}' is {inst.runtime_status.value}; it takes no more events.")
+        if request.content_type.lower() != "application/json":
+            raise BadRequest("Only application/json request content is supported")
+        data_text = json.dumps(parse_json(await read_body(request)))
+        await self.client.raise_event(iid, name, data_text)
         return web.Response(status=202)
 
     async def terminate(self, request: web.Request, q: Query) -> web.StreamResponse:
@@ -242,21 +264,30 @@ class DurableHttpApi:
         return web.Response(status=200, text=state if state is not None else "null", content_type="application/json")
 
     async def signal_entity(self, request: web.Request, q: Query) -> web.StreamResponse:
+        """As HandlePostEntityOperationRequestAsync (HttpApiHandler.cs 1046): a JSON body is the operation input
+        encoded once (ConvertToJToken, 1077), any other body is the input as a string. The SDK's own client
+        sends its input as a JSON string, so only raw HTTP callers with a non-string JSON body see the SDK's
+        `get_input` fail, on Azure as here (the failed operation is logged, devhost.entities)."""
         name, key = request.match_info["entityName"], self._entity_key(request)
         raw = await read_body(request)
-        input_text: str | None = None
-        if raw.strip():
-            try:
-                text = raw.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                raise BadRequest("The request body must be UTF-8 text.") from None
-            if request.content_type == "application/json":
-                value = parse_json(raw)
-                input_text = value if isinstance(value, str) else json.dumps(value)
-            else:
-                input_text = text
-        await self.client.signal_entity(name, key, q.get("op") or "", input_text)
+        if not raw.strip():
+            await self.client.signal_entity(name, key, q.get("op") or "", None)
+            return web.Response(status=202)
+        if request.content_type.lower() == "application/json":
+            value = parse_json(raw, "Could not parse JSON content")
+            await self.client.signal_entity(name, key, q.get("op") or "", None, input_json=json.dumps(value))
+            return web.Response(status=202)
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise BadRequest("The request body must be UTF-8 text.") from None
+        await self.client.signal_entity(name, key, q.get("op") or "", text)
         return web.Response(status=202)
+
+    async def signal_without_key(self, request: web.Request, q: Query) -> web.StreamResponse:
+        """`POST|DELETE /entities/{name}`: EntityId(name, null) throws (EntityId.cs 29): a 400 (HttpApiHandler.cs
+        343)."""
+        raise BadRequest("Invalid entity id: entity key must not be null.")
 
     async def delete_entity(self, request: web.Request, q: Query) -> web.StreamResponse:
         await self.client.signal_entity(request.match_info["entityName"], self._entity_key(request), "delete", None)
@@ -279,12 +310,11 @@ class DurableHttpApi:
             if time_from and inst.last_updated_time < time_from or time_to and inst.last_updated_time > time_to:
                 continue
             entity_name, key = parse_entity_id(inst.instance_id)
-            item: dict[str, Any] = {"entityId": {"name": entity_name, "key": key},
-                                    "lastOperationTime": format_time(inst.last_updated_time)}
-            if fetch_state:
-                item["state"] = parse_json_text(inst.entity_state)
-            body.append(item)
-        return page_response(body, page)
+            # EntityStatus: `state` always present (null without fetchState), the time at full precision.
+            body.append({"entityId": {"name": entity_name, "key": key},
+                         "lastOperationTime": format_precise_time(inst.last_updated_time),
+                         "state": parse_json_text(inst.entity_state) if fetch_state else None})
+        return page_response(body, page, always_header=True)
 
     async def not_found(self, request: web.Request, q: Query) -> web.StreamResponse:
         return error_response(404, f"No Durable HTTP API route matches {request.method} {request.rel_url.path}.")

@@ -27,9 +27,11 @@ log = logging.getLogger("devhost")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 QueryHandler = Callable[[web.Request, "Query"], Awaitable[web.StreamResponse]]
 
-_TRUE = {"true", "1"}
-_FALSE = {"false", "0"}
-_STATUS_BY_NAME = {s.value.lower(): s for s in RuntimeStatus}
+# Enum.TryParse<OrchestrationRuntimeStatus>: exact names and the enum's numbers (OrchestrationRuntimeStatus.cs).
+_STATUS_NUMBERS = {"Running": 0, "Completed": 1, "ContinuedAsNew": 2, "Failed": 3, "Canceled": 4, "Terminated": 5,
+                   "Pending": 6, "Suspended": 7}
+_STATUS_BY_NAME = {**{s.value: s for s in RuntimeStatus},
+                   **{str(_STATUS_NUMBERS[s.value]): s for s in RuntimeStatus if s.value in _STATUS_NUMBERS}}
 MAX_PAGE = 1000
 CONTINUATION = "x-ms-continuation-token"
 
@@ -86,67 +88,69 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 # ---------------------------------------------------------------------- query
 class Query:
-    """Query parameters with case-insensitive names and strict, case-insensitive values."""
+    """Query parameters parsed as leniently as the extension parses them (HttpApiHandler.cs 719-783):
+    names case-insensitive, the first of repeated values (but every value of a status list), and a value
+    that does not parse is ignored (the default applies) rather than refused.
+
+    Booleans are `true`/`false` in any case (bool.TryParse); numbers are integers (int.TryParse); times
+    anything ISO 8601 (DateTime.TryParse, more lenient still); statuses the exact names or their numbers
+    (Enum.TryParse is case-sensitive: `running` is no status, so no filter)."""
 
     def __init__(self, request: web.Request) -> None:
         self.values: dict[str, str] = {}
+        self.lists: dict[str, list[str]] = {}
         for key, value in request.query.items():
             self.values.setdefault(key.lower(), value)
+            self.lists.setdefault(key.lower(), []).append(value)
 
     def get(self, name: str) -> str | None:
         return self.values.get(name.lower())
 
     def boolean(self, name: str, default: bool) -> bool:
-        raw = self.get(name)
-        if raw is None or raw == "":
-            return default
-        if raw.lower() in _TRUE:
-            return True
-        if raw.lower() in _FALSE:
-            return False
-        raise BadRequest(f"Query parameter '{name}' must be true or false, not {raw!r}.")
+        raw = (self.get(name) or "").strip().lower()
+        return True if raw == "true" else False if raw == "false" else default
 
     def integer(self, name: str, default: int, *, minimum: int = 1, maximum: int | None = None) -> int:
-        raw = self.get(name)
-        if raw is None or raw == "":
-            return default
+        """An integer; one that does not parse or is below `minimum` is the default, one above `maximum` is
+        `maximum` (devhost's bounds: a page of 0 or a million rows is no page the store can serve)."""
+        raw = (self.get(name) or "").strip()
         try:
             value = int(raw)
         except ValueError:
-            raise BadRequest(f"Query parameter '{name}' must be an integer, not {raw!r}.") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f" and at most {maximum}" if maximum is not None else ""
-            raise BadRequest(f"Query parameter '{name}' must be at least {minimum}{bound}.")
-        return value
+            return default
+        if value < minimum:
+            return default
+        return min(value, maximum) if maximum is not None else value
 
     def seconds(self, name: str) -> float | None:
-        raw = self.get(name)
-        if raw is None or raw == "":
-            return None
+        """A number of seconds (double.TryParse), clamped to 0-3600; None when absent or unparsable."""
         try:
-            value = float(raw)
+            value = float((self.get(name) or "").strip())
         except ValueError:
-            raise BadRequest(f"Query parameter '{name}' must be a number of seconds, not {raw!r}.") from None
-        if not 0 <= value <= 3600:
-            raise BadRequest(f"Query parameter '{name}' must be between 0 and 3600 seconds.")
-        return value
+            return None
+        if value != value:  # NaN
+            return None
+        return max(0.0, min(value, 3600.0))
 
     def time(self, name: str) -> datetime | None:
-        raw = self.get(name)
-        if raw is None or raw == "":
+        raw = (self.get(name) or "").strip()
+        if not raw:
             return None
         try:
-            value = datetime.fromisoformat(raw.strip().replace(" ", "+"))
+            value = datetime.fromisoformat(raw.replace(" ", "+"))
         except ValueError:
-            raise BadRequest(f"Query parameter '{name}' is not a valid date/time: {raw!r}.") from None
+            return None
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
     def statuses(self, name: str) -> list[RuntimeStatus] | None:
-        raw = self.get(name)
-        if not raw:
-            return None
-        # Unknown names are ignored, as in the extension.
-        found = [_STATUS_BY_NAME[p.strip().lower()] for p in raw.split(",") if p.strip().lower() in _STATUS_BY_NAME]
+        """Every value of a repeated parameter, each split at commas; names or numbers that are not a status
+        are skipped (TryGetIEnumerableQueryParameterValue, HttpApiHandler.cs 719)."""
+        found: list[RuntimeStatus] = []
+        for raw in self.lists.get(name.lower(), []):
+            for part in raw.split(","):
+                status = _STATUS_BY_NAME.get(part.strip())
+                if status is not None and status not in found:
+                    found.append(status)
         return found or None
 
 
@@ -229,7 +233,8 @@ async def query_page(client: TaskHubClient, query: InstanceQuery) -> QueryPage:
         raise BadRequest(f"The {CONTINUATION} header is not a valid continuation token.") from None
 
 
-def page_response(items: list[Any], page: QueryPage) -> web.Response:
-    """One page as a JSON array, its continuation (if any) in the header the Durable API uses."""
-    headers = {CONTINUATION: page.continuation} if page.continuation else {}
+def page_response(items: list[Any], page: QueryPage, *, always_header: bool = False) -> web.Response:
+    """One page as a JSON array, its continuation (if any) in the header the Durable API uses; with
+    `always_header` the header is there even when empty, as the extension adds it (HttpApiHandler.cs 508, 548)."""
+    headers = {CONTINUATION: page.continuation or ""} if page.continuation or always_header else {}
     return web.json_response(items, status=200, headers=headers)

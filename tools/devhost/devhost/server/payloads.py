@@ -19,6 +19,14 @@ def format_time(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def format_precise_time(value: datetime) -> str:
+    """A DateTime as Json.NET writes it: seconds with up to seven fraction digits, trailing zeros dropped."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".")
+    return text + "Z"
+
+
 def _render_history(events: list[Event], show_input: bool, show_output: bool) -> list[dict[str, Any]]:
     """historyEvents per §6.3; the rendering lives in devhost.history_view (imported lazily
     so the server works while that module is missing, with a plain fallback)."""

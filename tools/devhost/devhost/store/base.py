@@ -29,12 +29,12 @@ class InstanceQuery:
     created_to: datetime | None = None
     instance_id_prefix: str | None = None
     name: str | None = None
-    entities: bool = False  # False: orchestrations only; True: entities only
+    entities: bool | None = False  # False: orchestrations only; True: entities only; None: both (the HTTP list)
     page_size: int = 100
     continuation: str | None = None
 
     def matches(self, inst: Instance) -> bool:
-        if inst.is_entity != self.entities:
+        if self.entities is not None and inst.is_entity != self.entities:
             return False
         if self.runtime_status and inst.runtime_status not in self.runtime_status:
             return False

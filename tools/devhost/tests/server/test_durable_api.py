@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import pytest
 
@@ -83,8 +84,11 @@ async def test_get_instance_status_codes_and_options() -> None:
         assert resp.headers["Location"].endswith("/instances/w1?SHOWINPUT=False&ShowHistory=TRUE")
         body = await resp.json()
         assert body["input"] is None and body["historyEvents"][0]["EventType"] == "ExecutionStarted"
-        resp = await session.get(f"{base}{WEBHOOK}/instances/w1?showHistory=maybe")
-        assert resp.status == 400
+        # Unparsable booleans are ignored, as bool.TryParse makes them (HttpApiHandler.cs 596, 753).
+        resp = await session.get(f"{base}{WEBHOOK}/instances/w1?showHistory=maybe&showInput=0")
+        assert resp.status == 202
+        body = await resp.json()
+        assert "historyEvents" not in body and body["input"] == "in"
         await _start(session, base, "fails", "f1")
         failed = await wait_status(session, f"{base}{WEBHOOK}/instances/f1")
         assert failed["runtimeStatus"] == "Failed" and "orchestrator exploded" in failed["output"]
@@ -114,13 +118,20 @@ async def test_list_instances_filters_and_paging() -> None:
             if not token:
                 break
         assert sorted(seen) == [f"batch-{i}" for i in range(5)] and pages == 3
-        resp = await session.get(f"{base}{WEBHOOK}/instances/?RuntimeStatus=running,Bogus")
+        # Status names as Enum.TryParse reads them (HttpApiHandler.cs 719): exact names or numbers, each value
+        # of a repeated parameter split at commas; what does not parse is skipped.
+        resp = await session.get(f"{base}{WEBHOOK}/instances/?RuntimeStatus=Running,Bogus")
         assert [s["instanceId"] for s in await resp.json()] == ["waiting-1"]
+        resp = await session.get(f"{base}{WEBHOOK}/instances?runtimeStatus=Bogus&runtimeStatus=0")  # 0 = Running
+        assert [s["instanceId"] for s in await resp.json()] == ["waiting-1"]
+        resp = await session.get(f"{base}{WEBHOOK}/instances?runtimeStatus=running")  # no status: no filter
+        assert len(await resp.json()) == 6
         resp = await session.get(f"{base}{WEBHOOK}/instances?createdTimeFrom=2999-01-01T00:00:00Z")
         assert await resp.json() == []
-        for bad in ("top=0", "top=x", "createdTimeFrom=yesterday"):
-            resp = await session.get(f"{base}{WEBHOOK}/instances?{bad}")
-            assert resp.status == 400, bad
+        # Values that do not parse are ignored (TryGet*QueryParameterValue, HttpApiHandler.cs 719-783).
+        for ignored in ("top=0", "top=x", "createdTimeFrom=yesterday", "showInput=maybe"):
+            resp = await session.get(f"{base}{WEBHOOK}/instances?{ignored}")
+            assert resp.status == 200 and len(await resp.json()) == 6, ignored
         resp = await session.get(f"{base}{WEBHOOK}/instances", headers={"x-ms-continuation-token": "garbage"})
         assert resp.status == 400
 
@@ -137,11 +148,77 @@ async def test_purge_single_and_by_filter() -> None:
         assert (await session.delete(f"{base}{WEBHOOK}/instances/p-0")).status == 404
         resp = await session.delete(f"{base}{WEBHOOK}/instances")
         assert resp.status == 400 and "createdTimeFrom" in (await resp.json())["Message"]
-        resp = await session.delete(f"{base}{WEBHOOK}/instances/?createdTimeFrom=2000-01-01T00:00:00Z")
-        assert resp.status == 200 and await resp.json() == {"instancesDeleted": 2}  # the running one stays
+        # A status list holding only unfinished statuses is emptied (AzureTableTrackingStore.cs 843, DTFx
+        # AzureStorage v1.17.5), and an empty list is no filter at all (OrchestrationInstanceStatusQueryCondition.cs
+        # 133): `runtimeStatus=Running` purges every instance in the range, like no `runtimeStatus`.
+        resp = await session.delete(f"{base}{WEBHOOK}/instances/?createdTimeFrom=2000-01-01T00:00:00Z"
+                                    "&runtimeStatus=Completed")
+        assert resp.status == 200 and await resp.json() == {"instancesDeleted": 2}
+        assert (await session.get(f"{base}{WEBHOOK}/instances/p-running")).status == 202
+        resp = await session.delete(f"{base}{WEBHOOK}/instances/?createdTimeFrom=2000-01-01T00:00:00Z"
+                                    "&runtimeStatus=Running")
+        assert resp.status == 200 and await resp.json() == {"instancesDeleted": 1}
+        assert (await session.get(f"{base}{WEBHOOK}/instances/p-running")).status == 404
         resp = await session.delete(f"{base}{WEBHOOK}/instances/?createdTimeFrom=2000-01-01T00:00:00Z")
         assert resp.status == 404
-        assert (await session.get(f"{base}{WEBHOOK}/instances/p-running")).status == 202
+
+
+async def test_purge_without_status_purges_running_instances_and_entities_in_the_range() -> None:
+    """C4: the SDK's purge_instance_history_by sends no status; on Azure that deletes running work too."""
+    async with running_host() as (_, session, base):
+        await _start(session, base, "hello_sequence", "q-done")
+        await _start(session, base, "wait_for_approval", "q-running")
+        assert (await session.post(f"{base}{WEBHOOK}/entities/counter/q?op=add", json="1")).status == 202
+        await wait_status(session, f"{base}{WEBHOOK}/instances/q-done")
+        await wait_status(session, f"{base}{WEBHOOK}/instances/q-running", {"Running"})
+        await _wait_entity(session, f"{base}{WEBHOOK}/entities/counter/q", 1)
+        resp = await session.delete(f"{base}{WEBHOOK}/instances?createdTimeFrom=2000-01-01T00:00:00Z")
+        assert resp.status == 200 and await resp.json() == {"instancesDeleted": 3}
+        for path in ("instances/q-done", "instances/q-running", "entities/counter/q"):
+            assert (await session.get(f"{base}{WEBHOOK}/{path}")).status == 404, path
+
+
+async def test_purge_by_id_purges_a_running_instance() -> None:
+    """C3: HttpApiHandler.cs 554 answers 404 only when there is no instance; the Azure Storage provider purges
+    whatever the status (AzureTableTrackingStore.PurgeInstanceHistoryAsync(instanceId), 801)."""
+    async with running_host() as (_, session, base):
+        await _start(session, base, "wait_for_approval", "run-1")
+        await wait_status(session, f"{base}{WEBHOOK}/instances/run-1", {"Running"})
+        resp = await session.delete(f"{base}{WEBHOOK}/instances/run-1")
+        assert resp.status == 200 and await resp.json() == {"instancesDeleted": 1}
+        assert (await session.get(f"{base}{WEBHOOK}/instances/run-1")).status == 404
+        assert (await session.post(f"{base}{WEBHOOK}/instances/run-1/raiseEvent/approve", json=True)).status == 404
+
+
+async def test_list_shows_inputs_and_entity_instances_by_default() -> None:
+    """C1: OrchestrationStatusQueryCondition.ShowInput defaults to true (OrchestrationStatusQueryCondition.cs 79);
+    C2: the Azure Storage provider lists entity instances too (AzureStorageDurabilityProvider.cs 212 sets no
+    entity filter), as `@name@key`, Running."""
+    async with running_host() as (_, session, base):
+        await _start(session, base, "wait_for_approval", "in-1", body='{"x": 1}', headers=JSON)
+        await wait_status(session, f"{base}{WEBHOOK}/instances/in-1", {"Running"})
+        assert (await session.post(f"{base}{WEBHOOK}/entities/counter/k?op=add", json="2")).status == 202
+        await _wait_entity(session, f"{base}{WEBHOOK}/entities/counter/k", 2)
+        resp = await session.get(f"{base}{WEBHOOK}/instances")
+        assert resp.headers["x-ms-continuation-token"] == ""  # always there (HttpApiHandler.cs 508)
+        listed = {s["instanceId"]: s for s in await resp.json()}
+        assert listed["in-1"]["input"] == {"x": 1}
+        assert listed["@counter@k"]["runtimeStatus"] == "Running"
+        resp = await session.get(f"{base}{WEBHOOK}/instances?showInput=false")
+        assert {s["instanceId"]: s["input"] for s in await resp.json()}["in-1"] is None
+        # The dashboard's own list (devhost route) stays orchestrations only; entities have their own tab.
+        resp = await session.get(f"{base}/devhost/api/instances")
+        assert [s["instanceId"] for s in await resp.json()] == ["in-1"]
+
+
+async def _wait_entity(session, url: str, state: object, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        resp = await session.get(url)
+        if resp.status == 200 and await resp.json() == state:
+            return
+        assert asyncio.get_running_loop().time() < deadline, (url, resp.status)
+        await asyncio.sleep(0.02)
 
 
 async def test_raise_event_terminate_suspend_resume_status_codes() -> None:
@@ -151,8 +228,15 @@ async def test_raise_event_terminate_suspend_resume_status_codes() -> None:
         assert (await session.post(f"{api}/ghost/terminate")).status == 404
         await _start(session, base, "wait_for_approval", "e1")
         await wait_status(session, f"{api}/e1", {"Running"})
+        # HandleRaiseEventRequestAsync (HttpApiHandler.cs 1001-1015): JSON content or a 400.
         resp = await session.post(f"{api}/e1/raiseEvent/approve", data="true", headers=TEXT)
         assert resp.status == 400
+        assert (await resp.json())["Message"] == "Only application/json request content is supported"
+        resp = await session.post(f"{api}/e1/raiseEvent/approve")  # no content at all
+        assert resp.status == 400
+        assert (await resp.json())["Message"] == "Only application/json request content is supported"
+        resp = await session.post(f"{api}/e1/raiseEvent/approve", data="", headers=JSON)  # empty JSON: no token
+        assert resp.status == 400 and (await resp.json())["Message"] == "Invalid JSON content"
         resp = await session.post(f"{api}/e1/raiseEvent/approve", data="{bad", headers=JSON)
         assert resp.status == 400
         assert (await session.post(f"{api}/e1/resume")).status == 409  # not suspended
@@ -202,6 +286,9 @@ async def test_start_and_wait_with_timeout_query() -> None:
         assert resp.status == 200 and await resp.json() == ["Hello q-1", "Hello q-2", "Hello q-3"]
         resp = await session.post(f"{base}{WEBHOOK}/orchestrators/wait_for_approval?timeout=0.2&pollingInterval=0.05")
         assert resp.status == 202
+        # pollingInterval > timeout: ArgumentException (HttpApiHandler.cs 204), a 400 (HttpApiHandler.cs 452).
+        resp = await session.post(f"{base}{WEBHOOK}/orchestrators/wait_for_approval?timeout=1&pollingInterval=2")
+        assert resp.status == 400 and "timeout" in (await resp.json())["Message"]
         resp = await session.post(f"{base}{WEBHOOK}/orchestrators/hello_sequence?timeout=5&pollingInterval=0.05",
                                   json="bare")  # a bare JSON string: the SDK's get_input() fails on it
         assert resp.status == 200 and (await resp.json())["runtimeStatus"] == "Failed"
@@ -227,8 +314,15 @@ async def test_entities_over_http() -> None:
         resp = await session.get(f"{api}?fetchState=TRUE")
         listed = {(e["entityId"]["key"], e.get("state")) for e in await resp.json()}
         assert ("c1", 7) in listed
+        # EntityStatus always has `state` (null without fetchState) and a full-precision time.
         resp = await session.get(f"{api}/counter")
-        assert all("state" not in e for e in await resp.json())
+        assert resp.headers["x-ms-continuation-token"] == ""
+        items = await resp.json()
+        assert items and all(e["state"] is None for e in items)
+        assert all("." in e["lastOperationTime"] or e["lastOperationTime"].endswith(":00Z") for e in items)
+        # No key: EntityId(name, null) throws ArgumentNullException (EntityId.cs 29), a 400 (HttpApiHandler.cs 343).
+        resp = await session.post(f"{api}/counter?op=add", json="1")
+        assert resp.status == 400 and "key" in (await resp.json())["Message"]
         assert (await session.delete(f"{api}/counter/c1")).status == 202
         deadline = asyncio.get_running_loop().time() + 10
         while (await session.get(f"{api}/counter/c1")).status != 404:
@@ -258,3 +352,32 @@ async def test_odd_ids_never_give_5xx(path: str) -> None:
         for method in ("GET", "POST", "DELETE"):
             resp = await session.request(method, f"{base}{WEBHOOK}{path}")
             assert 400 <= resp.status < 500, (method, path, resp.status)
+
+
+@pytest.mark.parametrize("body, content_type", [
+    (b"3", "application/json"),              # a number
+    (b'{"n": 3}', "application/json"),       # an object
+    (b'"3"', "application/json"),            # a JSON string: fine, the SDK's own client sends this
+    (b"3", "text/plain"),                    # text: the input is the string "3", also fine
+])
+async def test_raw_signal_input_is_encoded_once_as_azure_does_and_failures_are_logged(
+        body: bytes, content_type: str, caplog: pytest.LogCaptureFixture) -> None:
+    """B2: HandlePostEntityOperationRequestAsync passes a JSON body through ConvertToJToken (HttpApiHandler.cs
+    1077), so a non-string JSON value reaches the SDK encoded once and its `get_input` fails; a JSON string or
+    text is what the SDK expects. A failed operation is logged with its reason, as the extension traces
+    OperationFailed for every failed operation, signals included (TaskEntityShim.cs 651)."""
+    succeeds = content_type == "text/plain" or body.startswith(b'"')
+    async with running_host() as (_, session, base):
+        api = f"{base}{WEBHOOK}/entities/counter"
+        assert (await session.post(f"{api}/b2?op=reset")).status == 202
+        await _wait_entity(session, f"{api}/b2", 0)
+        with caplog.at_level(logging.ERROR, logger="devhost"):
+            resp = await session.post(f"{api}/b2?op=add", data=body, headers={"Content-Type": content_type})
+            assert resp.status == 202
+            assert (await session.post(f"{api}/b2?op=add", json="10")).status == 202  # a marker after it
+            await _wait_entity(session, f"{api}/b2", 13 if succeeds else 10)
+        failed = [r.getMessage() for r in caplog.records if "operation 'add' (signal) failed" in r.getMessage()]
+        if succeeds:
+            assert failed == []
+        else:
+            assert len(failed) == 1 and "@counter@b2" in failed[0], failed

@@ -117,7 +117,7 @@ class InstancesTable:
         params: dict[str, Any] = {}
         if query.entities:
             clauses.append("PartitionKey ge '@' and PartitionKey lt 'A'")
-        else:
+        elif query.entities is not None:
             clauses.append("(PartitionKey lt '@' or PartitionKey ge 'A')")
         if query.instance_id_prefix:
             prefix = sanitize_key(query.instance_id_prefix)

@@ -38,7 +38,8 @@ export async function request(method, url, { body, headers = {}, json = true } =
 
 const enc = encodeURIComponent;
 
-/** One page of instances; `name` needs devhost's route, the rest is the Durable API. */
+/** One page of orchestration instances from devhost's route: the Durable API's list also holds the
+ * entities' `@name@key` instances (as Azure's does), which the Entities tab shows instead. */
 export async function listInstances(filters, token, top) {
   const params = new URLSearchParams();
   params.set("top", String(top));
@@ -47,7 +48,7 @@ export async function listInstances(filters, token, top) {
   if (filters.from) params.set("createdTimeFrom", new Date(filters.from).toISOString());
   if (filters.to) params.set("createdTimeTo", new Date(filters.to).toISOString());
   if (filters.name) params.set("name", filters.name);
-  const base = filters.name ? `${DEVHOST}/instances` : `${DURABLE}/instances`;
+  const base = `${DEVHOST}/instances`;
   const headers = token ? { "x-ms-continuation-token": token } : {};
   const resp = await request("GET", `${base}?${params}`, { headers });
   return { items: resp.data || [], next: resp.headers.get("x-ms-continuation-token") };
@@ -62,9 +63,27 @@ export async function listEntities(token, top) {
 export const getStatus = (id) => request("GET", `${DURABLE}/instances/${enc(id)}?showInput=true`).then((r) => r.data);
 export const getHistory = (id) => request("GET", `${DEVHOST}/instances/${enc(id)}/history`).then((r) => r.data);
 
+/** Always a JSON body (`null` when no data): the extension answers 400 to a raise without JSON content. */
 export function raiseEvent(id, name, value) {
-  return request("POST", `${DURABLE}/instances/${enc(id)}/raiseEvent/${enc(name)}`, { body: value });
+  return request("POST", `${DURABLE}/instances/${enc(id)}/raiseEvent/${enc(name)}`,
+    { body: value === undefined ? null : value });
 }
+
+/** DELETE /instances?createdTimeFrom=...: with no status, Azure purges EVERY instance created in the range,
+ * running ones and entities included; callers must warn first (PURGE_ALL_WARNING). */
+export function purgeByFilter(createdFrom, createdTo, statuses = []) {
+  const params = new URLSearchParams({ createdTimeFrom: createdFrom });
+  if (createdTo) params.set("createdTimeTo", createdTo);
+  if (statuses.length) params.set("runtimeStatus", statuses.join(","));
+  return request("DELETE", `${DURABLE}/instances?${params}`);
+}
+
+export const PURGE_ALL_WARNING = "No finished status is selected, so this purges EVERY instance created in the range: "
+  + "running, pending and suspended ones and entities too, as Azure does. Their history is deleted and cannot be "
+  + "recovered.";
+
+export const PURGE_RUNNING_WARNING = "This instance is not finished. Purging deletes its history while it runs "
+  + "(as Azure does); whatever it was doing stops being tracked.";
 
 /** terminate | suspend | resume | rewind | restart */
 export function control(id, op, reason) {

@@ -1,6 +1,6 @@
 // One instance: summary, actions, parent/child links, the timeline and the raw history.
 
-import { control, fork, getHistory, getStatus, purge, raiseEvent } from "./api.js";
+import { PURGE_RUNNING_WARNING, control, fork, getHistory, getStatus, purge, raiseEvent } from "./api.js";
 import { Poller, fmtTime, h, instanceHref, pretty, showResult, statusBadge } from "./dom.js";
 import { renderTimeline, typeName } from "./timeline.js";
 
@@ -79,8 +79,8 @@ export function renderInstance(view, id, cleanup) {
         : null].filter(Boolean));
   }
 
-  async function act(label, fn, after) {
-    if (!window.confirm(`${label} instance ${id}?`)) return;
+  async function act(label, fn, after, warning = "") {
+    if (!window.confirm(`${label} instance ${id}?${warning ? `\n\n${warning}` : ""}`)) return;
     try {
       const resp = await fn();
       showResult(result, true, `${label}: accepted (HTTP ${resp.status})${after ? ` · ${after(resp)}` : ""}`);
@@ -127,7 +127,8 @@ export function renderInstance(view, id, cleanup) {
       button("Rewind", () => act("Rewind", () => control(id, "rewind", reason.value)), "op-rewind"),
       button("Restart", () => act("Restart", () => control(id, "restart"),
         (r) => `new instance ${r.data && r.data.id}`), "op-restart"),
-      button("Purge", () => act("Purge", () => purge(id), (r) => `${r.data.instancesDeleted} deleted`), "op-purge"),
+      button("Purge", () => act("Purge", () => purge(id), (r) => `${r.data.instancesDeleted} deleted`,
+        last.status && !TERMINAL.has(last.status.runtimeStatus) ? PURGE_RUNNING_WARNING : ""), "op-purge"),
       h("label", { class: "inline" }, auto, "auto-refresh")));
 
   const poller = new Poller(() => load(), 1500);

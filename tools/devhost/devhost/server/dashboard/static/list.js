@@ -1,6 +1,6 @@
 // The instance list: filters, one page at a time (continuation tokens, never a full scan), auto-refresh.
 
-import { listInstances } from "./api.js";
+import { PURGE_ALL_WARNING, listInstances, purgeByFilter } from "./api.js";
 import { Poller, fmtTime, h, instanceHref, pretty, showResult, statusBadge } from "./dom.js";
 
 const STATUSES = ["", "Pending", "Running", "Suspended", "Completed", "Failed", "Terminated", "ContinuedAsNew"];
@@ -36,7 +36,30 @@ export function renderInstanceList(view, cleanup) {
     },
   }, field("Status", status), field("Name", name), field("Id prefix", prefix), field("Created from", from),
   field("to", to), field("Page size", top), h("button", { type: "submit", id: "apply-filters" }, "Apply"),
+  h("button", { type: "button", id: "purge-range", onclick: () => purgeRange() }, "Purge created range…"),
   h("label", { class: "inline" }, auto, "auto-refresh"));
+
+  /** The Durable API's purge by filter over the "Created from/to" inputs and the selected status. */
+  async function purgeRange() {
+    if (!from.value) {
+      showResult(message, false, "Set 'Created from' (and optionally 'to') to purge a range.");
+      return;
+    }
+    const fromIso = new Date(from.value).toISOString();
+    const toIso = to.value ? new Date(to.value).toISOString() : "";
+    // Azure drops unfinished statuses from the filter; none left means no status filter at all.
+    const finished = ["Completed", "Failed", "Terminated", "Canceled"].includes(status.value);
+    const what = finished ? `${status.value} instances` : "ALL instances";
+    const warning = finished ? "Their history is deleted and cannot be recovered." : PURGE_ALL_WARNING;
+    if (!window.confirm(`Purge ${what} created from ${fromIso}${toIso ? ` to ${toIso}` : ""}?\n\n${warning}`)) return;
+    try {
+      const resp = await purgeByFilter(fromIso, toIso, finished ? [status.value] : []);
+      showResult(message, true, `Purged ${resp.data.instancesDeleted} instance(s).`);
+    } catch (err) {
+      showResult(message, false, err.status === 404 ? "Nothing matched the purge filter." : `Purge failed: ${err.message}`);
+    }
+    load();
+  }
 
   let latest = 0; // a slow answer for old filters or an old page must not overwrite a newer one
   async function load() {
