@@ -211,7 +211,7 @@ class DurableHttpApi:
         must be JSON (`application/json`, 1001; an empty body does not parse, 1011) or it is a 400."""
         iid, name = request.match_info["instanceId"], request.match_info["eventName"]
         inst = await self.client.get(iid)
-        if inst is None or inst.is_entity:
+        if inst is None:
             raise _not_found(iid)
         if inst.runtime_status.is_terminal:
             raise Gone(f"Instance '{iid}' is {inst.runtime_status.value}; it takes no more events.")
