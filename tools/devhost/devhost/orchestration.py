@@ -97,6 +97,12 @@ class _Ended(Exception):
     """Raised inside an episode once the execution reached a terminal state."""
 
 
+class _ActionRefused(Exception):
+    """The extension refuses an action while replaying it (an unknown function, a bad child id: the shim's
+    InvokeAPIFromAction throws, OutOfProcOrchestrationShim.cs 203). The orchestration fails with the message,
+    but like any failure only once no task is open; the action takes no sequence number."""
+
+
 def _timespan(delta: timedelta) -> str:
     total = int(delta.total_seconds())
     days, rest = divmod(total, 86400)
@@ -488,6 +494,9 @@ class OrchestrationStep:
             self._schedule_new(plan, episode_now)
             if batch:
                 self._advance_retry(batch[-1], episode_now)
+        except _ActionRefused as refused:
+            state = {**state, "error": str(refused)}
+            error, details, done, cont = str(refused), None, True, False
         except _Ended:
             return []
 
@@ -677,25 +686,28 @@ class OrchestrationStep:
             ids.append(seq)
             if t == ActionType.CONTINUE_AS_NEW:
                 continue
-            self._schedule(action, t, seq, now)
+            try:
+                self._schedule(action, t, seq, now)
+            except _ActionRefused:
+                ids.pop()  # refused before it took a number; every replay meets it again
+                self.inst.engine.next_id = seq
+                raise
 
     def _schedule(self, action: Action, t: int, seq: int, now: datetime) -> None:
         inst = self.inst
         if t in ACTIVITY_TYPES:
             name = action.get("functionName") or ""
             if self.app.activity(name) is None:
-                self._fail(f"The function '{name}' doesn't exist, is disabled, or is not an activity function.", None)
-                raise _Ended
+                raise _ActionRefused(
+                    f"The function '{name}' doesn't exist, is disabled, or is not an activity function.")
             self._schedule_activity(name, action.get("input"), seq, now)
             if t == ActionType.CALL_ACTIVITY_WITH_RETRY:
                 self._start_retry(seq, "activity", action)
         elif t in SUB_ORCHESTRATOR_TYPES:
             name = action.get("functionName") or ""
             if self.app.orchestrator(name) is None:
-                self._fail(
-                    f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function.", None
-                )
-                raise _Ended
+                raise _ActionRefused(
+                    f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function.")
             self._schedule_sub(name, action.get("input"), action.get("instanceId"), seq, now, action.get("version"))
             if t == ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY:
                 self._start_retry(seq, "sub", action)
@@ -729,12 +741,10 @@ class OrchestrationStep:
         child = child_id or f"{inst.execution_id}:{seq}"
         # DurableOrchestrationContext.cs 597-607: a best-effort check against self and parent, ignoring case.
         if child.lower() in (inst.instance_id.lower(), (inst.parent_instance_id or "").lower()):
-            self._fail("The instance ID of a sub-orchestration must be different than the instance ID of a parent "
-                       "orchestration.", None)
-            raise _Ended
+            raise _ActionRefused("The instance ID of a sub-orchestration must be different than the instance ID of "
+                                 "a parent orchestration.")
         if child.startswith("@"):
-            self._fail("Orchestration instance ids must not start with @", None)
-            raise _Ended
+            raise _ActionRefused("Orchestration instance ids must not start with @")
         inst.history.append(h.sub_orchestration_created(now, seq, name, child, input_text, version or ""))
         parent = {
             "OrchestrationInstance": {"InstanceId": inst.instance_id, "ExecutionId": inst.execution_id},
@@ -770,11 +780,8 @@ class OrchestrationStep:
         target = action.get("instanceId") or ""
         entity_name = target[1:].split("@", 1)[0] if target.startswith("@") else ""
         if not entity_name or self.app.entity(entity_name) is None:
-            self._fail(
-                f"The function '{entity_name or target}' doesn't exist, is disabled, or is not an entity function.",
-                None,
-            )
-            raise _Ended
+            raise _ActionRefused(
+                f"The function '{entity_name or target}' doesn't exist, is disabled, or is not an entity function.")
         request: dict[str, Any] = {
             "op": action.get("operation"),
             "id": entity_request_id(inst.instance_id, inst.execution_id, seq),

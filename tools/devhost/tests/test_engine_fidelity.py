@@ -297,3 +297,18 @@ def test_an_entity_batch_that_fails_as_a_whole_is_logged_loudly_and_answered_wit
     assert state is None  # nothing committed
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR and r.name == "devhost"]
     assert len(errors) == 1 and "failed as a whole" in errors[0] and "retried without end" in errors[0]
+
+
+def test_an_unknown_activity_fails_the_orchestration_once_the_tasks_before_it_finished() -> None:
+    # The shim's InvokeAPIFromAction throws for an unknown function (OutOfProcOrchestrationShim.cs 203) after
+    # invoking the actions before it; the failure waits for those (TaskOrchestrationExecutor.cs 153-168), and
+    # what comes after it is never scheduled.
+    step = Step(app)
+    first = step(started("fan_out_to_a_missing_activity"))
+    assert work(first) == [(0, "work")]
+    assert step.inst.runtime_status == RuntimeStatus.RUNNING
+    done = step(completed(0, "ok"))
+    assert work(done) == []
+    assert step.inst.runtime_status == RuntimeStatus.FAILED
+    assert step.inst.output == ("Orchestrator function 'fan_out_to_a_missing_activity' failed: The function 'missing' "
+                                "doesn't exist, is disabled, or is not an activity function.")

@@ -193,3 +193,10 @@ def call_unsaveable(context: df.DurableOrchestrationContext):
     except Exception as exc:
         return {"error": str(exc)}
     return result
+
+
+@app.orchestration_trigger(context_name="context")
+def fan_out_to_a_missing_activity(context: df.DurableOrchestrationContext):
+    results = yield context.task_all([context.call_activity("work", "ok"), context.call_activity("missing", "x"),
+                                      context.call_activity("work", "never sent")])
+    return results
