@@ -14,7 +14,8 @@ names over private modules).
   gives the `durable`, `durable_app` and `azurite_connection_string` fixtures.
 * Replay checker: `replay_history` / `assert_replays` replay a recorded history against the current code
   and report the first divergence (`ReplayReport`, `NondeterminismError`); `load_recording` reads a
-  recording, `export_instance` makes a full one from a harness or store instance.
+  recording, `export_instance` makes a full one from a harness or store instance; `replay_deployed` checks
+  every running instance of a deployed app (the pre-deploy check).
 * Server: `serve` runs an app folder as `devhost start` does.
 * Azurite: `start_azurite` starts a private Azurite (`Azurite`; `AzuriteMissing` when it is not installed).
 """
@@ -29,7 +30,15 @@ from .client import ClientError, Conflict, Gone, NotFound  # noqa: E402
 from .harness import DurableHarness, OrchestrationStatus  # noqa: E402
 from .history import EventType, RuntimeStatus  # noqa: E402
 from .history_view import export_instance  # noqa: E402
-from .replay import NondeterminismError, Recording, ReplayReport, assert_replays, load_recording, replay_history  # noqa: E402
+from .replay import (  # noqa: E402
+    NondeterminismError,
+    Recording,
+    ReplayReport,
+    assert_replays,
+    load_recording,
+    replay_deployed,
+    replay_history,
+)
 from .versioning import Versioning  # noqa: E402
 
 __all__ = [
@@ -46,6 +55,7 @@ __all__ = [
     # Replay checker
     "replay_history",
     "assert_replays",
+    "replay_deployed",
     "ReplayReport",
     "NondeterminismError",
     "load_recording",

@@ -235,3 +235,20 @@ async def test_orchestration_versioning_sample_outputs() -> None:
         done = await continue_(session, base, newer)
         assert done["output"] == ["Orchestration version: 2.0", "Suborchestration version (explicit): 0.9",
                                   "Suborchestration version (default): 2.0", "Hello from B!"]
+
+
+def test_replaying_http_histories_of_versioned_instances_needs_the_version() -> None:
+    """The HTTP view drops ExecutionStarted's Version (history_view.to_http_history, as the extension does), so
+    `devhost replay --url/--version` and `replay_history(..., version=)` say which version to replay under."""
+    from devhost import replay_history
+    from devhost.history_view import to_http_history
+
+    app = versioned_module().app
+    with DurableHarness(app, versioning=Versioning("1.0")) as durable:
+        iid = durable.start("my_orchestrator")
+        status = durable.run(iid)  # waits for "Continue" after activity_a
+        payload = {"instanceId": iid, "historyEvents": to_http_history(status.history, show_input=True,
+                                                                        show_output=True)}
+    assert replay_history(app, payload, version="1.0").ok
+    unversioned = replay_history(app, payload)
+    assert not unversioned.ok and "'activity_a'" in str(unversioned.divergence)

@@ -15,17 +15,20 @@ Recordings come in two formats (`_recording`): the full DTFx history (exact; `hi
 and the Durable HTTP API's `historyEvents` (what a deployed app gives you). `_full` and `_http` replay them.
 
 Entry points: `replay_history(app, recording) -> ReplayReport`, `assert_replays(app, recording)` for pytest,
-and `devhost replay FILE` (see `devhost.cli`). Modules starting with `_` are internal.
+`replay_deployed(app, url, key)` for every running instance of a deployed app
+(`_remote`), and `devhost replay FILE|DIR|--url` (see `devhost.cli`). Modules starting with `_` are internal.
 """
 
 from ._checker import assert_replays, replay_history
 from ._recording import FULL, HTTP, Recording, load_recording
+from ._remote import InstanceReport, RemoteError, replay_deployed
 from ._report import NondeterminismError, ReplayReport
 
 __all__ = [
     # Checking
     "replay_history",
     "assert_replays",
+    "replay_deployed",
     # Recordings
     "load_recording",
     "Recording",
@@ -34,4 +37,6 @@ __all__ = [
     # Reports
     "ReplayReport",
     "NondeterminismError",
+    "InstanceReport",
+    "RemoteError",
 ]

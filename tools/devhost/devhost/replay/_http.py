@@ -108,6 +108,7 @@ class HttpReplayer(Replayer):
             name=str(ev.get("FunctionName") or self.rec.name or ""),
             input_text=input_text,
             generation=int(ev.get("Generation") or 0),
+            version=self.rec.version,
         )
         return self.message(start, execution_id=execution_id)
 

@@ -33,6 +33,9 @@ class Recording:
     # HTTP status payloads: the instance input as the payload shows it (parsed JSON), if present.
     payload_input: Any = None
     has_payload_input: bool = False
+    # The version the instance runs under (`context.version`), when the recording does not carry it: the HTTP
+    # view drops ExecutionStarted's Version, so `replay_history(..., version=)` supplies it.
+    version: str | None = None
 
 
 def load_recording(source: Any) -> Recording:
