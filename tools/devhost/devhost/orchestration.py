@@ -70,6 +70,8 @@ class EngineOptions:
     new_id: Callable[[], str] = new_guid
     # host.json defaultVersion and the version-match settings (devhost.versioning); None: no versioning.
     versioning: Versioning | None = None
+    # host.json maxOrchestrationActions (DurableTaskOptions.cs 183): numbered actions one execution may take.
+    max_actions: int = 100_000
 
 
 @dataclass
@@ -669,6 +671,7 @@ class OrchestrationStep:
         blocked = _Shim(self.inst, plan).first_unfinished_compound() if gated else None
         if blocked is not None:
             limit = max(plan.spans[blocked][1], len(ids))
+        invoked = len(ids) - ids.count(None)  # what the extension counts: one per action, retries once
         for action in plan.flat[len(ids) : limit]:
             t = action_type(action)
             if t == ActionType.WAIT_FOR_EXTERNAL_EVENT:
@@ -682,8 +685,14 @@ class OrchestrationStep:
                     f"{(action.get('retryOptions') or {}).get('maxNumberOfAttempts')}: as on Azure, nothing is "
                     "scheduled (RetryInterceptor.cs 57 makes no attempt) and the task never completes.")
                 continue
+            if t != ActionType.CONTINUE_AS_NEW and invoked >= self.opts.max_actions:
+                # DurableOrchestrationContext.cs 1209-1214 (IncrementActionsOrThrowException).
+                raise _ActionRefused(
+                    f"Maximum amount of orchestration actions ({self.opts.max_actions}) has been reached. This value "
+                    "can be configured in host.json file as MaxOrchestrationActions.")
             seq = self._next_id()
             ids.append(seq)
+            invoked += 1
             if t == ActionType.CONTINUE_AS_NEW:
                 continue
             try:

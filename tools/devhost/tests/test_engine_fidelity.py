@@ -312,3 +312,17 @@ def test_an_unknown_activity_fails_the_orchestration_once_the_tasks_before_it_fi
     assert step.inst.runtime_status == RuntimeStatus.FAILED
     assert step.inst.output == ("Orchestrator function 'fan_out_to_a_missing_activity' failed: The function 'missing' "
                                 "doesn't exist, is disabled, or is not an activity function.")
+
+
+def test_the_action_limit_fails_the_orchestration_as_the_extension_does() -> None:
+    # DurableOrchestrationContext.cs 1209-1214: each action invoked counts; at maxOrchestrationActions
+    # (DurableTaskOptions.cs 183, default 100,000) the next one throws.
+    step = Step(app)
+    step.options.max_actions = 2
+    first = step(started("fan_out", 3))
+    assert work(first) == [(0, "work"), (1, "work")]
+    step(completed(0, "a"), completed(1, "b"))
+    assert step.inst.runtime_status == RuntimeStatus.FAILED
+    assert step.inst.output == (
+        "Orchestrator function 'fan_out' failed: Maximum amount of orchestration actions (2) has been reached. "
+        "This value can be configured in host.json file as MaxOrchestrationActions.")
