@@ -48,7 +48,7 @@ MARKERS = {
 # What a test's (or one of its fixtures') source says when it needs Azurite or a browser. The source is
 # read, not just the fixture names, because a fixture may ask for Azurite with `request.getfixturevalue`.
 _NEEDS = {
-    "azurite": ("azurite_connection_string", "start_azurite("),
+    "azurite": ("azurite_connection_string", "start_azurite"),
     "browser": ("playwright",),
 }
 

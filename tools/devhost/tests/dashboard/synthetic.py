@@ -1,18 +1,21 @@
-"""Synthetic hub contents for scale tests: many instances, and one very long history, written via the store.
+"""Synthetic hub contents for scale tests: many instances (as the rows the Azure store writes for them), and
+one very long history.
 
-Tests internals (not devhost's public API): imports `devhost.history`, `devhost.model`, `devhost.store.base`.
+Tests internals (not devhost's public API): imports `devhost.history`, `devhost.model`, `devhost.store.azure`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
+from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 from devhost import history as h
 from devhost.history import Event, RuntimeStatus
 from devhost.model import Instance, new_guid
-from devhost.store.base import Store
+from devhost.store.azure import rows
+from devhost.store.azure.layout import HubLayout, sanitize_key
 
 
 def long_history(instance_id: str, events: int, start: datetime) -> list[Event]:
@@ -46,15 +49,23 @@ def instance_with(instance_id: str, name: str, status: RuntimeStatus, created: d
                     history=history or [])
 
 
-async def create_many(store: Store, count: int, prefix: str, start: datetime, concurrency: int = 64) -> None:
-    """`count` instances `{prefix}{i:05d}`, alternating names and statuses, through the store's create API."""
-    gate = asyncio.Semaphore(concurrency)
-    statuses = [RuntimeStatus.COMPLETED, RuntimeStatus.FAILED, RuntimeStatus.RUNNING]
+def many_instances(count: int, prefix: str, start: datetime) -> Iterator[Instance]:
+    """`count` finished instances `{prefix}{i:05d}`, alternating names and statuses.
 
-    async def one(i: int) -> None:
-        inst = instance_with(f"{prefix}{i:05d}", "scale_even" if i % 2 == 0 else "scale_odd", statuses[i % 3],
-                             start + timedelta(milliseconds=i))
-        async with gate:
-            await store.create(inst)
+    All finished: a running instance would be loaded and checked by the host's start-up recovery, which is
+    not what the scale tests are about."""
+    statuses = [RuntimeStatus.COMPLETED, RuntimeStatus.FAILED, RuntimeStatus.TERMINATED]
+    for i in range(count):
+        yield instance_with(f"{prefix}{i:05d}", "scale_even" if i % 2 == 0 else "scale_odd", statuses[i % 3],
+                            start + timedelta(milliseconds=i))
 
-    await asyncio.gather(*(one(i) for i in range(count)))
+
+def hub_tables(hub: str, instances: Iterator[Instance], now: datetime) -> dict[str, list[dict[str, Any]]]:
+    """The History sentinels and Instances rows the Azure store writes for `instances` (its own row codec),
+    by table name: what a hub holds after creating them through the store, to be written in one go."""
+    uploads: dict[str, str] = {}
+    sentinels = [rows.sentinel_row(inst, sanitize_key(inst.instance_id), uploads, complete=True, now=now)
+                 for inst in instances]
+    assert not uploads, "synthetic instances are small: nothing goes to blobs"
+    layout = HubLayout(hub)
+    return {layout.history_table: sentinels, layout.instances_table: [rows.instance_row(s, hub) for s in sentinels]}

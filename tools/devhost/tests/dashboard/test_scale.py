@@ -2,6 +2,9 @@
 
 The dashboard never asks for more than one page at a time (continuation tokens), so what matters is that a
 page comes back with at most `top` rows, quickly, and that following tokens walks the hub without repeats.
+The hub's rows (sentinels and Instances rows, from the store's own row codec) are loaded into a private
+Azurite before it starts (../azurite_preload.py): inserting 10,000 one-row partitions over HTTP costs
+Azurite minutes.
 
 Tests internals (not devhost's public API): imports `devhost.index`, `devhost.server.app`,
 `devhost.store.azure`.
@@ -9,10 +12,9 @@ Tests internals (not devhost's public API): imports `devhost.index`, `devhost.se
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -23,7 +25,8 @@ from devhost.index import AppIndex
 from devhost.server.app import DevHost
 
 from ..apps import fork_app
-from .synthetic import create_many
+from ..azurite_preload import start_azurite_with_tables
+from .synthetic import hub_tables, many_instances
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")  # one host (and loop) for the module's tests
 COUNT = 10_000
@@ -33,23 +36,18 @@ PAGE_SECONDS = 3.0
 
 
 @pytest.fixture(scope="module")
-def hub(azurite_connection_string: str) -> tuple[str, str]:
-    """A fresh hub holding COUNT instances, created once for the module (through the store's create API)."""
-    from devhost.store.azure import open_store
-
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A hub holding COUNT instances in an Azurite of this module's own; yields (connection string, hub name)."""
     name = f"Scale{uuid.uuid4().hex[:8]}"
-
-    async def fill() -> None:
-        store = await open_store({"AzureWebJobsStorage": azurite_connection_string}, name)
-        try:
-            await create_many(store, COUNT, "scale-", datetime.now(UTC) - timedelta(hours=1))
-        finally:
-            await store.close()
-
+    now = datetime.now(UTC)
+    tables = hub_tables(name, many_instances(COUNT, "scale-", now - timedelta(hours=1)), now)
     started = time.monotonic()
-    asyncio.run(fill())
-    print(f"created {COUNT} instances in {time.monotonic() - started:.1f}s")
-    return azurite_connection_string, name
+    azurite = start_azurite_with_tables(tmp_path_factory.mktemp("scale-azurite"), tables)
+    print(f"Azurite up with {COUNT} instances in {time.monotonic() - started:.1f}s")
+    try:
+        yield azurite.connection_string, name
+    finally:
+        azurite.stop()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
