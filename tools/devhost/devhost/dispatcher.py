@@ -22,16 +22,19 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from azure.core.exceptions import ServiceRequestError
 
+from . import history as h
 from . import sdk_speedups, tracing
 from .activities import ActivityImpl, run_activity
 from .entities import process_entity
+from .fork import pending_messages
 from .history import EventType, RuntimeStatus
 from .index import AppIndex
-from .model import Message, is_entity_id
+from .model import Instance, Message, is_entity_id
 from .orchestration import EngineOptions, process_orchestration
 from .store.base import ConcurrencyError, Store
 
@@ -95,6 +98,13 @@ class Dispatcher:
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping = False  # draining: finish what runs, start nothing new locally
         self._recovered = False
+        # Checkpoint conflicts in a row per instance (back-off), and the resume sweep that runs after
+        # storage failed or went back in time (see `_request_resume`).
+        self._conflicts: dict[str, int] = {}
+        self._resume: asyncio.Task[None] | None = None
+        self._resume_again = False
+        self._outage = False
+        self._running_work: set[tuple[str, str | None, int]] = set()  # activities running here
         self.poisoned: list[Message] = []  # own work that kept failing inside devhost
         self.stats = {"episodes": 0, "activities": 0, "entity_operations": 0, "work_items": 0}
 
@@ -157,28 +167,80 @@ class Dispatcher:
             self._start_instance(iid, group)
 
     async def recover(self) -> int:
-        """Re-run the activities of unfinished instances that have no result in history.
+        """Re-derive the outstanding work of every unfinished instance from the history storage holds.
 
-        Needed once per host start: activities scheduled by a host that stopped or crashed
-        before their results were checkpointed exist only as TaskScheduled events."""
+        Needed once per host start: activities scheduled by a host that stopped or crashed before
+        their results were checkpointed exist only as TaskScheduled events. And after storage
+        failed or went back in time (Azurite persists on an interval, so a restart can lose writes
+        it acknowledged, messages included): pending timers, sub-orchestration starts and entity
+        calls are sent again too. Receivers drop what they already have (§7.7), so repeating is safe.
+        Returns how many activities it re-ran."""
         work: list[Message] = []
+        sends: list[Message] = []
         for iid in await self.store.unfinished():
             if is_entity_id(iid):
                 continue
             inst = await self.store.load(iid)
             if inst is None or inst.runtime_status.is_terminal:
                 continue
-            done = {ev["TaskScheduledId"] for ev in inst.history
-                    if ev["EventType"] in _ACTIVITY_RESULTS}
-            pending = [Message(iid, ev, queue="work", execution_id=inst.execution_id) for ev in inst.history
-                       if ev["EventType"] == EventType.TASK_SCHEDULED and ev["EventId"] not in done]
-            self._expected[iid] += len(pending)
-            work += pending
+            for msg in pending_messages(inst):
+                if msg.queue == "work":
+                    key = (iid, inst.execution_id, int(msg.event["EventId"]))
+                    if key not in self._running_work:
+                        work.append(msg)
+                        self._expected[iid] += 1
+                elif msg.event["EventType"] == EventType.EXECUTION_STARTED:
+                    sends.append(await self._child_outcome(inst, msg) or msg)
+                else:
+                    sends.append(msg)
+        if sends:
+            await self.store.enqueue(sends)
         if work:
             log.info("devhost: re-running %d unfinished activit%s of %d instance(s)", len(work),
                      "y" if len(work) == 1 else "ies", len({m.instance_id for m in work}))
             self._run_local(work)
         return len(work)
+
+    async def _child_outcome(self, parent: Instance, start: Message) -> Message | None:
+        """For a sub-orchestration that already finished: its result for the parent (the one it sent
+        may be what storage lost); None while it has not (the start is sent again instead)."""
+        child = await self.store.load(start.instance_id, history=False)
+        if child is None or child.execution_id != start.execution_id or not child.runtime_status.is_terminal:
+            return None
+        seq = int((start.event.get("ParentInstance") or {}).get("TaskScheduleId") or 0)
+        now = self.store.clock.now()
+        if child.runtime_status == RuntimeStatus.COMPLETED:
+            ev = h.sub_orchestration_completed(now, seq, child.output)
+        else:
+            ev = h.sub_orchestration_failed(now, seq, child.output or "", None)
+        return Message(parent.instance_id, ev, execution_id=parent.execution_id, sender=child.instance_id)
+
+    def _request_resume(self, why: str) -> None:
+        """Run `recover` again (once at a time, again if asked meanwhile), from storage, not the cache."""
+        if self._stopping:
+            return
+        if self._resume is not None and not self._resume.done():
+            self._resume_again = True
+            return
+        self._resume = asyncio.ensure_future(self._resume_from_storage(why))
+
+    async def _resume_from_storage(self, why: str) -> None:
+        delay = 1.0
+        while not self._stopping:
+            self._resume_again = False
+            try:
+                await self.store.resync()
+                self.store.forget()
+                rerun = await self.recover()
+            except Exception as exc:  # storage still away: try again, backing off
+                log.warning("devhost: resuming from storage failed (%s); retrying in %.0fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            log.warning("devhost: %s; resumed every unfinished instance from storage (%d activit%s re-run)",
+                        why, rerun, "y" if rerun == 1 else "ies")
+            if not self._resume_again:
+                return
 
     def _run_local(self, work: list[Message]) -> None:
         """Run activities in this process, without a trip through the work-item queue."""
@@ -235,6 +297,11 @@ class Dispatcher:
                 log.warning("devhost: receiving work failed (%s); retrying in %.1fs", exc, delay)
                 progressed = False
                 delay = min(delay * 2, 5.0)
+                self._outage = True
+            else:
+                if self.store.outage_ended() or self._outage:
+                    self._outage = False
+                    self._request_resume("storage did not answer for a while (a restart may have lost writes)")
             if progressed:
                 delay = 0.01
                 continue
@@ -251,6 +318,10 @@ class Dispatcher:
     async def drain(self) -> None:
         """Stop starting work, let running work finish, hand the rest back to the store."""
         self._stopping = True
+        if self._resume is not None:
+            self._resume.cancel()
+            with contextlib.suppress(BaseException):
+                await self._resume
         if self._backlog:
             backlog, self._backlog = list(self._backlog), deque()
             self._spawn(self._background, self.store.abandon(backlog, delay_seconds=0))
@@ -287,8 +358,9 @@ class Dispatcher:
     async def _process_group(self, iid: str, group: list[Message]) -> None:
         store = self.store
         started = time.perf_counter()
+        loaded: Instance | None = None
         try:
-            inst = await store.load(iid)
+            inst = loaded = await store.load(iid)
             now = store.clock.now()
             if is_entity_id(iid):
                 eresult = await asyncio.get_running_loop().run_in_executor(
@@ -324,6 +396,7 @@ class Dispatcher:
             if work:
                 self._expected[iid] += len(work)
                 self._run_local(work)
+            self._conflicts.pop(iid, None)
             deferred_ids = {m.id for m in result.deferred}
             consumed = [m for m in group if m.id not in deferred_ids]
             await self._ack(consumed)
@@ -342,11 +415,18 @@ class Dispatcher:
                 if self.on_finished:
                     self.on_finished(fin_iid, name, status)
         except ConcurrencyError as exc:
-            # Usually a client's first write racing our first checkpoint: retry from a fresh load.
-            log.info("devhost: %s; retrying the work item", exc)
-            await self._abandon(group, delay_seconds=0)
+            # Usually a client's first write racing our first checkpoint: retry from a fresh load (the
+            # store dropped its cached copy). Storage that lost acknowledged writes conflicts too: then
+            # the lost work is re-derived from what it holds. Repeated conflicts back off.
+            tries = self._conflicts[iid] = self._conflicts.get(iid, 0) + 1
+            delay = 0.0 if tries == 1 else min(0.1 * 2 ** (tries - 2), 10.0)
+            log.info("devhost: %s; retrying the work item%s", exc, f" in {delay:.1f}s" if delay else "")
+            with contextlib.suppress(ServiceRequestError, OSError):
+                await self._check_behind(iid, loaded)
+            await self._abandon(group, delay_seconds=delay)
         except (ServiceRequestError, OSError) as exc:  # storage unreachable: one line, then retry
             log.warning("devhost: storage unreachable while processing %s (%s); will retry", iid, exc)
+            self._outage = True
             local = [m for m in group if m.is_local]
             if local:  # held here: they exist nowhere else until checkpointed
                 self._spawn(self._background, self._redeliver_later(iid, local))
@@ -356,6 +436,22 @@ class Dispatcher:
         except Exception:
             log.exception("devhost: processing messages for %s failed", iid)
             await self._abandon_or_poison(group)
+
+    async def _check_behind(self, iid: str, cached: Instance | None) -> None:
+        """After a conflict: is storage behind what this host wrote (it lost acknowledged writes)?"""
+        if cached is None or not cached.history:
+            return  # nothing written yet: a race with a client's first write
+        stored = await self.store.load(iid)
+        if stored is not None and (stored.execution_id != cached.execution_id
+                                   or len(stored.history) >= len(cached.history)):
+            return  # storage has what was written (a commit whose answer was lost) or newer
+        # Storage lost writes it had acknowledged: this host's copy is the truth, write it back.
+        restored = cached.copy()
+        restored.etag = None if stored is None else stored.etag
+        await self.store.checkpoint(restored, new_events_from=0, history_reset=True)
+        log.warning("devhost: storage lost the last writes of %s (it held %d of %d history events); written back",
+                    iid, 0 if stored is None else len(stored.history), len(cached.history))
+        self._request_resume("storage lost writes it had acknowledged")
 
     async def _redeliver_later(self, iid: str, local: list[Message], delay: float = 1.0) -> None:
         await asyncio.sleep(delay)
@@ -373,16 +469,18 @@ class Dispatcher:
         if local:
             self._spawn(self._background, self.store.ack(local))
 
-    async def _durable(self, local: list[Message]) -> None:
+    async def _durable(self, local: list[Message], delay_seconds: float = 0.0) -> None:
         """Local results that cannot be applied now go through the queue like any other."""
         if local:
-            await self.store.enqueue([Message(m.instance_id, m.event, execution_id=m.execution_id) for m in local])
+            visible_at = self.store.clock.now() + timedelta(seconds=delay_seconds) if delay_seconds else None
+            await self.store.enqueue([Message(m.instance_id, m.event, execution_id=m.execution_id,
+                                              visible_at=visible_at) for m in local])
             queued = [m.answers for m in local if m.answers is not None and m.answers.origin == "queue"]
             if queued:
                 await self.store.ack(queued)
 
     async def _abandon(self, messages: list[Message], delay_seconds: float) -> None:
-        await self._durable([m for m in messages if m.is_local])
+        await self._durable([m for m in messages if m.is_local], delay_seconds)
         queued = [m for m in messages if not m.is_local]
         if queued:
             await self.store.abandon(queued, delay_seconds=delay_seconds)
@@ -404,6 +502,8 @@ class Dispatcher:
         started = time.perf_counter()
         spans = tracing.active
         span = spans.activity_starts(msg) if spans is not None else None  # current while the function runs
+        key = (msg.instance_id, msg.execution_id, int(msg.event.get("EventId") or -1))
+        self._running_work.add(key)
         try:
             completion = await run_activity(
                 self.app, msg, self.store.clock.now, self._executor, self.activity_overrides
@@ -413,6 +513,7 @@ class Dispatcher:
                 spans.after_activity(msg, completion, time.perf_counter() - started, span)
             # Straight to the orchestration; the work item is acked once the result is checkpointed.
             result = Message(msg.instance_id, completion, execution_id=msg.execution_id, answers=msg)
+            self._running_work.discard(key)
             self._deliver(msg.instance_id, [result])
             # One line per activity execution, in the same shape as the server's function lines.
             failed = completion["EventType"] == EventType.TASK_FAILED
@@ -421,6 +522,7 @@ class Dispatcher:
                      (time.perf_counter() - started) * 1000, msg.instance_id, msg.event.get("EventId"),
                      f": {completion.get('Reason')}\n{completion.get('Details') or ''}".rstrip() if failed else "")
         except Exception:
+            self._running_work.discard(key)
             log.exception("devhost: activity work item %s failed", msg.id)
             if msg.origin == "queue":
                 await self._abandon_or_poison([msg])

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from datetime import timedelta
 
 import azure.durable_functions as df
+import pytest
 
 from devhost import DurableHarness, RuntimeStatus
 from devhost import history as h
@@ -198,3 +200,26 @@ async def test_a_stale_start_never_restarts_a_finished_instance() -> None:
         await asyncio.sleep(0.05)  # the deferred start comes back after its 1 s delay
     dispatcher.close()
     assert _starts(await store.load(iid)) == [restart.execution_id]
+
+
+# ------------------------------------------------------------- entity failures are visible
+@app.entity_trigger(context_name="context")
+def counter(context: df.DurableEntityContext) -> None:
+    context.set_state(context.get_state(lambda: 0) + int(context.get_input()))
+
+
+async def test_a_failed_signal_is_logged_with_its_reason(caplog: pytest.LogCaptureFixture) -> None:
+    """Nobody waits for a signal's result, so a failed operation must at least be logged: a raw HTTP
+    signal whose body is plain text (not JSON) reaches the entity as undecodable input."""
+    store = MemoryStore()
+    index = AppIndex.from_app(app)
+    client = TaskHubClient(index, store)
+    dispatcher = Dispatcher(index, store)
+    await client.signal_entity("counter", "k", "add", "5")
+    await client.signal_entity("counter", "k", "add", "not json")
+    with caplog.at_level(logging.WARNING, logger="devhost"):
+        await dispatcher.run_until_idle()
+    dispatcher.close()
+    assert await client.read_entity("counter", "k") == (True, "5")
+    failed = [r.getMessage() for r in caplog.records if "(signal) failed" in r.getMessage()]
+    assert len(failed) == 1 and "@counter@k" in failed[0] and "'add'" in failed[0] and "Expecting value" in failed[0]

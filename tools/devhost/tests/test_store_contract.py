@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,6 +34,7 @@ from devhost.model import EngineState, Instance, Message, RetryState, new_guid
 from devhost.store.azure import (
     AzureStorageStore,
     HubInUse,
+    HubOfAnotherHost,
     StorageUnavailable,
     control_queue_name,
     new_hub_name,
@@ -467,6 +470,37 @@ async def test_host_start_repairs_an_instances_row_left_stale_by_a_crash(azurite
         await store.close()
 
 
+async def test_host_start_repairs_an_entity_listing_left_stale_by_a_crash(azurite_connection_string: str) -> None:
+    """The same for entities: a lock released just before the crash must not be listed as held by
+    the (finished) rollout that released it once the next host has started."""
+    settings = {"AzureWebJobsStorage": azurite_connection_string}
+    store = await open_store(settings, new_hub_name("lock"))
+    try:
+        lock = _instance(store, "@target_lock@web-1", runtime_status=RuntimeStatus.RUNNING, entity_exists=True,
+                         entity_state=json.dumps("rollout-1"))
+        await store.checkpoint(lock, new_events_from=0, history_reset=True)
+        await store.flush_index()
+        held_row = dict(await store.instances.table.get_entity(sanitize_key(lock.instance_id), ""))
+        lock.entity_exists, lock.entity_state = False, None  # released
+        lock.last_updated_time = store.clock.now() + timedelta(seconds=1)
+        await store.checkpoint(lock, new_events_from=0, history_reset=False)
+        await store.flush_index()
+        await store.instances.table.upsert_entity(held_row, mode=UpdateMode.REPLACE)  # the crash's leftover
+        reopened = await open_store(settings, store.hub)
+        try:
+            listed = await reopened.query(InstanceQuery(entities=True))
+            assert [(i.instance_id, i.entity_state) for i in listed.instances] == \
+                [(lock.instance_id, json.dumps("rollout-1"))]
+            await reopened.unfinished()  # what a host does when it starts
+            listed = await reopened.query(InstanceQuery(entities=True))
+            assert [(i.instance_id, i.entity_exists, i.entity_state) for i in listed.instances] == \
+                [(lock.instance_id, False, None)]
+        finally:
+            await reopened.close()
+    finally:
+        await store.close()
+
+
 async def test_message_is_never_processed_before_it_is_due(azurite_connection_string: str) -> None:
     """Queue delays are capped (7 days) and whole seconds: what surfaces early is hidden again."""
     settings = {"AzureWebJobsStorage": azurite_connection_string}
@@ -495,6 +529,37 @@ async def test_foreign_queue_message_is_dropped_not_retried_forever(azurite_conn
         await store.queues.clients[store.layout.control_queues[0]].send_message("not json")
         assert await store.dequeue("control", 32) == []
         assert await store.depth("control") == 0
+    finally:
+        await store.close()
+
+
+async def test_a_hub_written_by_the_azure_functions_host_is_refused_in_one_line(
+        azurite_connection_string: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Audit D1: DTFx's formats are not devhost's. A DTFx `MessageData` envelope (MessageData.cs: no
+    `instance_id`) is left alone with one error line, not retried every 2 s; DTFx's partition leases
+    (BlobPartitionLeaseManager.cs 30, 55: `taskhub.json`, `default/{queue}`) make the lease refuse."""
+    store = await open_store({"AzureWebJobsStorage": azurite_connection_string}, new_hub_name("dtfx"))
+    try:
+        envelope = {"$type": "DurableTask.AzureStorage.MessageData, DurableTask.AzureStorage",
+                    "ActivityId": str(uuid.uuid4()), "SequenceNumber": 7, "Episode": 1,
+                    "TaskMessage": {"$type": "DurableTask.Core.TaskMessage, DurableTask.Core",
+                                    "Event": {"$type": "DurableTask.Core.History.ExecutionStartedEvent, "
+                                                       "DurableTask.Core", "EventType": 0, "EventId": -1},
+                                    "OrchestrationInstance": {"InstanceId": "abc", "ExecutionId": "e1"}}}
+        queue = store.queues.clients[store.layout.control_queue_for("abc")]
+        await queue.send_message(json.dumps(envelope))
+        with caplog.at_level(logging.DEBUG, logger="devhost.store"):
+            for _ in range(3):
+                assert await store.dequeue("control", 32) == []
+                store.queues._hot_at = dict.fromkeys(store.queues._hot_at, 0.0)  # poll again at once
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(errors) == 1 and "Azure Functions host" in errors[0] and store.hub in errors[0], errors
+        assert await store.depth("control") == 1  # another host's message is not deleted
+
+        leases = store.lease._blobs.get_container_client(store.layout.leases_container)
+        await leases.upload_blob("taskhub.json", b'{"TaskHubName": "x", "PartitionCount": 4}')
+        with pytest.raises(HubOfAnotherHost, match="belongs to the Azure Functions host"):
+            await store.acquire_hub_lease()
     finally:
         await store.close()
 

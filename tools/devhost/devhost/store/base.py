@@ -96,6 +96,19 @@ class Store(Protocol):
     async def next_visible_at(self, queue: Queue) -> datetime | None:
         """When the earliest not-yet-visible message becomes visible (timers), if known."""
 
+    def forget(self, instance_id: str | None = None) -> None:
+        """Drop cached copies (of one instance, or all) so the next `load` reads storage: after a
+        conflicting or failed checkpoint, or when storage may have lost acknowledged writes."""
+
+    def outage_ended(self) -> bool:
+        """True once after storage failed to answer (and was retried) since the last call: a storage
+        restart may have lost writes it acknowledged, so callers resume from what it holds."""
+
+    async def resync(self) -> list[str]:
+        """After an outage: make storage hold at least what this store wrote and acknowledged (a
+        restarted Azurite can lose both), writing back the instances it lost or holds older; returns
+        their ids. Then every cached copy is dropped. Nothing to do in memory."""
+
     async def depth(self, queue: Queue) -> int:
         """How many messages (visible or not) the queue holds; approximate on Azure Storage."""
 

@@ -143,6 +143,15 @@ class MemoryStore:
         times += [deadline for _, deadline in q.inflight.values()]
         return min(times) if times else None
 
+    def forget(self, instance_id: str | None = None) -> None:
+        """Nothing cached: every load reads the dicts."""
+
+    def outage_ended(self) -> bool:
+        return False
+
+    async def resync(self) -> list[str]:
+        return []
+
     async def depth(self, queue: Queue) -> int:
         return self._queues[queue].depth()
 

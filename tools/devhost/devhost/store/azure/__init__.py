@@ -19,10 +19,10 @@ from ...model import Receipt
 from ..base import ConcurrencyError
 from .connection import DEVELOPMENT_CONNECTION_STRING, StorageUnavailable
 from .layout import control_queue_name, new_hub_name, sanitize_key, unsanitize_key
-from .lease import HubInUse
+from .lease import HubInUse, HubOfAnotherHost
 from .store import AzureStorageStore, open_store
 
 __all__ = [
-    "DEVELOPMENT_CONNECTION_STRING", "AzureStorageStore", "ConcurrencyError", "HubInUse", "Receipt",
+    "DEVELOPMENT_CONNECTION_STRING", "AzureStorageStore", "ConcurrencyError", "HubInUse", "HubOfAnotherHost", "Receipt",
     "StorageUnavailable", "control_queue_name", "new_hub_name", "open_store", "sanitize_key", "unsanitize_key",
 ]

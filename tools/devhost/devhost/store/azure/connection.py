@@ -57,11 +57,15 @@ _LOCAL_RETRIES = 60
 
 class _LocalStorageRetry(LinearRetry):
     last_note = 0.0
+    # Requests that failed and were retried, in this process: a store compares it with what it saw
+    # last (`AzureStorageStore.outage_ended`), as Azurite restarted may have lost acknowledged writes.
+    failures = 0
 
     def __init__(self) -> None:
         super().__init__(backoff=1, random_jitter_range=1, retry_total=_LOCAL_RETRIES, retry_connect=_LOCAL_RETRIES)
 
     async def sleep(self, settings: dict[str, Any], transport: Any) -> None:
+        _LocalStorageRetry.failures += 1
         now = time.monotonic()
         if now - _LocalStorageRetry.last_note >= 10:
             _LocalStorageRetry.last_note = now
@@ -70,6 +74,11 @@ class _LocalStorageRetry(LinearRetry):
             reason = (str(error).splitlines() or [""])[0] if error else "no usable answer"
             log.warning("devhost: Azure Storage request failed (%s); retrying every second", reason)
         await super().sleep(settings, transport)
+
+
+def retried_failures() -> int:
+    """How many storage requests to a local endpoint failed and were retried so far."""
+    return _LocalStorageRetry.failures
 
 
 def _retry_options(local: bool) -> dict[str, Any]:

@@ -48,16 +48,38 @@ class HistoryTable:
         self.clock = clock
         self._leased = leased
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        # Copies dropped from the cache because a write of them failed: no longer trusted for
+        # `load`, but kept (until written again, or `resync`) in case storage lost what it had
+        # acknowledged before the failure (a restarted Azurite).
+        self._unconfirmed: OrderedDict[str, Instance] = OrderedDict()
 
     # ------------------------------------------------------------------ cache
-    def _remember(self, instance_id: str, entry: _Cached) -> None:
+    def _remember(self, instance_id: str, entry: _Cached, written: bool = False) -> None:
+        if written:
+            self._unconfirmed.pop(instance_id, None)
         self._cache[instance_id] = entry
         self._cache.move_to_end(instance_id)
         while len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
 
-    def forget(self, instance_id: str) -> None:
-        self._cache.pop(instance_id, None)
+    def forget(self, instance_id: str | None = None) -> None:
+        """Stop trusting cached copies (all, or one: then kept as unconfirmed, see `cached`)."""
+        if instance_id is None:
+            self._cache.clear()
+            self._unconfirmed.clear()
+            return
+        entry = self._cache.pop(instance_id, None)
+        if entry is not None:
+            self._unconfirmed[instance_id] = entry.instance
+            while len(self._unconfirmed) > _CACHE_SIZE:
+                self._unconfirmed.popitem(last=False)
+
+    def cached(self) -> list[Instance]:
+        """Copies of what this process last wrote or read, per instance, and of what it wrote last
+        before a write failed (the longer history of the two comes first)."""
+        out = [entry.instance.copy() for entry in self._cache.values()]
+        out += [inst.copy() for inst in self._unconfirmed.values()]
+        return sorted(out, key=lambda inst: -len(inst.history))
 
     # ------------------------------------------------------------------- read
     async def sentinel(self, pk: str) -> Any:
@@ -117,10 +139,26 @@ class HistoryTable:
         return [unsanitize_key(row["PartitionKey"])
                 async for row in self.table.query_entities(query, select=["PartitionKey"])]
 
+    async def entity_stamps(self) -> dict[str, tuple[Any, ...]]:
+        """Per entity partition, what its sentinel says (status, last update, exists)."""
+        query = f"RowKey eq '{SENTINEL}' and {rows.ENTITY_PARTITIONS}"
+        return {row["PartitionKey"]: rows.stamp(row) async for row in self.table.query_entities(
+            query, select=["PartitionKey", "RuntimeStatus", "LastUpdatedTime", "EntityExists"])}
+
     # ------------------------------------------------------------------ write
     async def write(self, instance: Instance, new_events_from: int, history_reset: bool) -> dict[str, Any]:
         """The checkpoint: new history rows and the sentinel in entity-group transactions guarded by the
-        sentinel's etag. Returns the sentinel row written (the Instances row is derived from it)."""
+        sentinel's etag. Returns the sentinel row written (the Instances row is derived from it).
+
+        A checkpoint that fails in any way (a conflict, a timeout, a commit whose answer was lost)
+        drops the cached copy: what storage holds is unknown until it is read again."""
+        try:
+            return await self._write(instance, new_events_from, history_reset)
+        except BaseException:
+            self.forget(instance.instance_id)
+            raise
+
+    async def _write(self, instance: Instance, new_events_from: int, history_reset: bool) -> dict[str, Any]:
         iid = instance.instance_id
         pk = sanitize_key(iid)
         hist = instance.history
@@ -180,7 +218,7 @@ class HistoryTable:
         assert etag is not None
         instance.etag = etag
         new_blobs = rows.blob_names(sentinel)
-        self._remember(iid, _Cached(etag, instance.copy(), new_blobs))
+        self._remember(iid, _Cached(etag, instance.copy(), new_blobs), written=True)
         if cached is not None and cached.blobs - new_blobs:
             await self._blobs.delete(sorted(cached.blobs - new_blobs))
         return sentinel

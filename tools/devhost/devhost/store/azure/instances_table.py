@@ -145,6 +145,12 @@ class InstancesTable:
         instances = [inst for inst in found if query.matches(inst)]  # name (case-insensitive) is client-side
         return QueryPage(instances, json.dumps(continuation) if continuation else None)
 
+    async def entity_stamps(self) -> dict[str, tuple[Any, ...]]:
+        """Per entity partition, what its Instances row says (status, last update, exists)."""
+        query = f"RowKey eq '' and {rows.ENTITY_PARTITIONS}"
+        return {row["PartitionKey"]: rows.stamp(row) async for row in self.table.query_entities(
+            query, select=["PartitionKey", "RuntimeStatus", "LastUpdatedTime", "EntityExists"])}
+
     async def active_partitions(self) -> list[str]:
         """Partition keys of orchestration rows that say they are not finished."""
         active = " or ".join(f"RuntimeStatus eq '{s.value}'" for s in RuntimeStatus if not s.is_terminal)

@@ -21,8 +21,18 @@ LEASE_RENEW_SECONDS = 10
 LEASE_BLOB = "devhost.lock"
 
 
+# What DTFx's `BlobPartitionLeaseManager` (Partitioning/BlobPartitionLeaseManager.cs 30, 55) writes to
+# `{hub}-leases`: the hub's info blob, and one lease blob per control queue under the lease type
+# ("default", or "intent" with partition manager V2).
+DTFX_LEASE_MARKERS = ("taskhub.json", "default/", "intent/")
+
+
 class HubInUse(Exception):
     """Another devhost holds the task hub's lease: two hosts on one hub would fight over messages."""
+
+
+class HubOfAnotherHost(HubInUse):
+    """The hub was written by the Azure Functions host (DTFx leases): its formats are not devhost's."""
 
 
 class HubLease:
@@ -31,6 +41,7 @@ class HubLease:
         self._layout = layout
         self._lease: BlobLeaseClient | None = None
         self._task: asyncio.Task[None] | None = None
+        self._seconds = LEASE_SECONDS
 
     @property
     def held(self) -> bool:
@@ -42,6 +53,13 @@ class HubLease:
 
         `lease_seconds` (15-60) is how long a crashed devhost keeps others off the hub."""
         hub = self._layout.hub
+        container = self._blobs.get_container_client(self._layout.leases_container)
+        async for found in container.list_blobs():
+            if found.name.startswith(DTFX_LEASE_MARKERS):
+                raise HubOfAnotherHost(
+                    f"Task hub '{hub}' belongs to the Azure Functions host (its lease blob '{found.name}' is in "
+                    f"{self._layout.leases_container}); devhost keeps its own format and cannot share a hub: "
+                    "use another hub name (host.json extensions.durableTask.hubName) or delete that hub.")
         blob = self._blobs.get_blob_client(self._layout.leases_container, LEASE_BLOB)
         with contextlib.suppress(ResourceExistsError):
             await blob.upload_blob(json.dumps({"TaskHubName": hub, "PartitionCount": self._layout.partition_count}),
@@ -59,6 +77,7 @@ class HubLease:
                 raise HubInUse(f"Task hub '{hub}' is in use by another devhost (lease on {blob.url}).") from None
             raise
         self._lease = lease
+        self._seconds = lease_seconds
         self._task = asyncio.ensure_future(self._renew(lease, min(LEASE_RENEW_SECONDS, lease_seconds / 3)))
 
     async def _renew(self, lease: BlobLeaseClient, every: float) -> None:
@@ -67,7 +86,25 @@ class HubLease:
             try:
                 await lease.renew()
             except Exception as exc:  # keep trying: a blip must not make us give up the hub
-                log.error("devhost: renewing the lease on task hub %s failed: %s", self._layout.hub, exc)
+                if await self._take_again(lease):
+                    continue
+                log.error("devhost: renewing the lease on task hub %s failed: %s", self._layout.hub,
+                          (str(exc).splitlines() or [type(exc).__name__])[0])
+
+    async def _take_again(self, lease: BlobLeaseClient) -> bool:
+        """A storage restart that lost the lease (or its blob and container): take it again, same lease id."""
+        try:
+            with contextlib.suppress(ResourceExistsError):
+                await self._blobs.create_container(self._layout.leases_container)
+            blob = self._blobs.get_blob_client(self._layout.leases_container, LEASE_BLOB)
+            with contextlib.suppress(ResourceExistsError):
+                await blob.upload_blob(json.dumps({"TaskHubName": self._layout.hub,
+                                                   "PartitionCount": self._layout.partition_count}), overwrite=False)
+            await lease.acquire(lease_duration=self._seconds)
+        except Exception:
+            return False
+        log.warning("devhost: the lease on task hub %s was lost (storage restarted?); taken again", self._layout.hub)
+        return True
 
     async def release(self) -> None:
         task, self._task = self._task, None

@@ -26,6 +26,17 @@ from .layout import MAX_DELAY_SECONDS, MAX_QUEUE_MESSAGE_BYTES, RECEIVE_BATCH, H
 
 log = logging.getLogger("devhost.store")
 
+# A message written by the Azure Functions host (DTFx's `MessageData`, MessageData.cs) is hidden
+# this long: devhost cannot read it, must not delete another host's work, and must not spin on it.
+FOREIGN_HIDE_SECONDS = 3600
+
+
+def is_dtfx_envelope(data: dict[str, Any]) -> bool:
+    """DurableTask.AzureStorage's `MessageData` (a `TaskMessage` plus sequence number and blob name),
+    as opposed to devhost's own envelope (`instance_id`, `event`)."""
+    return "TaskMessage" in data or ("instance_id" not in data and ("SequenceNumber" in data
+                                                                    or "CompressedBlobName" in data))
+
 
 class HubQueues:
     # How often a queue that came back empty is polled again when nothing local hints at new
@@ -48,6 +59,7 @@ class HubQueues:
         }
         self.poison_client: QueueClient = service.get_queue_client(layout.poison_queue)
         self._message_blobs: dict[str, str] = {}
+        self._foreign_seen = False
         self._next_control = 0
         # Polling hints (see `dequeue`): when each queue may next hold a visible message, and a
         # counter of local sends so a receive racing a send does not mark the queue idle.
@@ -174,6 +186,9 @@ class HubQueues:
     async def _decode(self, queue_name: str, raw: Any) -> Message | None:
         try:
             data = json.loads(raw.content)
+            if isinstance(data, dict) and is_dtfx_envelope(data):
+                await self._refuse(queue_name, raw)
+                return None
             if not isinstance(data, dict) or not ("CompressedBlobName" in data or "event" in data):
                 raise ValueError("not a devhost message")
         except (ValueError, TypeError) as exc:
@@ -195,6 +210,9 @@ class HubQueues:
                 with contextlib.suppress(ResourceNotFoundError):
                     await self.clients[queue_name].delete_message(raw.id, raw.pop_receipt)
                 return None
+            if not isinstance(data, dict) or is_dtfx_envelope(data):
+                await self._refuse(queue_name, raw)
+                return None
             self._message_blobs[raw.id] = blob
         visible_at = parse_ts(data["visible_at"]) if data.get("visible_at") else None
         if visible_at is not None:
@@ -211,6 +229,20 @@ class HubQueues:
             id=data["id"], dequeue_count=int(raw.dequeue_count or 1),
             receipt=Receipt(queue_name, raw.id, raw.pop_receipt),
         )
+
+    async def _refuse(self, queue_name: str, raw: Any) -> None:
+        """A message from a real Durable Functions host on this hub: one clear line, then leave it be."""
+        if not self._foreign_seen:
+            self._foreign_seen = True
+            log.error("devhost: task hub '%s' holds messages written by the Azure Functions host (DurableTask "
+                      "MessageData in %s); devhost keeps its own format and cannot share a hub with it: stop "
+                      "that host or give devhost another hub name (host.json extensions.durableTask.hubName)",
+                      self.layout.hub, queue_name)
+        else:
+            log.debug("devhost: leaving Azure Functions host message %s in %s alone", raw.id, queue_name)
+        with contextlib.suppress(Exception):
+            await self.clients[queue_name].update_message(raw.id, raw.pop_receipt,
+                                                          visibility_timeout=FOREIGN_HIDE_SECONDS)
 
     # ---------------------------------------------------------------- settle
     async def ack(self, messages: Sequence[Message]) -> None:

@@ -90,6 +90,16 @@ def blob_names(row: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(v for k, v in row.items() if k.endswith("BlobName") and v)
 
 
+# Entity partitions: ids start with '@' (the next character after '@' in ordinal order is 'A').
+ENTITY_PARTITIONS = "PartitionKey ge '@' and PartitionKey lt 'A'"
+
+
+def stamp(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What must agree between a sentinel and its Instances row (see `InstancesTable.stamps`)."""
+    when = _dt(row.get("LastUpdatedTime"))
+    return (row.get("RuntimeStatus"), when, bool(row.get("EntityExists")))
+
+
 # ------------------------------------------------------------------ encode
 def large_value(entity: dict[str, Any], column: str, text: str, blob_prefix: str, uploads: dict[str, str]) -> None:
     """Put `text` in the column, or in a content-named blob when too large for a table property.

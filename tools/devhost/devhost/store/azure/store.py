@@ -14,9 +14,9 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 
 from ...clock import Clock, SystemClock
 from ...model import Instance, Message, Queue
-from ..base import InstanceQuery, QueryPage
+from ..base import ConcurrencyError, InstanceQuery, QueryPage
 from .blobs import LargeMessages
-from .connection import Endpoints, StorageUnavailable, clients, probe
+from .connection import Endpoints, StorageUnavailable, clients, probe, retried_failures
 from .history_table import HistoryTable
 from .instances_table import InstancesTable
 from .layout import HubLayout, check_hub_name, sanitize_key
@@ -44,6 +44,7 @@ class AzureStorageStore:
         self.queues = HubQueues(endpoints.queues, self.layout, self.blobs, self.clock, lambda: self.lease.held)
         # Set when this store sends a message visible at once: wakes an idle dispatcher.
         self.changed: asyncio.Event = self.queues.changed
+        self._failures_seen = retried_failures()
 
     async def create_resources(self) -> None:
         async def table(name: str) -> None:
@@ -115,6 +116,10 @@ class AzureStorageStore:
         ids = await self.history.unfinished()
         running = set(ids)
         stale = [pk for pk in await self.instances.active_partitions() if pk not in running]
+        # Entities too (their rows are written as lazily): a listing must not show a lock that
+        # the entity itself released before the host died.
+        listed = await self.instances.entity_stamps()
+        stale += [pk for pk, held in (await self.history.entity_stamps()).items() if listed.get(pk) != held]
         for pk in stale:
             with contextlib.suppress(ResourceNotFoundError):
                 await self.instances.upsert(await self.history.sentinel(pk))
@@ -150,6 +155,40 @@ class AzureStorageStore:
     async def next_visible_at(self, queue: Queue) -> datetime | None:
         """Unknown without peeking at every delayed message: the dispatcher polls instead."""
         return None
+
+    def forget(self, instance_id: str | None = None) -> None:
+        self.history.forget(instance_id)
+
+    def outage_ended(self) -> bool:
+        """Azurite persists on an interval: restarted, it may have lost writes it acknowledged, and
+        this store's cached copies (trusted while the hub lease is held) may be ahead of storage."""
+        failures = retried_failures()
+        if failures == self._failures_seen:
+            return False
+        self._failures_seen = failures
+        return True
+
+    async def resync(self) -> list[str]:
+        restored: list[str] = []
+        for mine in self.history.cached():
+            if mine.instance_id in restored:
+                continue
+            try:
+                held = await self.history.sentinel(sanitize_key(mine.instance_id))
+            except ResourceNotFoundError:
+                held = None
+            if held is not None and (held.get("ExecutionId") != mine.execution_id
+                                     or int(held.get("HistoryLength") or 0) >= len(mine.history)):
+                continue  # storage has it (or something newer: a client's restart)
+            mine.etag = None if held is None else str(held.metadata["etag"])
+            with contextlib.suppress(ConcurrencyError):  # changed meanwhile: it is being worked on
+                await self.checkpoint(mine, new_events_from=0, history_reset=True)
+                restored.append(mine.instance_id)
+        self.history.forget()
+        if restored:
+            log.warning("devhost: storage had lost the last writes of %d instance(s); written back: %s",
+                        len(restored), ", ".join(sorted(restored)[:20]))
+        return restored
 
     async def depth(self, queue: Queue) -> int:
         return await self.queues.depth(queue)
