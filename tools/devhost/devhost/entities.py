@@ -128,9 +128,6 @@ def process_entity(
         if is_error and not batch_failed:
             _log_failed_operation(entity_id, request, value)
         if request.get("signal") or not request.get("parent"):
-            if is_error:  # nobody waits for a signal's result: the failure must at least be seen
-                log.warning("devhost: entity %s operation '%s' (signal) failed: %s", entity_id, request.get("op"),
-                            _error_text(value))
             continue
         response: dict[str, Any] = {"result": value}
         if is_error:
@@ -141,13 +138,3 @@ def process_entity(
         )
     instance.last_updated_time = now
     return result
-
-
-def _error_text(value: str | None) -> str:
-    """An operation's error result (JSON text of a message, or of an error object) as one line."""
-    try:
-        decoded = json.loads(value) if value is not None else None
-    except ValueError:
-        decoded = value
-    text = decoded if isinstance(decoded, str) else json.dumps(decoded)
-    return (text.splitlines() or [""])[0][:500]
