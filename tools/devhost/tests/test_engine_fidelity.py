@@ -17,6 +17,7 @@ import pytest
 from devhost import replay_history
 from devhost.harness import DurableHarness
 from devhost.history import EventType, RuntimeStatus
+from devhost.history_view import to_http_history
 from devhost.model import Instance
 from devhost.orchestration import Severity, event_mismatch
 
@@ -326,3 +327,16 @@ def test_the_action_limit_fails_the_orchestration_as_the_extension_does() -> Non
     assert step.inst.output == (
         "Orchestrator function 'fan_out' failed: Maximum amount of orchestration actions (2) has been reached. "
         "This value can be configured in host.json file as MaxOrchestrationActions.")
+
+
+def test_the_http_replay_reports_another_entity_operation_as_a_warning(drift: dict[str, object]) -> None:
+    step = Step(app)
+    step(started("drifting"))
+    step(raised("Go"), after=timedelta(seconds=1))  # still running: the HTTP replay compares entity messages
+    payload = {"name": "drifting", "historyEvents": to_http_history(step.inst.history, show_input=True,
+                                                                    show_output=True)}
+    assert replay_history(app, payload).warnings == []
+    drift.update(key="other")
+    report = replay_history(app, payload)
+    assert report.ok, report.divergence
+    assert any("entity message 1" in w and "@tally@other" in w for w in report.warnings)

@@ -279,6 +279,14 @@ class HttpReplayer(Replayer):
             new = sent[i] if i < len(sent) else None
             if rec is not None and new is not None and same_message(rec, new):
                 continue
+            if rec is not None and new is not None:
+                # DTFx compares an EventSent by its Name only, "op" for every entity message
+                # (TaskOrchestrationContext.cs 401): another operation or target is a warning (Severity.WARNING).
+                text = (f"episode {k}: entity message {i + 1}: the recording {describe.did(rec, True)}, the current "
+                        f"code {describe.did(new, True)} (Azure does not detect this)")
+                if text not in self.warnings:
+                    self.warnings.append(text)
+                continue
             seq = new.get("EventId") if new is not None else None
             where = f"episode {k}" + (f", sequence number {seq}" if seq is not None else "")
             raise Diverged(
