@@ -968,7 +968,8 @@ class OrchestrationStep:
             f"devhost: orchestration '{inst.name}' ({inst.instance_id}) {how} while {len(still_open)} task"
             f"{'s it started are' if len(still_open) > 1 else ' it started is'} still open: {what}. As on Azure, it "
             "stays Running until they finish (DTFx ends an orchestration only when no task is open). A timer "
-            "that lost a task_any needs timer.cancel().", key="open tasks")
+            "that lost a task_any needs timer.cancel(); in azure-functions-durable 1.7 cancel() does not reach a "
+            "timer longer than 6 days (the SDK splits it into 3-day parts).", key="open tasks")
 
     def _check_custom_status_size(self, custom: Any) -> None:
         """DurableOrchestrationContext.cs 221-230: custom status over 16 KB, counted as UTF-16
