@@ -162,3 +162,17 @@ def test_a_long_approval_window_expires_after_its_full_length(rollout):
         "update_rollout", request(["a"], approval={"required": True, "timeoutMinutes": 20 * 24 * 60}), "upd-exp20")
     assert status.output["outcome"] == "Expired"
     assert timedelta(days=20) <= rollout.now - start < timedelta(days=21)
+
+
+def test_an_approval_in_a_later_part_of_the_window_is_taken(rollout):
+    start = rollout.now
+    iid = rollout.start("update_rollout", request(["a"], approval={"required": True, "timeoutMinutes": 20 * 24 * 60}),
+                        "upd-late")
+    rollout.run(iid, auto_advance=False)
+    rollout.advance(timedelta(days=7))  # the first 6-day part has fired; the second is running
+    assert rollout.status(iid).custom_status["phase"] == "awaiting_approval"
+    rollout.raise_event(iid, "Approval", {"approved": True, "by": "ana"})
+    status = rollout.run(iid)
+    assert status.runtime_status == RuntimeStatus.COMPLETED
+    assert status.output["outcome"] == "Succeeded"
+    assert rollout.now - start < timedelta(days=8)
