@@ -27,6 +27,7 @@ Semantics (kept deliberately simple, and honest about what it cannot do):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -190,7 +191,9 @@ async def fork_instance(client: TaskHubClient, instance_id: str, at_event: int,
     if await client.store.load(new_id, history=False) is not None:
         raise ForkError(f"An instance with ID '{new_id}' already exists; pick another newInstanceId.", 409)
     now_text = h.format_ts(client.store.clock.now())
-    fork = build_fork(client.app, original, at_event, new_id, now_text)
+    # The replay runs user code: on a worker thread, as every orchestrator step (dispatcher.py), never on this loop.
+    fork = await asyncio.get_running_loop().run_in_executor(None, build_fork, client.app, original, at_event,
+                                                            new_id, now_text)
     if fork.instance is None:
         await client.start(original.name, original.input, new_id, version=version_of(original.history))
         return new_id, fork

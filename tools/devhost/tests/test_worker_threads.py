@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import threading
 from collections import Counter
 from typing import Any
@@ -191,3 +192,48 @@ async def test_one_episode_at_a_time_per_instance() -> None:
 def _release_blocked() -> Any:
     yield
     RELEASE.set()
+
+
+async def test_dashboard_fork_replays_user_code_off_the_loop() -> None:
+    """The dashboard's fork replays the orchestrator up to the cut: that user code runs on a worker thread
+    too, so an orchestrator that runs its own event loop can be forked."""
+    import aiohttp
+
+    from devhost.harness import to_json_text
+    from devhost.history import EventType
+    from devhost.server.app import DevHost
+    from devhost.store.memory import MemoryStore
+
+    host = DevHost(AppIndex.from_app(app), MemoryStore(), hub="ThreadHub", enable_timers=False)
+    port = await host.start(0)
+    base = f"http://127.0.0.1:{port}"
+    webhook = f"{base}/runtime/webhooks/durabletask"
+
+    async def finished(session: aiohttp.ClientSession, iid: str) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + 30
+        while asyncio.get_running_loop().time() < deadline:
+            async with session.get(f"{webhook}/instances/{iid}") as resp:
+                body: dict[str, Any] = await resp.json()
+            if body["runtimeStatus"] in ("Completed", "Failed"):
+                return body
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{iid} did not finish")
+
+    try:
+        async with aiohttp.ClientSession() as session:
+            await host.client.start("runs_its_own_loop", json.dumps(to_json_text(5)), "loop-1")  # as the SDK client
+            original = await finished(session, "loop-1")
+            assert original["runtimeStatus"] == "Completed", original["output"]
+            assert original["output"]["orchestrator"] == 10
+            async with session.get(f"{base}/devhost/api/instances/loop-1/history") as resp:
+                history = (await resp.json())["history"]
+            cut = next(i for i, ev in enumerate(history) if ev["EventType"] == EventType.TASK_COMPLETED)
+            async with session.post(f"{base}/devhost/api/instances/loop-1/fork",
+                                    json={"atEvent": cut, "newInstanceId": "loop-1-fork"}) as resp:
+                assert resp.status == 201, await resp.text()
+            forked = await finished(session, "loop-1-fork")
+            assert forked["runtimeStatus"] == "Completed", forked["output"]
+            # the same entity again: its total grows from 40 to 80
+            assert forked["output"] == {**original["output"], "entity": 80}
+    finally:
+        await host.stop()
