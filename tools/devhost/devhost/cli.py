@@ -117,23 +117,22 @@ def _replay_deployed(app: Any, args: argparse.Namespace) -> int:
     """Every running instance of the deployed app: one line each; exit 1 if any diverges."""
     from .replay._remote import RemoteError, replay_deployed
 
-    checked = diverged = 0
+    checked = diverged = errors = 0
     try:
         for item in replay_deployed(app, args.url, args.code, task_hub=args.task_hub, page_size=args.page_size,
                                     version=args.version):
             checked += 1
-            diverged += not item.report.ok
-            print(f"{item.instance_id} ({item.name}, {item.runtime_status}): {item.report.summary()}")
-            for note in item.report.notes:
+            errors += item.report is None
+            diverged += item.report is not None and not item.report.ok
+            print(f"{item.instance_id} ({item.name}, {item.runtime_status}): {item.summary()}")
+            for note in item.report.notes if item.report is not None else []:
                 print(f"{item.instance_id}: note: {note}", file=sys.stderr)
     except RemoteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except ValueError as exc:  # a history the replayer cannot read
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    print(f"{checked} running instance(s) checked: {diverged} diverge")
-    return EXIT_FAILED if diverged else EXIT_OK
+    unreadable = f", {errors} not replayable" if errors else ""
+    print(f"{checked} running instance(s) checked: {diverged} diverge{unreadable}")
+    return EXIT_ERROR if errors else EXIT_FAILED if diverged else EXIT_OK
 
 
 # ------------------------------------------------------------------------------ start

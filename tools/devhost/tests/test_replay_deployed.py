@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 
 from devhost.index import AppIndex
-from devhost.replay._remote import RemoteError, fetch_running
+from devhost.replay._remote import RemoteError, fetch_running, replay_deployed
 from devhost.server.app import DevHost
 from devhost.store.memory import MemoryStore
 
@@ -162,3 +162,56 @@ async def wait_for_status(session: aiohttp.ClientSession, api: str, iid: str, wa
             return
         assert asyncio.get_running_loop().time() < deadline, status
         await asyncio.sleep(0.02)
+
+
+def test_what_is_asked_of_the_api_and_what_it_answers() -> None:
+    """The requests the check makes (the key as `code`, the running statuses, `top`, the continuation token) and
+    how it treats the answers: entities and instances that ended meanwhile are skipped, an unreadable history is
+    reported for that instance only, a refused key is one clear error."""
+    app = import_app_source(APP.replace("{first}", "prepare").replace("{after}", ""))
+    asked: list[tuple[str, dict[str, str]]] = []
+    waiting = {"name": "approval", "runtimeStatus": "Running", "input": {"order": "a"}, "historyEvents": [
+        {"EventType": "ExecutionStarted", "Timestamp": "2026-11-30T08:00:00Z", "FunctionName": "approval",
+         "Input": '{"order": "a"}'},
+        {"EventType": "TaskCompleted", "Timestamp": "2026-11-30T08:00:01Z", "ScheduledTime": "2026-11-30T08:00:00Z",
+         "FunctionName": "prepare", "Result": "prepared a"}]}
+    pages = {None: ([{"instanceId": "one"}, {"instanceId": "@counter@k"}], "tok1"),
+             "tok1": ([{"instanceId": "done-now"}, {"instanceId": "broken"}], None)}
+    details = {"one": {**waiting, "instanceId": "one"}, "done-now": {**waiting, "runtimeStatus": "Completed"},
+               "broken": {**waiting, "instanceId": "broken", "historyEvents": [{"EventType": "Nonsense"}]}}
+
+    def fetch(url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        asked.append((url, headers))
+        path, _, query = url.partition("?")
+        if path.endswith("/instances"):
+            body, token = pages[headers.get("x-ms-continuation-token")]
+            return 200, ({"x-ms-continuation-token": token} if token else {}), json.dumps(body).encode()
+        return 202, {}, json.dumps(details[path.rsplit("/", 1)[1]]).encode()
+
+    items = list(replay_deployed(app, "https://app.example/runtime/webhooks/durabletask/", "k3y", page_size=2,
+                                 fetch=fetch))
+    assert [(i.instance_id, i.report is not None and i.report.ok) for i in items] == [("one", True), ("broken", False)]
+    assert items[1].report is None and "Nonsense" in str(items[1].error)
+    first_list, second_list = (u for u, _ in asked if u.split("?")[0].endswith("/instances"))
+    assert first_list == ("https://app.example/runtime/webhooks/durabletask/instances?code=k3y&runtimeStatus="
+                          "Pending%2CRunning%2CSuspended%2CContinuedAsNew&top=2&showInput=false")
+    assert ("https://app.example/runtime/webhooks/durabletask/instances/one?code=k3y&showHistory=true"
+            "&showHistoryOutput=true&showInput=true", {}) in asked
+    assert not any("%40counter" in u or "@counter" in u.split("?")[0] for u, _ in asked)  # entities: skipped
+    assert [h for _, h in asked if h] == [{"x-ms-continuation-token": "tok1"}]
+
+    def refused(url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        return 401, {}, b""
+
+    with pytest.raises(RemoteError) as err:
+        list(fetch_running("https://app.example/runtime/webhooks/durabletask", "wrong", fetch=refused))
+    assert str(err.value) == ("https://app.example/runtime/webhooks/durabletask/instances answered 401: pass the "
+                              "app's durabletask_extension system key with --code")
+
+
+def import_app_source(source: str) -> Any:
+    spec = importlib.util.spec_from_loader("deployed_app_inline", loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    exec(compile(textwrap.dedent(source), "<deployed app>", "exec"), module.__dict__)
+    return module.app

@@ -38,12 +38,17 @@ class RemoteError(Exception):
 
 @dataclass
 class InstanceReport:
-    """One deployed instance and how the local code replays it."""
+    """One deployed instance and how the local code replays it (`error`: its history could not be replayed,
+    e.g. an orchestrator the local app no longer has; then `report` is None)."""
 
     instance_id: str
     name: str
     runtime_status: str
-    report: ReplayReport
+    report: ReplayReport | None
+    error: str | None = None
+
+    def summary(self) -> str:
+        return f"error: {self.error}" if self.report is None else self.report.summary()
 
 
 def urllib_fetch(url: str, headers: dict[str, str], timeout: float = 60.0) -> tuple[int, dict[str, str], bytes]:
@@ -94,9 +99,11 @@ def replay_deployed(app: Any, base_url: str, code: str | None = None, *, task_hu
     `version`: the orchestration version to replay them under (`context.version`), which the HTTP API does
     not show: the deployed app's defaultVersion when its orchestrators branch on it."""
     for status in fetch_running(base_url, code, task_hub=task_hub, page_size=page_size, fetch=fetch):
-        report = replay_history(app, status, version=version)
-        yield InstanceReport(str(status["instanceId"]), str(status.get("name") or ""),
-                             str(status.get("runtimeStatus")), report)
+        ids = str(status["instanceId"]), str(status.get("name") or ""), str(status.get("runtimeStatus"))
+        try:
+            yield InstanceReport(*ids, replay_history(app, status, version=version))
+        except ValueError as exc:  # one unreadable history does not hide the others
+            yield InstanceReport(*ids, None, str(exc))
 
 
 def _get_json(get: Fetch, url: str, headers: dict[str, str]) -> tuple[Any, dict[str, str]]:
