@@ -6,6 +6,8 @@ have RowKey ''), so such a table costs minutes to fill through any client, and e
 cannot help (each instance is its own partition). azurite_preload.js writes the rows into Azurite's
 database file with Azurite's own code (the pinned version in package-lock.json); Azurite then starts on
 that folder as it would after a restart. The rows come from devhost's own row codec, as the store writes them.
+
+Tests internals (not devhost's public API): imports `devhost.azurite`.
 """
 
 from __future__ import annotations

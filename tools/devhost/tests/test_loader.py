@@ -1,6 +1,9 @@
 """Loading an app as the Python worker does (azure-functions-python-worker `loader.py` 242-262,
 `index_function_app`, at 7e6acf3): the one top-level FunctionRegister instance whatever its name;
-none or several is one clear error; host.json problems are one line, never a traceback."""
+none or several is one clear error; host.json problems are one line, never a traceback.
+
+Tests internals (not devhost's public API): imports `devhost.loader`.
+"""
 
 from __future__ import annotations
 

@@ -12,6 +12,9 @@ TraceHelper.cs; see devhost/otel_spans.py for the line map); the parent/child li
 DTFx's V2 shape: orchestration -> activity (client) -> activity (server), orchestration ->
 orchestration (client) -> child orchestration (server), orchestration -> entity (client) ->
 entity (server) (TaskOrchestrationDispatcher.cs:1199-1205, 1323-1329; TaskEntityDispatcher.cs:700-777).
+
+Tests internals (not devhost's public API): imports `devhost.index`, `devhost.server.app`,
+`devhost.store.memory`, `devhost.tracing`.
 """
 
 from __future__ import annotations

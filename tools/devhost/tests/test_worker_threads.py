@@ -7,6 +7,9 @@ Orchestrators and entities are always sync to the worker: the SDK registers a sy
 drives the user's generator / entity function. So orchestrator code sees no running event loop and
 may start its own (openai-agents' `Runner.run_sync` does, through the SDK's `ensure_event_loop`),
 may block without stalling devhost, and one instance still runs one episode at a time.
+
+Tests internals (not devhost's public API): imports `devhost.index`, `devhost.server.app`,
+`devhost.store.memory`.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 import azure.durable_functions as df
 import pytest
 
-from devhost.harness import DurableHarness
+from devhost import DurableHarness
 from devhost.index import AppIndex
 
 app = df.DFApp()
