@@ -17,8 +17,10 @@ from devhost.orchestration import entity_request_id
 
 from .apps.step_app import app
 from .step_support import (
+    IID,
     T0,
     Step,
+    child_completed,
     completed,
     entity_reply,
     failed,
@@ -31,6 +33,7 @@ from .step_support import (
     scheduled,
     started,
     suspend,
+    terminate,
     timers,
     work,
 )
@@ -246,3 +249,51 @@ def test_t0_is_the_first_episode_time() -> None:
     step = Step(app)
     step(started("chain"))
     assert step.inst.history[0]["Timestamp"].startswith(T0.strftime("%Y-%m-%dT%H:%M:%S"))
+
+
+# ------------------------------------------------------------------ messages to others
+def test_a_sub_orchestration_is_started_with_its_parent_and_reports_back() -> None:
+    step = Step(app)
+    first = step(started("sub_with_id", "kid"))
+    (start,) = [m for m in first.outbound if m.instance_id == "kid"]
+    assert start.event["EventType"] == EventType.EXECUTION_STARTED and start.event["Name"] == "wait_go"
+    assert start.event["ParentInstance"]["OrchestrationInstance"] == {"InstanceId": IID, "ExecutionId": "exec-1"}
+    assert start.event["ParentInstance"]["TaskScheduleId"] == 0
+    assert start.sender == IID
+
+    step(child_completed(0, "from the child"))
+    assert json.loads(step.inst.output or "") == "from the child"
+
+
+def test_an_entity_call_sends_a_request_the_reply_is_matched_by() -> None:
+    step = Step(app)
+    first = step(started("ask_entity"))
+    (request_msg,) = first.outbound
+    assert request_msg.instance_id == "@tally@k" and request_msg.event["Name"] == "op"
+    request = json.loads(request_msg.event["Input"])
+    assert request["op"] == "get" and request["parent"] == IID and request["parentExecution"] == "exec-1"
+    assert request["id"] == entity_request_id(IID, "exec-1", 0)
+    assert scheduled(new_events(first)) == [(0, "EventSent")]
+
+
+def test_terminate_ends_the_execution_with_the_reason() -> None:
+    step = Step(app)
+    step(started("wait_go"))
+    result = step(terminate("enough"))
+    assert step.inst.runtime_status == RuntimeStatus.TERMINATED
+    assert step.inst.output == "enough"
+    assert names(new_events(result)) == ["ExecutionTerminated", "ExecutionCompleted"]
+    assert result.finished == [(IID, "wait_go", RuntimeStatus.TERMINATED)]
+
+
+def test_a_timer_over_six_days_is_created_in_three_day_parts() -> None:
+    # The extension advertises maximumShortTimerDuration 6 days and longRunningTimerIntervalDuration 3 days
+    # (docs/durable-protocol.md §2.5); the SDK asks for 3-day parts until 6 days or less remain.
+    step = Step(app)
+    first = step(started("sleep_days", 7))
+    assert timers(first) == [(0, T0 + timedelta(days=3))]
+    second = step(fired(0, T0 + timedelta(days=3)), after=timedelta(days=3))
+    assert timers(second) == [(1, T0 + timedelta(days=7))]
+    assert step.inst.runtime_status == RuntimeStatus.RUNNING
+    step(fired(1, T0 + timedelta(days=7)), after=timedelta(days=4))
+    assert json.loads(step.inst.output or "") == "woke"

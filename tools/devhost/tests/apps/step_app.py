@@ -200,3 +200,9 @@ def fan_out_to_a_missing_activity(context: df.DurableOrchestrationContext):
     results = yield context.task_all([context.call_activity("work", "ok"), context.call_activity("missing", "x"),
                                       context.call_activity("work", "never sent")])
     return results
+
+
+@app.orchestration_trigger(context_name="context")
+def sleep_days(context: df.DurableOrchestrationContext):
+    yield context.create_timer(context.current_utc_datetime + timedelta(days=context.get_input()))
+    return "woke"
