@@ -358,9 +358,11 @@ class Dispatcher:
     async def _process_group(self, iid: str, group: list[Message]) -> None:
         store = self.store
         started = time.perf_counter()
-        loaded: Instance | None = None
+        loaded: tuple[str, int] | None = None  # (execution, history length) as loaded: the step mutates inst
         try:
-            inst = loaded = await store.load(iid)
+            inst = await store.load(iid)
+            if inst is not None:
+                loaded = (inst.execution_id, len(inst.history))
             now = store.clock.now()
             if is_entity_id(iid):
                 eresult = await asyncio.get_running_loop().run_in_executor(
@@ -422,7 +424,7 @@ class Dispatcher:
             delay = 0.0 if tries == 1 else min(0.1 * 2 ** (tries - 2), 10.0)
             log.info("devhost: %s; retrying the work item%s", exc, f" in {delay:.1f}s" if delay else "")
             with contextlib.suppress(ServiceRequestError, OSError):
-                await self._check_behind(iid, loaded)
+                await self._after_failed_checkpoint(iid, loaded)
             await self._abandon(group, delay_seconds=delay)
         except (ServiceRequestError, OSError) as exc:  # storage unreachable: one line, then retry
             log.warning("devhost: storage unreachable while processing %s (%s); will retry", iid, exc)
@@ -435,23 +437,41 @@ class Dispatcher:
                                          delay_seconds=1.0)
         except Exception:
             log.exception("devhost: processing messages for %s failed", iid)
+            try:  # e.g. a checkpoint whose answer was lost
+                await self._after_failed_checkpoint(iid, loaded)
+            except Exception as exc:
+                log.warning("devhost: checking %s against storage failed: %s", iid, exc)
             await self._abandon_or_poison(group)
 
-    async def _check_behind(self, iid: str, cached: Instance | None) -> None:
-        """After a conflict: is storage behind what this host wrote (it lost acknowledged writes)?"""
-        if cached is None or not cached.history:
-            return  # nothing written yet: a race with a client's first write
+    async def _after_failed_checkpoint(self, iid: str, cached: tuple[str, int] | None) -> None:
+        """After a work item failed, compare what storage holds with what this host had loaded
+        (`cached`: its execution and history length).
+
+        Behind it: storage lost writes it had acknowledged (a restarted Azurite); this host's copy is
+        the truth, so it is written back. Ahead of it: the checkpoint committed although it was
+        reported failed (its answer was lost, or a retry of it conflicted); the activities it
+        scheduled, which run only after a checkpoint returns, are started now. The retried messages
+        are then duplicates and dropped."""
         stored = await self.store.load(iid)
-        if stored is not None and (stored.execution_id != cached.execution_id
-                                   or len(stored.history) >= len(cached.history)):
-            return  # storage has what was written (a commit whose answer was lost) or newer
-        # Storage lost writes it had acknowledged: this host's copy is the truth, write it back.
-        restored = cached.copy()
-        restored.etag = None if stored is None else stored.etag
-        await self.store.checkpoint(restored, new_events_from=0, history_reset=True)
-        log.warning("devhost: storage lost the last writes of %s (it held %d of %d history events); written back",
-                    iid, 0 if stored is None else len(stored.history), len(cached.history))
-        self._request_resume("storage lost writes it had acknowledged")
+        if cached is not None and cached[1] and (
+                stored is None or (stored.execution_id == cached[0] and len(stored.history) < cached[1])):
+            restored = await self.store.resync()  # this host's copies are the truth: written back
+            log.warning("devhost: storage lost the last writes of %s (it held %d of %d history events); %s",
+                        iid, 0 if stored is None else len(stored.history), cached[1],
+                        "written back" if iid in restored else "not in this host's copies")
+            self._request_resume("storage lost writes it had acknowledged")
+            return
+        if stored is None or not stored.history or stored.runtime_status.is_terminal or is_entity_id(iid):
+            return
+        if cached is not None and stored.execution_id == cached[0] and len(stored.history) <= cached[1]:
+            return  # nothing of this work item landed
+        work = [m for m in pending_messages(stored) if m.queue == "work"
+                and (iid, stored.execution_id, int(m.event["EventId"])) not in self._running_work]
+        if work:
+            log.info("devhost: the checkpoint of %s committed although it failed; running the %d activit%s "
+                     "it scheduled", iid, len(work), "y" if len(work) == 1 else "ies")
+            self._expected[iid] += len(work)
+            self._run_local(work)
 
     async def _redeliver_later(self, iid: str, local: list[Message], delay: float = 1.0) -> None:
         await asyncio.sleep(delay)

@@ -22,6 +22,7 @@ from typing import Any
 
 import azure.durable_functions as df
 import pytest
+from azure.core.exceptions import ServiceResponseError
 from azure.data.tables import UpdateMode
 
 from devhost import history as h
@@ -761,3 +762,48 @@ async def test_restart_resumes_from_storage(azurite_connection_string: str) -> N
         await second.close()
     assert done is not None and (done.runtime_status, done.output) == (RuntimeStatus.COMPLETED, "12")
     assert sum(1 for ev in done.history if ev["EventType"] == h.EventType.TASK_COMPLETED) == 12
+
+
+@pytest.mark.parametrize("fault", ["answer-lost", "retried-after-commit"])
+async def test_a_checkpoint_whose_answer_was_lost_heals(azurite_connection_string: str, fault: str) -> None:
+    """A commit that succeeded but whose answer never came (a timeout: `ServiceResponseError`), or that
+    the client retried after it had succeeded (the retry then fails with 412): either way the host
+    holds the hub lease and its cached copy is now behind storage. The cached copy is dropped, the work
+    item retried from what storage holds (its messages are then duplicates and dropped), and the chain
+    finishes with no livelock: a bounded number of transactions, none lost, no duplicate event."""
+    store = await open_store({"AzureWebJobsStorage": azurite_connection_string}, new_hub_name("lost"))
+    dispatcher = Dispatcher(_index(), store)
+    client = TaskHubClient(_index(), store)
+    table = store.history.table
+    submit = table.submit_transaction
+    calls = {"n": 0}
+
+    async def faulty(operations: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        result = await submit(operations, **kwargs)  # committed
+        if calls["n"] in (3, 6, 7):
+            if fault == "answer-lost":
+                raise ServiceResponseError("the connection closed before the response arrived")
+            return await submit(operations, **kwargs)  # what a retry of a committed request gets: 412
+        return result
+
+    table.submit_transaction = faulty  # type: ignore[method-assign]
+    try:
+        await store.acquire_hub_lease()
+        iid = await client.start("e2e_chain", json.dumps(json.dumps(8)))
+        deadline = time.monotonic() + 60
+        while True:
+            await dispatcher.run_until_idle()
+            inst = await store.load(iid)
+            assert inst is not None
+            if inst.runtime_status.is_terminal:
+                break
+            assert time.monotonic() < deadline, f"not finished: {len(inst.history)} events"
+            await asyncio.sleep(0.05)
+    finally:
+        dispatcher.close()
+        await store.close()
+    assert (inst.runtime_status, inst.output) == (RuntimeStatus.COMPLETED, "8")
+    completed = [ev["TaskScheduledId"] for ev in inst.history if ev["EventType"] == h.EventType.TASK_COMPLETED]
+    assert sorted(completed) == list(range(8))
+    assert calls["n"] < 40, f"{calls['n']} transactions for 8 steps: a retry loop"
