@@ -126,9 +126,10 @@ def test_errors_retries_timers_and_task_any(host: Devhost) -> None:
                for entry in log_entries(host)), host.log()[-3000:]
 
 
-@pytest.mark.xfail(strict=True, reason="devhost does not log a failed entity operation; the extension does "
-                                       "(EndToEndTraceHelper, 'Function ... (Entity)' failed ... operation) "
-                                       "- engine area, entities.py")
+@pytest.mark.xfail(strict=True, reason="devhost logs a failed entity operation in its own words with the error "
+                                       "text; the extension logs \"{id}: Function 'counter (Entity)' failed 'get' "
+                                       "operation ... with exception (Redacted N characters)\" "
+                                       "(EndToEndTraceHelper.cs 576, SanitizeString 66) - engine area, entities.py")
 def test_entity_failure_is_logged(host: Devhost) -> None:
     """ErrorHandlingTests.OrchestratorWithRetriedEntityException_ShouldSucceed, the Python branch: the
     host logs "Function 'counter (Entity)' failed 'get' operation ..." with the exception details
