@@ -395,6 +395,8 @@ class Dispatcher:
                                                 or inst is None or result.instance.engine != inst.engine):
                 await store.checkpoint(result.instance, new_events_from=result.new_events_from,
                                        history_reset=result.history_reset)
+            for text in result.new_warnings:  # about the user's code, once per instance (checkpointed)
+                log.warning("%s", text)
             if work:
                 self._expected[iid] += len(work)
                 self._run_local(work)

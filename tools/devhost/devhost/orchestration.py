@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 import json
-import logging
 import traceback
 import uuid
 from collections.abc import Callable
@@ -40,8 +39,6 @@ from .versioning import MISMATCH_MESSAGE, FailureStrategy, Versioning, version_o
 
 OUT_OF_PROC_MARKER = "\n\n$OutOfProcData$:"
 ENTITY_REQUEST_NS = uuid.UUID("a6a9c3f4-1a63-4c1e-9d3c-6b1f5e0d2c11")
-log = logging.getLogger("devhost")
-
 # The extension caps each retry delay at 6 days unless told otherwise (RetryOptions.cs 18, 31).
 MAX_RETRY_INTERVAL_MS = 6 * 24 * 3600 * 1000
 # SetCustomStatus rejects more than 16 KB (DurableOrchestrationContext.cs 225-229).
@@ -91,8 +88,10 @@ class StepResult:
     # as the replay checker, which needs e.g. the names of pending external-event waits).
     actions: list[Action] = field(default_factory=list)
     # Warnings about the user's code seen in this step (open tasks at the end, differences only
-    # devhost's stricter replay check sees); each is logged once per instance.
+    # devhost's stricter replay check sees), and those this instance has not had before: the host
+    # logs these (once per instance; the step itself does no I/O).
     warnings: list[str] = field(default_factory=list)
+    new_warnings: list[str] = field(default_factory=list)
 
 
 class _Ended(Exception):
@@ -624,14 +623,14 @@ class OrchestrationStep:
             "carries on; devhost carries on too.")
 
     def _warn(self, text: str, key: str | None = None) -> None:
-        """A warning about the user's code: in the result every time, in the log once per instance."""
+        """A warning about the user's code: in the result every time, for the log once per instance."""
         self.result.warnings.append(text)
         warned = self.inst.engine.warned
         key = key or text
         if key not in warned:
             warned.append(key)
             del warned[:-20]
-            log.warning("%s", text)
+            self.result.new_warnings.append(text)
 
     def _reschedule_rewound(self, flat: list[Action], now: datetime) -> None:
         """Schedule again, under their old sequence numbers, the tasks a rewind erased."""
