@@ -197,7 +197,7 @@ async def wait_for(session: aiohttp.ClientSession, base: str, iid: str, field: s
 
 
 async def continue_(session: aiohttp.ClientSession, base: str, iid: str) -> dict[str, Any]:
-    async with session.post(f"{base}{WEBHOOK}/instances/{iid}/raiseEvent/Continue", json=None) as resp:
+    async with session.post(f"{base}{WEBHOOK}/instances/{iid}/raiseEvent/Continue", json="go") as resp:
         assert resp.status == 202, await resp.text()
     return await wait_for(session, base, iid, "runtimeStatus", "Completed")
 
