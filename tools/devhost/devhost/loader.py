@@ -39,10 +39,10 @@ def import_sdk() -> None:
     Idempotent; called when devhost itself is imported."""
     if _SDK in sys.modules:
         return
-    cwd = os.getcwd()
     try:
+        cwd = os.getcwd()
         os.chdir(Path(__file__).parent)  # no host.json here
-    except OSError:
+    except OSError:  # the current folder is gone: the SDK's check finds no host.json there either
         return
     try:
         importlib.import_module(_SDK)
