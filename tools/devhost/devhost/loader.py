@@ -40,16 +40,17 @@ def import_sdk() -> None:
     if _SDK in sys.modules:
         return
     try:
-        cwd = os.getcwd()
-        os.chdir(Path(__file__).parent)  # no host.json here
-    except OSError:  # the current folder is gone: the SDK's check finds no host.json there either
-        return
+        cwd: str | None = os.getcwd()
+    except OSError:  # the current folder was deleted: the SDK's check would crash on Path.cwd(); nothing to restore
+        cwd = None
+    os.chdir(Path(__file__).parent)  # no host.json here
     try:
         importlib.import_module(_SDK)
     except Exception:  # noqa: BLE001 - the app's own import reports it with the user's file
         pass
     finally:
-        os.chdir(cwd)
+        if cwd is not None:
+            os.chdir(cwd)
 
 
 def run_sdk_host_json_checks(script_root: Path) -> None:
