@@ -194,3 +194,14 @@ def test_simple_sub_orchestration(microsoft_app: AppDir, tmp_path: Path) -> None
         assert (done["runtimeStatus"], done["output"]) == ("Completed", "Hello Seattle")
     finally:
         host.stop()
+
+
+def test_serialize_arguments(microsoft_app: AppDir, tmp_path: Path) -> None:
+    """A custom class with to_json/from_json as client input and activity input: the orchestrator reads the
+    number inside the SerializableClass its starter passed (5) and returns it."""
+    host = Devhost(microsoft_app("serialize_arguments"), tmp_path).wait_ready()
+    try:
+        done = start_and_wait(host, f"{host.base}/api/orchestrators/orchestrator")
+        assert (done["runtimeStatus"], done["output"]) == ("Completed", 5)
+    finally:
+        host.stop()
