@@ -5,8 +5,9 @@ its search tool: it stays out of commits). Each test session copies every app in
 folder from the first local source that has it:
 
 1. `$DEVHOST_MICROSOFT_APPS/<name>/` (default `<checkout>/.artifacts/microsoft-apps/apps/<name>/`,
-   git-ignored): an unchanged copy of `repo`/`path` at `commit`, for apps published nowhere else
-   this machine can reach (the extension's BasicPython, two samples-v2 apps);
+   git-ignored, else `~/.cache/devhost/microsoft-apps/apps/<name>/`): an unchanged copy of
+   `repo`/`path` at `commit`, for apps published nowhere else this machine can reach (the
+   extension's BasicPython, two samples-v2 apps);
 2. the `azure-functions-durable` 1.7.0 sdist from PyPI (it ships `samples-v2/`), fetched once
    with pip into `<checkout>/.artifacts/microsoft-apps/` and checked against its sha256;
 3. a git snapshot of `repo` under `$DEVHOST_SOURCE_MIRRORS` (default `/work/.mirror`), at `commit`.
@@ -66,8 +67,15 @@ class Unavailable(Exception):
     """No local source has the app; the message says how to provide it."""
 
 
+# A machine-wide copy outlives any one checkout (a clean clone for CI finds it too).
+USER_CACHE = Path.home() / ".cache" / "devhost" / "microsoft-apps" / "apps"
+
+
 def _local_copies() -> Path:
-    return Path(os.environ.get("DEVHOST_MICROSOFT_APPS") or CACHE / "apps")
+    if configured := os.environ.get("DEVHOST_MICROSOFT_APPS"):
+        return Path(configured)
+    checkout = CACHE / "apps"
+    return checkout if checkout.is_dir() or not USER_CACHE.is_dir() else USER_CACHE
 
 
 def _sdist() -> Path | None:
