@@ -1,8 +1,10 @@
 """Writes rollout reports as blobs `{container}/{updateId}.json` in the app's storage.
 
 Uses the same storage connection as the Functions runtime (AzureWebJobsStorage):
-a connection string locally (Azurite), identity-based (`__accountName` /
-`__blobServiceUri`, managed identity) in Azure.
+a connection string locally (Azurite), identity-based in Azure: `__blobServiceUri`
+(the account's primary blob endpoint, set by infra/ from the account itself, so the
+right DNS suffix in every Azure cloud) with the managed identity in `__clientId`.
+No endpoint is ever built from an account name here.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ def blob_service(env: Mapping[str, str] | None = None) -> BlobServiceClient:
         return BlobServiceClient.from_connection_string(conn)
     prefix = f"{STORAGE_CONNECTION}__"
     url = env.get(prefix + "blobServiceUri")
-    if not url and env.get(prefix + "accountName"):
-        url = f"https://{env[prefix + 'accountName']}.blob.core.windows.net"
     if not url:
-        raise RuntimeError(f"set {STORAGE_CONNECTION} or {prefix}accountName to store reports")
+        raise RuntimeError(
+            f"set {STORAGE_CONNECTION} (a connection string) or {prefix}blobServiceUri"
+            " (identity-based) to store reports"
+        )
     from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
     client_id = env.get(prefix + "clientId")

@@ -92,10 +92,20 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       // The full app settings set. tests/infra/test_settings_drift.py checks these names
       // against update_service/settings.py, host.json and local.settings.json.
       appSettings: [
-        // Functions host + Durable task hub storage, identity-based.
+        // Functions host + Durable task hub storage, identity-based. The service URIs come
+        // from the account itself (primaryEndpoints), so they carry the right DNS suffix in
+        // every Azure cloud, as in Microsoft's Flex quickstarts.
         {
-          name: 'AzureWebJobsStorage__accountName'
-          value: storage.name
+          name: 'AzureWebJobsStorage__blobServiceUri'
+          value: storage.properties.primaryEndpoints.blob
+        }
+        {
+          name: 'AzureWebJobsStorage__queueServiceUri'
+          value: storage.properties.primaryEndpoints.queue
+        }
+        {
+          name: 'AzureWebJobsStorage__tableServiceUri'
+          value: storage.properties.primaryEndpoints.table
         }
         {
           name: 'AzureWebJobsStorage__credential'

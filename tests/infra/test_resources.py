@@ -136,7 +136,12 @@ def test_identity_based_settings_point_at_the_user_assigned_identity() -> None:
     for connection in settings.CONNECTION_NAMES:
         assert app_settings[f"{connection}__credential"] == "managedidentity"
         assert expr_text(app_settings[f"{connection}__clientId"]) == "identity.properties.clientId"
-    assert expr_text(app_settings["AzureWebJobsStorage__accountName"]) == "storage.name"
+    # Service URIs straight from the account (right DNS suffix in every cloud), never an
+    # account name that code would have to turn into a *.core.windows.net host.
+    for service in ("blob", "queue", "table"):
+        setting = app_settings[f"AzureWebJobsStorage__{service}ServiceUri"]
+        assert expr_text(setting) == f"storage.properties.primaryEndpoints.{service}"
+    assert "AzureWebJobsStorage__accountName" not in app_settings
     assert expr_text(app_settings["ServiceBusConnection__fullyQualifiedNamespace"]) == (
         "serviceBusFullyQualifiedNamespace"
     )

@@ -37,10 +37,12 @@ IDENTITY_CONNECTION_PROPERTIES = {
     "credential",
     "clientId",
 }
-# The property that names the service endpoint, per connection.
-ENDPOINT_PROPERTY = {
-    settings.STORAGE_CONNECTION: "accountName",
-    settings.SERVICE_BUS_CONNECTION: "fullyQualifiedNamespace",
+# The properties that name the service endpoints, per connection. Storage needs all three
+# services (Durable's Azure Storage provider uses queues and tables, the host and the reports
+# blobs), each as a full URI so no code derives an endpoint from an account name.
+ENDPOINT_PROPERTIES = {
+    settings.STORAGE_CONNECTION: {"blobServiceUri", "queueServiceUri", "tableServiceUri"},
+    settings.SERVICE_BUS_CONNECTION: {"fullyQualifiedNamespace"},
 }
 
 # Code that is not the deployed app (devhost, tests, tooling).
@@ -90,7 +92,7 @@ def _connection_settings(names: set[str], connection: str) -> set[str]:
 
 def test_the_contract_is_not_empty() -> None:
     assert "TASK_HUB_NAME" in host_json_references()
-    assert set(settings.CONNECTION_NAMES) == set(ENDPOINT_PROPERTY)
+    assert set(settings.CONNECTION_NAMES) == set(ENDPOINT_PROPERTIES)
     assert PLATFORM_SETTINGS.isdisjoint(names_the_app_reads())
 
 
@@ -103,7 +105,8 @@ def test_bicep_provides_every_connection_identity_based() -> None:
     app_settings = set(function_app_settings())
     for connection in settings.CONNECTION_NAMES:
         properties = {name.split("__", 1)[1] for name in _connection_settings(app_settings, connection)}
-        assert ENDPOINT_PROPERTY[connection] in properties, f"{connection} has no identity-based endpoint setting"
+        missing = ENDPOINT_PROPERTIES[connection] - properties
+        assert not missing, f"{connection} has no identity-based endpoint setting {sorted(missing)}"
         assert {"credential", "clientId"} <= properties, f"{connection} must name the user-assigned identity"
         assert connection not in app_settings, f"{connection} must not be a connection string in Azure"
 
@@ -127,4 +130,6 @@ def test_local_settings_provide_every_setting_the_app_reads() -> None:
     assert not missing, f"read by the app but missing from local.settings.json Values: {sorted(missing)}"
     for connection in settings.CONNECTION_NAMES:
         # Either a connection string (Azurite) or the identity-based endpoint property.
-        assert connection in local or f"{connection}__{ENDPOINT_PROPERTY[connection]}" in local, connection
+        assert connection in local or all(f"{connection}__{p}" in local for p in ENDPOINT_PROPERTIES[connection]), (
+            connection
+        )

@@ -1,0 +1,56 @@
+"""host.json as the Functions host in Azure reads it (plus the app settings that override it).
+
+An app setting `AzureFunctionsJobHost__a__b` overrides host.json's `a.b`
+(https://learn.microsoft.com/azure/azure-functions/functions-host-json#override-hostjson-values),
+so each check here looks at the effective value: host.json, then the Bicep app settings.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from tests.infra.infra_files import REPO, function_app_settings, load_json
+
+OVERRIDE_PREFIX = "AzureFunctionsJobHost__"
+
+
+def host_json() -> dict[str, Any]:
+    data = load_json(REPO / "host.json")
+    assert isinstance(data, dict)
+    return data
+
+
+def effective(path: str, app_settings: dict[str, Any]) -> Any:
+    """host.json value at `a.b.c`, unless an app setting overrides it."""
+    override = OVERRIDE_PREFIX + path.replace(".", "__")
+    if override in app_settings:
+        return app_settings[override]
+    node: Any = host_json()
+    for key in path.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def timespan(text: str) -> timedelta:
+    match = re.fullmatch(r"(\d+):(\d{2}):(\d{2}(?:\.\d+)?)", text)
+    assert match, f"{text!r} is not a [d.]hh:mm:ss TimeSpan"
+    hours, minutes, seconds = match.groups()
+    return timedelta(hours=int(hours), minutes=int(minutes), seconds=float(seconds))
+
+
+def test_durable_queue_polling_suits_flex_consumption() -> None:
+    # "Reduce the queue polling interval to 10 seconds or less" when Durable Functions run
+    # on Flex Consumption; the default (30 s) delays every orchestration that wakes after
+    # an idle period (durable-functions-azure-storage-provider#flex-consumption-plan).
+    interval = effective("extensions.durableTask.storageProvider.maxQueuePollingInterval", function_app_settings())
+    assert isinstance(interval, str), "set durableTask.storageProvider.maxQueuePollingInterval in host.json"
+    assert timedelta(0) < timespan(interval) <= timedelta(seconds=10)
+
+
+def test_timespan_reading() -> None:
+    assert timespan("00:00:05") == timedelta(seconds=5)
+    assert timespan("00:00:30") > timedelta(seconds=10)
