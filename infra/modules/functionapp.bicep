@@ -138,6 +138,13 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
           value: 'ClientId=${identity.properties.clientId};Authorization=AAD'
         }
+        // OpenTelemetry from the Python worker (host.json telemetryMode is OpenTelemetry): the
+        // worker calls azure-monitor-opentelemetry's configure_azure_monitor() (requirements.txt),
+        // whose exporter authenticates with the identity in the authentication string above.
+        {
+          name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY'
+          value: 'true'
+        }
         // Settings the app reads (update_service/settings.py).
         {
           name: 'TASK_HUB_NAME'

@@ -224,3 +224,8 @@ def test_every_binding_setting_is_an_app_setting(indexed: dict[str, Any]) -> Non
                 for ref in re.findall(r"%(\w+)%", value if isinstance(value, str) else ""):
                     assert ref in deployed, f"{name}: %{ref}% is not an app setting"
 
+
+def test_telemetry_exporter_authenticates_as_the_app_identity(indexed: dict[str, Any]) -> None:
+    telemetry = indexed["telemetry"]
+    assert telemetry["distro"], f"azure-monitor-opentelemetry does not import: {telemetry.get('error')}"
+    assert telemetry["managed_identity"] == {"client_id": CLIENT_ID}

@@ -54,3 +54,26 @@ def test_durable_queue_polling_suits_flex_consumption() -> None:
 def test_timespan_reading() -> None:
     assert timespan("00:00:05") == timedelta(seconds=5)
     assert timespan("00:00:30") > timedelta(seconds=10)
+
+
+def test_durable_distributed_tracing_v2_is_on() -> None:
+    # Durable Functions distributed tracing V2 correlates orchestrations, activities and
+    # entities into one trace in Application Insights (durable-functions-diagnostics,
+    # "Distributed tracing"); V1 and "None" do not.
+    app_settings = function_app_settings()
+    assert effective("extensions.durableTask.tracing.DistributedTracingEnabled", app_settings) is True
+    assert effective("extensions.durableTask.tracing.Version", app_settings) == "V2"
+
+
+def test_host_and_python_worker_export_opentelemetry_as_the_app_identity() -> None:
+    # opentelemetry-howto: host.json telemetryMode=OpenTelemetry, then the Python worker's
+    # azure-monitor-opentelemetry path; Application Insights has local auth disabled, so the
+    # exporters must authenticate with Entra ID as the user-assigned identity.
+    app_settings = function_app_settings()
+    assert effective("telemetryMode", app_settings) == "OpenTelemetry"
+    assert app_settings["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"] == "true"
+    assert "APPLICATIONINSIGHTS_CONNECTION_STRING" in app_settings
+    auth = app_settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"]
+    assert getattr(auth, "text", None) == "'ClientId=${identity.properties.clientId};Authorization=AAD'"
+    requirements = (REPO / "requirements.txt").read_text(encoding="utf-8")
+    assert re.search(r"^azure-monitor-opentelemetry==\d", requirements, re.M), "pin the distro in requirements.txt"

@@ -24,6 +24,8 @@ PLATFORM_SETTINGS = {
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     # azure-identity's DefaultAzureCredential: which user-assigned identity to use in app code.
     "AZURE_CLIENT_ID",
+    # Python worker: export the worker's OpenTelemetry logs/traces via azure-monitor-opentelemetry.
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
 }
 
 # Properties of an identity-based connection the Functions host understands
