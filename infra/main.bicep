@@ -42,6 +42,14 @@ param retentionDays int = 30
 @description('NCRONTAB schedule of the report retention timer (RETENTION_SCHEDULE).')
 param retentionSchedule string = '0 0 3 * * *'
 
+@allowed(['AzureStorage', 'DurableTaskScheduler'])
+@description('Durable Functions backend: AzureStorage (queues, tables and blobs in the app\'s storage account) or DurableTaskScheduler (a managed Microsoft.DurableTask scheduler and task hub, with its dashboard). azd: DURABLE_BACKEND. See infra/README.md.')
+param durableBackend string = 'AzureStorage'
+
+@allowed(['Consumption', 'Dedicated'])
+@description('Durable Task Scheduler SKU (durableBackend DurableTaskScheduler only).')
+param durableTaskSchedulerSku string = 'Consumption'
+
 var tags = { 'azd-env-name': environmentName }
 // Deterministic per subscription + environment + region, so re-provisioning updates in place.
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -49,6 +57,7 @@ var deploymentContainerName = 'app-package-${resourceToken}'
 var reportsContainerName = 'reports'
 // Must equal update_service.settings.UPDATE_REQUESTS_QUEUE (tests/infra checks it).
 var updateRequestsQueueName = 'update-requests'
+var useDurableTaskScheduler = durableBackend == 'DurableTaskScheduler'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -111,6 +120,19 @@ module keyVault 'modules/keyvault.bicep' = {
   }
 }
 
+// The Durable Task Scheduler backend: only with durableBackend 'DurableTaskScheduler'.
+module durableTask 'modules/durabletask.bicep' = if (useDurableTaskScheduler) {
+  name: 'durabletask'
+  scope: rg
+  params: {
+    name: 'dts-${resourceToken}'
+    location: location
+    tags: tags
+    taskHubName: taskHubName
+    skuName: durableTaskSchedulerSku
+  }
+}
+
 module roles 'modules/roles.bicep' = {
   name: 'roles'
   scope: rg
@@ -123,6 +145,9 @@ module roles 'modules/roles.bicep' = {
     serviceBusQueueName: serviceBus.outputs.queueName
     keyVaultName: keyVault.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    // Empty (no Durable Task roles) unless the scheduler backend is deployed.
+    durableTaskSchedulerName: useDurableTaskScheduler ? durableTask.outputs.name : ''
+    durableTaskHubName: useDurableTaskScheduler ? durableTask.outputs.taskHubName : ''
   }
 }
 
@@ -151,6 +176,8 @@ module functionApp 'modules/functionapp.bicep' = {
     reportsContainerName: reportsContainerName
     retentionDays: retentionDays
     retentionSchedule: retentionSchedule
+    durableBackend: durableBackend
+    durableTaskSchedulerEndpoint: useDurableTaskScheduler ? durableTask.outputs.endpoint : ''
   }
 }
 
@@ -166,3 +193,5 @@ output SERVICE_BUS_QUEUE_NAME string = serviceBus.outputs.queueName
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_URL string = keyVault.outputs.uri
 output TARGET_API_KEY_SECRET_NAME string = targetApiKeySecretName
+output DURABLE_BACKEND string = durableBackend
+output DURABLE_TASK_SCHEDULER_ENDPOINT string = useDurableTaskScheduler ? durableTask.outputs.endpoint : ''

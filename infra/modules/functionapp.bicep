@@ -28,6 +28,11 @@ param retentionSchedule string
 param instanceMemoryMB int = 2048
 @description('Scale-out ceiling per function group; the platform validates the allowed range.')
 param maximumInstanceCount int = 100
+@allowed(['AzureStorage', 'DurableTaskScheduler'])
+@description('Durable Functions backend (main.bicep durableBackend).')
+param durableBackend string = 'AzureStorage'
+@description('Durable Task Scheduler endpoint (durableBackend DurableTaskScheduler only).')
+param durableTaskSchedulerEndpoint string = ''
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' existing = {
   name: identityName
@@ -43,6 +48,126 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
+}
+
+// The app settings every backend gets. tests/infra/test_settings_drift.py checks these names
+// against update_service/settings.py, host.json and local.settings.json.
+var commonAppSettings = [
+  // Functions host + Durable task hub storage, identity-based. The service URIs come
+  // from the account itself (primaryEndpoints), so they carry the right DNS suffix in
+  // every Azure cloud, as in Microsoft's Flex quickstarts.
+  {
+    name: 'AzureWebJobsStorage__blobServiceUri'
+    value: storage.properties.primaryEndpoints.blob
+  }
+  {
+    name: 'AzureWebJobsStorage__queueServiceUri'
+    value: storage.properties.primaryEndpoints.queue
+  }
+  {
+    name: 'AzureWebJobsStorage__tableServiceUri'
+    value: storage.properties.primaryEndpoints.table
+  }
+  {
+    name: 'AzureWebJobsStorage__credential'
+    value: 'managedidentity'
+  }
+  {
+    name: 'AzureWebJobsStorage__clientId'
+    value: identity.properties.clientId
+  }
+  // Service Bus trigger connection (prefix ServiceBusConnection), identity-based.
+  {
+    name: 'ServiceBusConnection__fullyQualifiedNamespace'
+    value: serviceBusFullyQualifiedNamespace
+  }
+  {
+    name: 'ServiceBusConnection__credential'
+    value: 'managedidentity'
+  }
+  {
+    name: 'ServiceBusConnection__clientId'
+    value: identity.properties.clientId
+  }
+  // Telemetry: the connection string is not a secret once local auth is disabled;
+  // ingestion is authorized by the identity named in the authentication string.
+  {
+    name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+    value: applicationInsights.properties.ConnectionString
+  }
+  {
+    name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+    value: 'ClientId=${identity.properties.clientId};Authorization=AAD'
+  }
+  // OpenTelemetry from the Python worker (host.json telemetryMode is OpenTelemetry): the
+  // worker calls azure-monitor-opentelemetry's configure_azure_monitor() (requirements.txt),
+  // whose exporter authenticates with the identity in the authentication string above.
+  {
+    name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY'
+    value: 'true'
+  }
+  // Settings the app reads (update_service/settings.py).
+  {
+    name: 'TASK_HUB_NAME'
+    value: taskHubName
+  }
+  {
+    name: 'KEY_VAULT_URL'
+    value: vault.properties.vaultUri
+  }
+  {
+    name: 'TARGET_API_KEY_SECRET_NAME'
+    value: targetApiKeySecretName
+  }
+  {
+    name: 'TARGETS_BASE_URL'
+    value: targetsBaseUrl
+  }
+  {
+    name: 'TARGET_SIMULATOR_ENABLED'
+    value: 'false'
+  }
+  {
+    name: 'REPORTS_CONTAINER'
+    value: reportsContainerName
+  }
+  {
+    name: 'RETENTION_DAYS'
+    value: string(retentionDays)
+  }
+  {
+    name: 'RETENTION_SCHEDULE'
+    value: retentionSchedule
+  }
+  // DefaultAzureCredential in the app code (Key Vault, report blobs) picks the
+  // user-assigned identity from this variable.
+  {
+    name: 'AZURE_CLIENT_ID'
+    value: identity.properties.clientId
+  }
+]
+
+// Per Durable backend. host.json is written for Azure Storage; for the Durable Task
+// Scheduler these settings override its durableTask.storageProvider (an app setting
+// AzureFunctionsJobHost__a__b overrides host.json's a.b), so the code and host.json stay
+// the same for both. The connection authenticates as the user-assigned identity, which
+// holds Durable Task Data Contributor on the task hub (roles.bicep).
+var durableBackendAppSettings = {
+  AzureStorage: []
+  DurableTaskScheduler: [
+    {
+      name: 'AzureFunctionsJobHost__extensions__durableTask__storageProvider__type'
+      value: 'azureManaged'
+    }
+    {
+      name: 'AzureFunctionsJobHost__extensions__durableTask__storageProvider__connectionStringName'
+      value: 'DURABLE_TASK_SCHEDULER_CONNECTION_STRING'
+    }
+    {
+      name: 'DURABLE_TASK_SCHEDULER_CONNECTION_STRING'
+      value: 'Endpoint=${durableTaskSchedulerEndpoint};Authentication=ManagedIdentity;ClientID=${identity.properties.clientId}'
+    }
+  ]
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
@@ -89,102 +214,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     // as in Microsoft's Flex samples. tests/infra/test_flex_site_config.py enforces it.
     siteConfig: {
       minTlsVersion: '1.2'
-      // The full app settings set. tests/infra/test_settings_drift.py checks these names
-      // against update_service/settings.py, host.json and local.settings.json.
-      appSettings: [
-        // Functions host + Durable task hub storage, identity-based. The service URIs come
-        // from the account itself (primaryEndpoints), so they carry the right DNS suffix in
-        // every Azure cloud, as in Microsoft's Flex quickstarts.
-        {
-          name: 'AzureWebJobsStorage__blobServiceUri'
-          value: storage.properties.primaryEndpoints.blob
-        }
-        {
-          name: 'AzureWebJobsStorage__queueServiceUri'
-          value: storage.properties.primaryEndpoints.queue
-        }
-        {
-          name: 'AzureWebJobsStorage__tableServiceUri'
-          value: storage.properties.primaryEndpoints.table
-        }
-        {
-          name: 'AzureWebJobsStorage__credential'
-          value: 'managedidentity'
-        }
-        {
-          name: 'AzureWebJobsStorage__clientId'
-          value: identity.properties.clientId
-        }
-        // Service Bus trigger connection (prefix ServiceBusConnection), identity-based.
-        {
-          name: 'ServiceBusConnection__fullyQualifiedNamespace'
-          value: serviceBusFullyQualifiedNamespace
-        }
-        {
-          name: 'ServiceBusConnection__credential'
-          value: 'managedidentity'
-        }
-        {
-          name: 'ServiceBusConnection__clientId'
-          value: identity.properties.clientId
-        }
-        // Telemetry: the connection string is not a secret once local auth is disabled;
-        // ingestion is authorized by the identity named in the authentication string.
-        {
-          name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
-          value: applicationInsights.properties.ConnectionString
-        }
-        {
-          name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
-          value: 'ClientId=${identity.properties.clientId};Authorization=AAD'
-        }
-        // OpenTelemetry from the Python worker (host.json telemetryMode is OpenTelemetry): the
-        // worker calls azure-monitor-opentelemetry's configure_azure_monitor() (requirements.txt),
-        // whose exporter authenticates with the identity in the authentication string above.
-        {
-          name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY'
-          value: 'true'
-        }
-        // Settings the app reads (update_service/settings.py).
-        {
-          name: 'TASK_HUB_NAME'
-          value: taskHubName
-        }
-        {
-          name: 'KEY_VAULT_URL'
-          value: vault.properties.vaultUri
-        }
-        {
-          name: 'TARGET_API_KEY_SECRET_NAME'
-          value: targetApiKeySecretName
-        }
-        {
-          name: 'TARGETS_BASE_URL'
-          value: targetsBaseUrl
-        }
-        {
-          name: 'TARGET_SIMULATOR_ENABLED'
-          value: 'false'
-        }
-        {
-          name: 'REPORTS_CONTAINER'
-          value: reportsContainerName
-        }
-        {
-          name: 'RETENTION_DAYS'
-          value: string(retentionDays)
-        }
-        {
-          name: 'RETENTION_SCHEDULE'
-          value: retentionSchedule
-        }
-        // DefaultAzureCredential in the app code (Key Vault, report blobs) picks the
-        // user-assigned identity from this variable.
-        {
-          name: 'AZURE_CLIENT_ID'
-          value: identity.properties.clientId
-        }
-      ]
+      appSettings: concat(commonAppSettings, durableBackendAppSettings[durableBackend])
     }
     functionAppConfig: {
       deployment: {

@@ -14,6 +14,10 @@ param serviceBusNamespaceName string
 param serviceBusQueueName string
 param keyVaultName string
 param applicationInsightsName string
+@description('Durable Task Scheduler name; empty = the AzureStorage backend, no Durable Task roles.')
+param durableTaskSchedulerName string = ''
+@description('Task hub (in durableTaskSchedulerName) the roles are scoped to.')
+param durableTaskHubName string = ''
 
 var roleIds = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -24,8 +28,10 @@ var roleIds = {
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  durableTaskDataContributor: '0ad04412-c4d5-4796-b79c-f76d14c8d402'
 }
 var hasDeployer = !empty(deployerPrincipalId)
+var useScheduler = !empty(durableTaskSchedulerName)
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -46,6 +52,15 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
 
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
+}
+
+resource scheduler 'Microsoft.DurableTask/schedulers@2026-02-01' existing = if (useScheduler) {
+  name: durableTaskSchedulerName
+}
+
+resource taskHub 'Microsoft.DurableTask/schedulers/taskHubs@2026-02-01' existing = if (useScheduler) {
+  parent: scheduler
+  name: durableTaskHubName
 }
 
 // ---- App identity -------------------------------------------------------------------
@@ -117,6 +132,19 @@ resource appMonitoringMetricsPublisher 'Microsoft.Authorization/roleAssignments@
   }
 }
 
+// Durable Task Scheduler backend: run orchestrations, activities and entities in the
+// task hub. Scoped to the one task hub, as the Durable Task Scheduler identity guide
+// recommends for least privilege.
+resource appDurableTaskDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (useScheduler) {
+  name: guid(taskHub.id, appPrincipalId, roleIds.durableTaskDataContributor)
+  scope: taskHub
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.durableTaskDataContributor)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 // ---- Deployer (optional) -------------------------------------------------------------
 
 // Inspect the task hub and reports, or point devhost at the real account.
@@ -178,6 +206,18 @@ resource deployerKeyVaultSecretsOfficer 'Microsoft.Authorization/roleAssignments
   scope: vault
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.keyVaultSecretsOfficer)
+    principalId: deployerPrincipalId
+    principalType: deployerPrincipalType
+  }
+}
+
+// Durable Task Scheduler dashboard: see, suspend, terminate and purge the task hub's
+// orchestrations (the dashboard signs in as this principal).
+resource deployerDurableTaskDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (useScheduler && hasDeployer) {
+  name: guid(taskHub.id, deployerPrincipalId, roleIds.durableTaskDataContributor)
+  scope: taskHub
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.durableTaskDataContributor)
     principalId: deployerPrincipalId
     principalType: deployerPrincipalType
   }

@@ -21,7 +21,7 @@ import pytest
 
 from tests.deploy.package import REPO, build_package, is_ignored, package_files, parse_ignore_file, venv_python
 from tests.infra.bicep_parser import Expr
-from tests.infra.infra_files import MAIN, bicep, function_app_settings
+from tests.infra.infra_files import DURABLE_BACKENDS, MAIN, bicep, function_app_settings
 from update_service import settings
 
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
@@ -75,9 +75,9 @@ def deployed_value(name: str, value: Any, values: dict[str, str]) -> str:
     raise AssertionError(f"{name}: no deployment value for {text!r}; add it to _deployment_values()")
 
 
-def app_settings_as_deployed() -> dict[str, str]:
+def app_settings_as_deployed(backend: str) -> dict[str, str]:
     values = _deployment_values()
-    return {name: deployed_value(name, value, values) for name, value in function_app_settings().items()}
+    return {name: deployed_value(name, value, values) for name, value in function_app_settings(backend).items()}
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +87,10 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return destination
 
 
-@pytest.fixture(scope="module")
-def indexed(package: Path) -> dict[str, Any]:
-    env = app_settings_as_deployed()
+@pytest.fixture(scope="module", params=DURABLE_BACKENDS)
+def indexed(package: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The app as the worker indexes it, with each durableBackend's app settings."""
+    env = app_settings_as_deployed(request.param)
     env.update({"PATH": "/usr/bin:/bin", "HOME": str(package), "LANG": "C.UTF-8"})
     result = subprocess.run(
         [str(venv_python()), "-I", str(Path(__file__).with_name("index_app.py")), str(package)],
@@ -102,6 +103,7 @@ def indexed(package: Path) -> dict[str, Any]:
     assert result.returncode == 0, f"importing function_app from the package failed:\n{result.stderr[-4000:]}"
     data = json.loads(result.stdout.strip().splitlines()[-1])
     assert isinstance(data, dict)
+    data["app_settings"] = env
     return data
 
 
@@ -213,7 +215,7 @@ def test_service_bus_and_timer_bindings_resolve_in_azure(indexed: dict[str, Any]
 
 
 def test_every_binding_setting_is_an_app_setting(indexed: dict[str, Any]) -> None:
-    deployed = app_settings_as_deployed()
+    deployed = indexed["app_settings"]
     for name, bindings in indexed["functions"].items():
         for binding in bindings:
             connection = binding.get("connection")

@@ -46,9 +46,25 @@ def function_app() -> Resource:
     return one_resource("modules/functionapp.bicep", "Microsoft.Web/sites")
 
 
-def function_app_settings() -> dict[str, Any]:
-    """App settings of the function app: name -> value (literal or Expr)."""
-    entries = function_app().body["properties"]["siteConfig"]["appSettings"]
+# main.bicep's durableBackend values; the default first.
+DURABLE_BACKENDS = ("AzureStorage", "DurableTaskScheduler")
+APP_SETTINGS_EXPR = "concat(commonAppSettings, durableBackendAppSettings[durableBackend])"
+
+
+def function_app_settings(backend: str = DURABLE_BACKENDS[0]) -> dict[str, Any]:
+    """App settings of the function app for one durableBackend: name -> value (literal or Expr).
+
+    functionapp.bicep builds them as `concat(<common list>, <per-backend map>[durableBackend])`;
+    this resolves exactly that shape and fails on any other, so a test never reads settings
+    it did not understand.
+    """
+    assert backend in DURABLE_BACKENDS, backend
+    functionapp = bicep("modules/functionapp.bicep")
+    expression = function_app().body["properties"]["siteConfig"]["appSettings"]
+    assert expr_text(expression) == APP_SETTINGS_EXPR, f"unexpected appSettings shape: {expression!r}"
+    per_backend = functionapp.variables["durableBackendAppSettings"]
+    assert set(per_backend) == set(DURABLE_BACKENDS), "durableBackendAppSettings must cover every backend"
+    entries = [*functionapp.variables["commonAppSettings"], *per_backend[backend]]
     settings: dict[str, Any] = {}
     for entry in entries:
         name = entry["name"]
@@ -65,3 +81,27 @@ def expr_text(value: Any) -> str:
 
 def load_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+# An app setting `AzureFunctionsJobHost__a__b` overrides host.json's `a.b` in Azure
+# (https://learn.microsoft.com/azure/azure-functions/functions-host-json#override-hostjson-values).
+HOST_OVERRIDE_PREFIX = "AzureFunctionsJobHost__"
+
+
+def host_json() -> dict[str, Any]:
+    data = load_json(REPO / "host.json")
+    assert isinstance(data, dict)
+    return data
+
+
+def effective_host_setting(path: str, app_settings: dict[str, Any]) -> Any:
+    """The host's value for `a.b.c`: an overriding app setting, else host.json, else None."""
+    override = HOST_OVERRIDE_PREFIX + path.replace(".", "__")
+    if override in app_settings:
+        return app_settings[override]
+    node: Any = host_json()
+    for key in path.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node

@@ -9,30 +9,12 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
 
-from tests.infra.infra_files import REPO, function_app_settings, load_json
+import pytest
 
-OVERRIDE_PREFIX = "AzureFunctionsJobHost__"
+from tests.infra.infra_files import DURABLE_BACKENDS, REPO, effective_host_setting, function_app_settings
 
-
-def host_json() -> dict[str, Any]:
-    data = load_json(REPO / "host.json")
-    assert isinstance(data, dict)
-    return data
-
-
-def effective(path: str, app_settings: dict[str, Any]) -> Any:
-    """host.json value at `a.b.c`, unless an app setting overrides it."""
-    override = OVERRIDE_PREFIX + path.replace(".", "__")
-    if override in app_settings:
-        return app_settings[override]
-    node: Any = host_json()
-    for key in path.split("."):
-        if not isinstance(node, dict) or key not in node:
-            return None
-        node = node[key]
-    return node
+effective = effective_host_setting
 
 
 def timespan(text: str) -> timedelta:
@@ -56,20 +38,22 @@ def test_timespan_reading() -> None:
     assert timespan("00:00:30") > timedelta(seconds=10)
 
 
-def test_durable_distributed_tracing_v2_is_on() -> None:
+@pytest.mark.parametrize("backend", DURABLE_BACKENDS)
+def test_durable_distributed_tracing_v2_is_on(backend: str) -> None:
     # Durable Functions distributed tracing V2 correlates orchestrations, activities and
     # entities into one trace in Application Insights (durable-functions-diagnostics,
-    # "Distributed tracing"); V1 and "None" do not.
-    app_settings = function_app_settings()
+    # "Distributed tracing"), with either backend; V1 and "None" do not.
+    app_settings = function_app_settings(backend)
     assert effective("extensions.durableTask.tracing.DistributedTracingEnabled", app_settings) is True
     assert effective("extensions.durableTask.tracing.Version", app_settings) == "V2"
 
 
-def test_host_and_python_worker_export_opentelemetry_as_the_app_identity() -> None:
+@pytest.mark.parametrize("backend", DURABLE_BACKENDS)
+def test_host_and_python_worker_export_opentelemetry_as_the_app_identity(backend: str) -> None:
     # opentelemetry-howto: host.json telemetryMode=OpenTelemetry, then the Python worker's
     # azure-monitor-opentelemetry path; Application Insights has local auth disabled, so the
     # exporters must authenticate with Entra ID as the user-assigned identity.
-    app_settings = function_app_settings()
+    app_settings = function_app_settings(backend)
     assert effective("telemetryMode", app_settings) == "OpenTelemetry"
     assert app_settings["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"] == "true"
     assert "APPLICATIONINSIGHTS_CONNECTION_STRING" in app_settings

@@ -31,6 +31,8 @@ CREATED = {
     "Microsoft.Web/serverfarms": "modules/functionapp.bicep",
     "Microsoft.Web/sites": "modules/functionapp.bicep",
     "Microsoft.Authorization/roleAssignments": "modules/roles.bicep",
+    "Microsoft.DurableTask/schedulers": "modules/durabletask.bicep",
+    "Microsoft.DurableTask/schedulers/taskHubs": "modules/durabletask.bicep",
 }
 
 

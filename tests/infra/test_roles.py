@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import pytest
+
 from tests.infra.bicep_parser import Resource
-from tests.infra.infra_files import bicep, expr_text, module_params
+from tests.infra.infra_files import DURABLE_BACKENDS, bicep, expr_text, module_params
 
 ROLES_FILE = "modules/roles.bicep"
 
@@ -22,12 +24,15 @@ BUILT_IN_ROLES = {
     "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
     "Key Vault Secrets Officer": "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
     "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
+    # https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/integration#durable-task-data-contributor
+    "Durable Task Data Contributor": "0ad04412-c4d5-4796-b79c-f76d14c8d402",
 }
 
 STORAGE = "Microsoft.Storage/storageAccounts"
 QUEUE = "Microsoft.ServiceBus/namespaces/queues"
 VAULT = "Microsoft.KeyVault/vaults"
 INSIGHTS = "Microsoft.Insights/components"
+TASK_HUB = "Microsoft.DurableTask/schedulers/taskHubs"
 
 # What the app identity needs: Durable task hub + host storage, its Service Bus trigger,
 # the API key secret, and Entra-authenticated telemetry. Nothing else.
@@ -49,6 +54,9 @@ DEPLOYER_ROLES = {
     ("Azure Service Bus Data Receiver", QUEUE),
     ("Key Vault Secrets Officer", VAULT),
 }
+# With durableBackend DurableTaskScheduler, both also get the data role on the task hub
+# (the app runs its orchestrations there; the deployer uses the scheduler's dashboard).
+SCHEDULER_ROLES = {("Durable Task Data Contributor", TASK_HUB)}
 
 
 @dataclass(frozen=True)
@@ -104,20 +112,55 @@ def test_role_ids_are_the_verified_built_in_ids() -> None:
         assert re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", guid)
 
 
-def test_app_identity_roles() -> None:
+def _active(condition: str | None, *, scheduler: bool, deployer: bool) -> bool:
+    """Evaluate an assignment's `if (...)`: the only conditions roles.bicep may use."""
+    values = {"hasDeployer": deployer, "useScheduler": scheduler}
+    if condition is None:
+        return True
+    terms = [term.strip() for term in condition.split("&&")]
+    assert all(term in values for term in terms), f"unknown condition {condition!r}"
+    return all(values[term] for term in terms)
+
+
+def _roles(principal: str, *, backend: str, deployer: bool = True) -> set[tuple[str, str]]:
+    scheduler = backend == "DurableTaskScheduler"
+    active = [a for a in _assignments() if _active(a.condition, scheduler=scheduler, deployer=deployer)]
+    return {(a.role, a.scope_type) for a in active if a.principal == principal}
+
+
+def test_the_scheduler_roles_follow_the_durable_backend_end_to_end() -> None:
+    roles = bicep(ROLES_FILE)
+    assert expr_text(roles.variables["useScheduler"]) == "!empty(durableTaskSchedulerName)"
+    assert roles.params["durableTaskSchedulerName"].default == ""
+    # main.bicep passes the scheduler's name only when it deploys the scheduler.
+    passed = module_params("roles")
+    assert expr_text(passed["durableTaskSchedulerName"]) == "useDurableTaskScheduler ? durableTask.outputs.name : ''"
+    assert expr_text(passed["durableTaskHubName"]) == (
+        "useDurableTaskScheduler ? durableTask.outputs.taskHubName : ''"
+    )
+    task_hub = roles.resources["taskHub"]
+    assert task_hub.existing and expr_text(task_hub.body["parent"]) == "scheduler"
+    assert expr_text(task_hub.body["name"]) == "durableTaskHubName"
+
+
+@pytest.mark.parametrize("backend", DURABLE_BACKENDS)
+def test_app_identity_roles(backend: str) -> None:
+    expected = APP_ROLES | (SCHEDULER_ROLES if backend == "DurableTaskScheduler" else set())
+    assert _roles("appPrincipalId", backend=backend) == expected
     app = [a for a in _assignments() if a.principal == "appPrincipalId"]
-    assert {(a.role, a.scope_type) for a in app} == APP_ROLES
-    assert len(app) == len(APP_ROLES)
-    assert all(a.principal_type == "ServicePrincipal" and a.condition is None for a in app)
+    assert len(app) == len(APP_ROLES | SCHEDULER_ROLES)
+    assert all(a.principal_type == "ServicePrincipal" for a in app)
     # The app identity is the user-assigned identity the function app runs as.
     assert expr_text(module_params("roles")["appPrincipalId"]) == "identity.outputs.principalId"
 
 
-def test_deployer_roles_only_when_a_principal_is_given() -> None:
+@pytest.mark.parametrize("backend", DURABLE_BACKENDS)
+def test_deployer_roles_only_when_a_principal_is_given(backend: str) -> None:
+    expected = DEPLOYER_ROLES | (SCHEDULER_ROLES if backend == "DurableTaskScheduler" else set())
+    assert _roles("deployerPrincipalId", backend=backend) == expected
+    assert _roles("deployerPrincipalId", backend=backend, deployer=False) == set()
     deployer = [a for a in _assignments() if a.principal == "deployerPrincipalId"]
-    assert {(a.role, a.scope_type) for a in deployer} == DEPLOYER_ROLES
-    assert len(deployer) == len(DEPLOYER_ROLES)
-    assert all(a.condition == "hasDeployer" for a in deployer)
+    assert len(deployer) == len(DEPLOYER_ROLES | SCHEDULER_ROLES)
     assert all(a.principal_type == "deployerPrincipalType" for a in deployer)
     roles = bicep(ROLES_FILE)
     assert expr_text(roles.variables["hasDeployer"]) == "!empty(deployerPrincipalId)"

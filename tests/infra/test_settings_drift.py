@@ -13,7 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.infra.infra_files import REPO, function_app_settings, load_json
+import pytest
+
+from tests.infra.infra_files import (
+    DURABLE_BACKENDS,
+    HOST_OVERRIDE_PREFIX,
+    REPO,
+    effective_host_setting,
+    function_app_settings,
+    load_json,
+)
 from update_service import settings
 
 # Settings the *platform or SDKs* read, not the app code. Each needs a reason.
@@ -45,6 +54,14 @@ IDENTITY_CONNECTION_PROPERTIES = {
 ENDPOINT_PROPERTIES = {
     settings.STORAGE_CONNECTION: {"blobServiceUri", "queueServiceUri", "tableServiceUri"},
     settings.SERVICE_BUS_CONNECTION: {"fullyQualifiedNamespace"},
+}
+
+# host.json values an app setting may override (AzureFunctionsJobHost__<path>), and why:
+# the Durable Task Scheduler backend switches the storage provider without touching
+# host.json (functionapp.bicep durableBackendAppSettings).
+HOST_JSON_OVERRIDES = {
+    "extensions__durableTask__storageProvider__type",
+    "extensions__durableTask__storageProvider__connectionStringName",
 }
 
 # Code that is not the deployed app (devhost, tests, tooling).
@@ -88,6 +105,12 @@ def names_the_app_reads() -> set[str]:
     return set(settings.APP_SETTING_NAMES) | host_json_references() | binding_references()
 
 
+def names_the_host_reads(app_settings: dict[str, Any]) -> set[str]:
+    """Settings the effective host config names, e.g. storageProvider.connectionStringName."""
+    name = effective_host_setting("extensions.durableTask.storageProvider.connectionStringName", app_settings)
+    return {name} if isinstance(name, str) else set()
+
+
 def _connection_settings(names: set[str], connection: str) -> set[str]:
     return {name for name in names if name.startswith(f"{connection}__")}
 
@@ -98,13 +121,16 @@ def test_the_contract_is_not_empty() -> None:
     assert PLATFORM_SETTINGS.isdisjoint(names_the_app_reads())
 
 
-def test_bicep_provides_every_setting_the_app_reads() -> None:
-    missing = names_the_app_reads() - set(function_app_settings())
+@pytest.mark.parametrize("backend", DURABLE_BACKENDS)
+def test_bicep_provides_every_setting_the_app_reads(backend: str) -> None:
+    app_settings = function_app_settings(backend)
+    missing = (names_the_app_reads() | names_the_host_reads(app_settings)) - set(app_settings)
     assert not missing, f"read by the app but not set in infra/modules/functionapp.bicep: {sorted(missing)}"
 
 
-def test_bicep_provides_every_connection_identity_based() -> None:
-    app_settings = set(function_app_settings())
+@pytest.mark.parametrize("backend", DURABLE_BACKENDS)
+def test_bicep_provides_every_connection_identity_based(backend: str) -> None:
+    app_settings = set(function_app_settings(backend))
     for connection in settings.CONNECTION_NAMES:
         properties = {name.split("__", 1)[1] for name in _connection_settings(app_settings, connection)}
         missing = ENDPOINT_PROPERTIES[connection] - properties
@@ -113,12 +139,16 @@ def test_bicep_provides_every_connection_identity_based() -> None:
         assert connection not in app_settings, f"{connection} must not be a connection string in Azure"
 
 
-def test_every_bicep_setting_is_read_or_allow_listed() -> None:
-    reads = names_the_app_reads()
+@pytest.mark.parametrize("backend", DURABLE_BACKENDS)
+def test_every_bicep_setting_is_read_or_allow_listed(backend: str) -> None:
+    app_settings = function_app_settings(backend)
+    reads = names_the_app_reads() | names_the_host_reads(app_settings)
     unexplained = []
-    for name in function_app_settings():
+    for name in app_settings:
         prefix, _, prop = name.partition("__")
         if name in reads or name in PLATFORM_SETTINGS:
+            continue
+        if name.startswith(HOST_OVERRIDE_PREFIX) and name[len(HOST_OVERRIDE_PREFIX) :] in HOST_JSON_OVERRIDES:
             continue
         if prefix in settings.CONNECTION_NAMES and prop in IDENTITY_CONNECTION_PROPERTIES:
             continue
