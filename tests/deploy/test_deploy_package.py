@@ -227,7 +227,12 @@ def test_every_binding_setting_is_an_app_setting(indexed: dict[str, Any]) -> Non
                     assert ref in deployed, f"{name}: %{ref}% is not an app setting"
 
 
-def test_telemetry_exporter_authenticates_as_the_app_identity(indexed: dict[str, Any]) -> None:
+def test_worker_telemetry_matches_what_is_installed(indexed: dict[str, Any]) -> None:
     telemetry = indexed["telemetry"]
-    assert telemetry["distro"], f"azure-monitor-opentelemetry does not import: {telemetry.get('error')}"
-    assert telemetry["managed_identity"] == {"client_id": CLIENT_ID}
+    if indexed["app_settings"]["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"] == "true":
+        # The worker will call the distro's configure_azure_monitor(); its exporter must
+        # authenticate as the app's identity (Application Insights has local auth off).
+        assert telemetry["distro"], f"azure-monitor-opentelemetry does not import: {telemetry.get('error')}"
+        assert telemetry["managed_identity"] == {"client_id": CLIENT_ID}
+    else:
+        assert not telemetry["distro"], "the distro is deployed but the worker is not told to use it"

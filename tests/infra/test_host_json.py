@@ -49,15 +49,23 @@ def test_durable_distributed_tracing_v2_is_on(backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", DURABLE_BACKENDS)
-def test_host_and_python_worker_export_opentelemetry_as_the_app_identity(backend: str) -> None:
-    # opentelemetry-howto: host.json telemetryMode=OpenTelemetry, then the Python worker's
-    # azure-monitor-opentelemetry path; Application Insights has local auth disabled, so the
-    # exporters must authenticate with Entra ID as the user-assigned identity.
+def test_host_exports_opentelemetry_as_the_app_identity(backend: str) -> None:
+    # opentelemetry-howto: host.json telemetryMode=OpenTelemetry plus the Application Insights
+    # connection string. Application Insights has local auth disabled, so ingestion is
+    # authenticated with Entra ID as the user-assigned identity.
     app_settings = function_app_settings(backend)
     assert effective("telemetryMode", app_settings) == "OpenTelemetry"
-    assert app_settings["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"] == "true"
     assert "APPLICATIONINSIGHTS_CONNECTION_STRING" in app_settings
     auth = app_settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"]
     assert getattr(auth, "text", None) == "'ClientId=${identity.properties.clientId};Authorization=AAD'"
+
+
+def test_python_worker_telemetry_and_requirements_agree() -> None:
+    # PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY=true makes the worker import
+    # azure-monitor-opentelemetry; without the distro installed it logs an import error on
+    # every start. With the distro installed but the flag off, it is dead weight.
+    enabled = function_app_settings()["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"]
+    assert enabled in ("true", "false")
     requirements = (REPO / "requirements.txt").read_text(encoding="utf-8")
-    assert re.search(r"^azure-monitor-opentelemetry==\d", requirements, re.M), "pin the distro in requirements.txt"
+    pinned = bool(re.search(r"^azure-monitor-opentelemetry==\d", requirements, re.M))
+    assert pinned == (enabled == "true"), "set the app setting to 'true' exactly when the distro is pinned"
