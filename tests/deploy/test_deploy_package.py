@@ -193,17 +193,20 @@ def _trigger(bindings: list[dict[str, Any]]) -> dict[str, Any]:
     return triggers[0]
 
 
+@pytest.mark.slow  # a clean venv (built once per requirements.txt) and two interpreter starts
 def test_the_clean_venv_is_not_the_dev_venv(indexed: dict[str, Any]) -> None:
     assert Path(indexed["prefix"]).resolve() != (REPO / ".venv").resolve()
     assert ".artifacts" in indexed["prefix"]
 
 
+@pytest.mark.slow  # a clean venv (built once per requirements.txt) and two interpreter starts
 def test_indexed_functions_and_their_triggers(indexed: dict[str, Any]) -> None:
     functions = indexed["functions"]
     # TARGET_SIMULATOR_ENABLED is false in Azure: the simulator's functions are not deployed.
     assert {name: _trigger(b)["type"] for name, b in functions.items()} == EXPECTED_TRIGGERS
 
 
+@pytest.mark.slow  # a clean venv (built once per requirements.txt) and two interpreter starts
 def test_service_bus_and_timer_bindings_resolve_in_azure(indexed: dict[str, Any]) -> None:
     functions = indexed["functions"]
     queue = _trigger(functions["start_update_from_queue"])
@@ -214,6 +217,7 @@ def test_service_bus_and_timer_bindings_resolve_in_azure(indexed: dict[str, Any]
     assert "updates" in routes and all(r.startswith("updates") for r in routes)
 
 
+@pytest.mark.slow  # a clean venv (built once per requirements.txt) and two interpreter starts
 def test_every_binding_setting_is_an_app_setting(indexed: dict[str, Any]) -> None:
     deployed = indexed["app_settings"]
     for name, bindings in indexed["functions"].items():
@@ -227,6 +231,7 @@ def test_every_binding_setting_is_an_app_setting(indexed: dict[str, Any]) -> Non
                     assert ref in deployed, f"{name}: %{ref}% is not an app setting"
 
 
+@pytest.mark.slow  # a clean venv (built once per requirements.txt) and two interpreter starts
 def test_worker_telemetry_matches_what_is_installed(indexed: dict[str, Any]) -> None:
     telemetry = indexed["telemetry"]
     if indexed["app_settings"]["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"] == "true":
