@@ -181,7 +181,15 @@ class Dispatcher:
             if is_entity_id(iid):
                 continue
             inst = await self.store.load(iid)
-            if inst is None or inst.runtime_status.is_terminal:
+            if inst is None:
+                continue
+            outbox = [Message.from_json(data) for data in inst.engine.outbox]
+            sends += outbox  # a crash may have come between the checkpoint and these sends
+            if inst.runtime_status.is_terminal:
+                if outbox:
+                    await self.store.enqueue(outbox)
+                    inst.engine.outbox = []
+                    await self.store.checkpoint(inst, new_events_from=len(inst.history), history_reset=False)
                 continue
             for msg in pending_messages(inst):
                 if msg.queue == "work":
@@ -389,12 +397,30 @@ class Dispatcher:
             # Activities are recorded by the checkpoint (TaskScheduled) and run here after it.
             work = [m for m in result.outbound if m.queue == "work"]
             others = [m for m in result.outbound if m.queue != "work"]
-            if others:
-                await store.enqueue(others)
-            if result.instance is not None and (result.episodes or result.history_reset or result.instance.buffered
-                                                or inst is None or result.instance.engine != inst.engine):
-                await store.checkpoint(result.instance, new_events_from=result.new_events_from,
+            done = result.instance
+            if done is not None and done.engine.outbox:
+                done.engine.outbox = []  # sent: by this host after its checkpoint, or again by `recover`
+            if done is not None and any(m.instance_id != iid for m in others) and any(m.is_local for m in group):
+                # In-process activity results exist only in memory until checkpointed, and a crash
+                # before that re-runs the activity, which may return another value: what is derived
+                # from them must not reach another instance first. So here (only) the checkpoint
+                # comes first, holding the messages in an outbox that `recover` sends again after a
+                # crash. (DTFx gets this for free: a result is a queue message before the
+                # orchestrator sees it, so a replay re-sends the same messages.)
+                done.engine.outbox = [m.to_json() for m in others]
+                await store.checkpoint(done, new_events_from=result.new_events_from,
                                        history_reset=result.history_reset)
+                await store.enqueue(others)
+                if done.runtime_status.is_terminal:  # no later step of it clears the outbox
+                    done.engine.outbox = []
+                    await store.checkpoint(done, new_events_from=len(done.history), history_reset=False)
+            else:
+                if others:
+                    await store.enqueue(others)
+                if done is not None and (result.episodes or result.history_reset or done.buffered
+                                         or inst is None or done.engine != inst.engine):
+                    await store.checkpoint(done, new_events_from=result.new_events_from,
+                                           history_reset=result.history_reset)
             for text in result.new_warnings:  # about the user's code, once per instance (checkpointed)
                 log.warning("%s", text)
             if work:

@@ -77,6 +77,9 @@ class EngineState:
     warned: list[str] = field(default_factory=list)  # warnings about the user's code already logged (once each)
     # Entities:
     handled: list[str] = field(default_factory=list)  # ids of the last requests applied (dedup)
+    # Messages to other instances derived from results that were only in memory: checkpointed with
+    # those results before they are sent, sent again after a crash (see `Dispatcher._process_group`).
+    outbox: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -98,6 +101,8 @@ class EngineState:
             out["warned"] = self.warned
         if self.handled:
             out["handled"] = self.handled
+        if self.outbox:
+            out["outbox"] = self.outbox
         return out
 
     @classmethod
@@ -112,12 +117,13 @@ class EngineState:
             retries={int(seq): RetryState.from_json(r) for seq, r in (data.get("retries") or {}).items()},
             warned=list(data.get("warned") or []),
             handled=list(data.get("handled") or []),
+            outbox=list(data.get("outbox") or []),
         )
 
     def copy(self) -> EngineState:
         return EngineState(self.next_id, list(self.ids), self.played, self.last_os, list(self.msgs),
                            list(self.rewound), {k: copy.copy(r) for k, r in self.retries.items()},
-                           list(self.warned), list(self.handled))
+                           list(self.warned), list(self.handled), list(self.outbox))
 
 
 @dataclass
@@ -210,6 +216,19 @@ class Message:
         if self.answers is not None:
             return "local"
         return "own" if self.receipt is None else "queue"
+
+    def to_json(self) -> dict[str, Any]:
+        """What an outbox keeps of a message to send (see `EngineState.outbox`)."""
+        return {"id": self.id, "instance_id": self.instance_id, "event": self.event, "queue": self.queue,
+                "execution_id": self.execution_id, "sender": self.sender,
+                "visible_at": None if self.visible_at is None else self.visible_at.isoformat()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Message:
+        visible_at = data.get("visible_at")
+        return cls(data["instance_id"], data["event"], queue=data.get("queue", "control"),
+                   execution_id=data.get("execution_id"), sender=data.get("sender"), id=data["id"],
+                   visible_at=None if visible_at is None else datetime.fromisoformat(visible_at))
 
     @property
     def is_local(self) -> bool:

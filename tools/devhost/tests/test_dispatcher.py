@@ -11,7 +11,9 @@ import json
 import logging
 import threading
 import time
+import uuid
 from datetime import timedelta
+from typing import Any
 
 import azure.durable_functions as df
 import pytest
@@ -223,3 +225,75 @@ async def test_a_failed_signal_is_logged_with_its_reason(caplog: pytest.LogCaptu
     assert await client.read_entity("counter", "k") == (True, "5")
     failed = [r.getMessage() for r in caplog.records if "(signal) failed" in r.getMessage()]
     assert len(failed) == 1 and "@counter@k" in failed[0] and "'add'" in failed[0] and "Expecting value" in failed[0]
+
+
+# ------------------------------------------------- results durable before they leave
+@app.orchestration_trigger(context_name="ctx")
+def leaky_parent(ctx: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    value = yield ctx.call_activity("fresh_value", None)
+    echoed = yield ctx.call_sub_orchestrator("echo_child", value)
+    return [value, echoed]
+
+
+@app.orchestration_trigger(context_name="ctx")
+def echo_child(ctx: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    return ctx.get_input()
+
+
+@app.activity_trigger(input_name="unused")
+def fresh_value(unused: None) -> str:
+    return uuid.uuid4().hex  # another value each run: what a re-run after a crash would return
+
+
+class _Crash(BaseException):
+    """The host dies here (not an error devhost handles)."""
+
+
+class _CrashingStore(MemoryStore):
+    """Dies once at `point`: right after the first message to another instance is sent, or right
+    after the first checkpoint that holds the activity's result."""
+
+    def __init__(self, clock: VirtualClock, point: str) -> None:
+        super().__init__(clock)
+        self.point: str | None = point
+
+    async def enqueue(self, messages: Any) -> None:
+        await super().enqueue(messages)
+        if self.point == "after-send" and any(m.instance_id != "leaky" and m.sender == "leaky" for m in messages):
+            self.point = None
+            raise _Crash
+
+    async def checkpoint(self, instance: Instance, *, new_events_from: int, history_reset: bool) -> None:
+        await super().checkpoint(instance, new_events_from=new_events_from, history_reset=history_reset)
+        if self.point == "after-checkpoint" and any(ev["EventType"] == 5 for ev in instance.history):
+            self.point = None
+            raise _Crash
+
+
+@pytest.mark.parametrize("point", ["after-send", "after-checkpoint"])
+async def test_a_crash_never_lets_a_child_see_a_result_the_parent_forgets(point: str) -> None:
+    """Issue 13: an activity run in-process has its result only in memory until the checkpoint. An
+    episode that sends something derived from it to another instance (here a sub-orchestration's
+    input) must make it durable first; otherwise a crash between the send and the checkpoint re-runs
+    the activity, the parent records a new value and its child holds the old one. Crashed at either
+    side of that window, parent and child agree."""
+    clock = VirtualClock()
+    store = _CrashingStore(clock, point)
+    index = AppIndex.from_app(app)
+    first = Dispatcher(index, store)
+    await TaskHubClient(index, store).start("leaky_parent", None, "leaky")
+    await first.run_until_idle()  # runs until the crash kills the work item
+    assert store.point is None, "the crash point was never reached"
+    for task in list(first._orch_tasks | first._activity_tasks | first._background):
+        task.cancel()
+    first.close()
+    clock.advance(timedelta(minutes=6))  # what the dead host had received becomes visible again
+    second = Dispatcher(index, store)
+    await second.run_until_idle()
+    second.close()
+    parent = await store.load("leaky")
+    assert parent is not None and parent.runtime_status == RuntimeStatus.COMPLETED, parent
+    value, echoed = json.loads(parent.output or "null")
+    recorded = [json.loads(ev["Result"]) for ev in parent.history
+                if ev["EventType"] == 5 and ev["TaskScheduledId"] == 0]
+    assert recorded == [value] and echoed == value

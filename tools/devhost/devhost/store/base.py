@@ -123,7 +123,8 @@ class Store(Protocol):
         """Instances matching the filter, a page at a time (no history)."""
 
     async def unfinished(self) -> list[str]:
-        """Ids of instances not in a terminal state (read at host start to re-run their work)."""
+        """Ids of instances not in a terminal state, or with messages still in their outbox (read at
+        host start to re-run their work)."""
 
     async def purge(self, instance_id: str) -> int:
         """Delete an instance and its history; returns how many were deleted (0 or 1)."""

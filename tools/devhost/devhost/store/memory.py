@@ -86,7 +86,8 @@ class MemoryStore:
         )
 
     async def unfinished(self) -> list[str]:
-        return [iid for iid, inst in self._instances.items() if not inst.runtime_status.is_terminal]
+        return [iid for iid, inst in self._instances.items()
+                if not inst.runtime_status.is_terminal or inst.engine.outbox]
 
     async def purge(self, instance_id: str) -> int:
         return 1 if self._instances.pop(instance_id, None) is not None else 0

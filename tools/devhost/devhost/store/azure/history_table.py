@@ -132,10 +132,10 @@ class HistoryTable:
         return rows.restore_played(events)
 
     async def unfinished(self) -> list[str]:
-        """Ids of orchestrations whose sentinel says they are not finished."""
+        """Ids of orchestrations whose sentinel says they are not finished, or hold an outbox."""
         active = " or ".join(f"RuntimeStatus eq '{s.value}'" for s in RuntimeStatus if not s.is_terminal)
         not_entity = "(PartitionKey lt '@' or PartitionKey ge 'A')"
-        query = f"RowKey eq '{SENTINEL}' and ({active}) and {not_entity}"
+        query = f"RowKey eq '{SENTINEL}' and ({active} or Outbox eq true) and {not_entity}"
         return [unsanitize_key(row["PartitionKey"])
                 async for row in self.table.query_entities(query, select=["PartitionKey"])]
 

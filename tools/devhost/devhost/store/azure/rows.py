@@ -169,6 +169,8 @@ def sentinel_row(inst: Instance, pk: str, uploads: dict[str, str], complete: boo
     if inst.completed_time is not None:
         entity["CompletedTime"] = inst.completed_time
     engine = inst.engine.to_json()
+    if inst.engine.outbox:
+        entity["Outbox"] = True  # found by `HistoryTable.unfinished` even once the instance finished
     if engine:
         large_value(entity, "Engine", json.dumps(engine, separators=(",", ":")), prefix, uploads)
     if inst.buffered:
