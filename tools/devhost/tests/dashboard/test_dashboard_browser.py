@@ -267,3 +267,34 @@ def test_missing_instance_shows_the_api_error(host: Host, page: Any) -> None:
     page.locator(".result.err").get_by_text("404").first.wait_for()
 
 
+
+
+def test_purge_by_range_warns_that_running_work_is_deleted(host: Host, browser: Any) -> None:
+    """Purge by filter without a finished status deletes every instance in the range on Azure
+    (AzureTableTrackingStore.cs 843, OrchestrationInstanceStatusQueryCondition.cs 133, DTFx AzureStorage), so the
+    dashboard says so before sending it; dismissing it sends nothing."""
+    update_id = _start_rollout(host, approval={"required": True})
+    host.wait_status(update_id, {"Running"})
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    messages: list[str] = []
+
+    def dismiss(dialog: Any) -> None:
+        messages.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
+    try:
+        page.goto(f"{host.base}/dashboard#/")
+        page.fill("#f-from", "2000-01-01T00:00")
+        page.select_option("#f-status", "Running")  # not a finished status: Azure drops it, so no filter at all
+        page.click("#purge-range")
+        page.select_option("#f-status", "Completed")
+        page.click("#purge-range")
+    finally:
+        context.close()
+    assert len(messages) == 2, messages
+    assert "ALL instances" in messages[0] and "EVERY instance" in messages[0] and "running" in messages[0]
+    assert "Completed instances" in messages[1] and "EVERY" not in messages[1]
+    status, _, _ = host.call("GET", f"/runtime/webhooks/durabletask/instances/{update_id}")
+    assert status == 202  # nothing was purged
