@@ -26,7 +26,7 @@ from yarl import URL
 from .support import AppHost, http, start_app_host, wait_for
 
 SEED = 20261130
-REQUESTS = 3000
+REQUESTS = 5000
 DEADLINE = 12.0  # seconds of fuzzing
 CONCURRENCY = 8
 CATCH_ALL = re.compile(r"devhost: [A-Z]+ \S+ failed")
@@ -254,6 +254,11 @@ async def _fuzz(base: str, gen: RequestGen) -> tuple[int, list[str]]:
                         with_id = json.loads(text).get("id") if text.startswith("{") else None
                         if with_id:
                             gen.ids.append(with_id)
+            except aiohttp.ClientResponseError as exc:
+                # aiohttp's parser answered a malformed request (a raw space in the path) with a 400 that has a
+                # body even for HEAD, which the client then refuses: still a 4xx answer.
+                if exc.status >= 500 or exc.status < 400:
+                    failures.append(f"{method} {path[:200]} -> {type(exc).__name__}: {exc}")
             except (TimeoutError, aiohttp.ClientError) as exc:
                 failures.append(f"{method} {path[:200]} -> {type(exc).__name__}: {exc}")
             sent += 1
