@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from azure.core.pipeline.policies import RetryMode
 from azure.data.tables.aio import TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient, LinearRetry
 from azure.storage.queue.aio import QueueServiceClient
@@ -53,6 +54,7 @@ class Endpoints:
 # minute instead, and say so (at most every 10 s), so a host stalled on storage explains itself.
 _LOOPBACK = re.compile(r"//(127\.0\.0\.1|localhost|\[::1\])[:/]", re.IGNORECASE)
 _LOCAL_RETRIES = 60
+_TABLE_RETRIES = 5
 
 
 class _LocalStorageRetry(LinearRetry):
@@ -85,6 +87,17 @@ def _retry_options(local: bool) -> dict[str, Any]:
     return {"retry_policy": _LocalStorageRetry()} if local else {}
 
 
+def _table_retry_options(local: bool) -> dict[str, Any]:
+    """The tables client's own policy, every second for a local Azurite (its default backs off
+    exponentially, so after a restart a checkpoint could sleep seconds longer than needed). Only
+    five tries: a status read must answer 503 within seconds while storage is away; the
+    dispatcher retries its work items itself."""
+    if not local:
+        return {}
+    return {"retry_mode": RetryMode.Fixed, "retry_backoff_factor": 1.0, "retry_total": _TABLE_RETRIES,
+            "retry_connect": _TABLE_RETRIES}
+
+
 def clients(settings: Mapping[str, str], connection: str) -> Endpoints:
     """Clients from a connection string, `UseDevelopmentStorage=true` or identity settings."""
     text = _setting(settings, connection)
@@ -93,7 +106,7 @@ def clients(settings: Mapping[str, str], connection: str) -> Endpoints:
             text = DEVELOPMENT_CONNECTION_STRING
         local = bool(_LOOPBACK.search(text))
         return Endpoints(
-            TableServiceClient.from_connection_string(text),
+            TableServiceClient.from_connection_string(text, **_table_retry_options(local)),
             QueueServiceClient.from_connection_string(text, **_retry_options(local)),
             BlobServiceClient.from_connection_string(text, **_retry_options(local)),
         )
