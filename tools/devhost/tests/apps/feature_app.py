@@ -1,4 +1,4 @@
-"""A DFApp with one small orchestrator per SDK feature, for tests/devhost/test_sdk_*.py.
+"""A DFApp with one small orchestrator per SDK feature, for tests/test_sdk_*.py.
 
 Everything here is ordinary user code on the real `azure.durable_functions` SDK: the
 tests drive it through `devhost.harness.DurableHarness` exactly as the Functions host
