@@ -3,6 +3,10 @@
 .PHONY: run test unit lint bench bootstrap infra-check
 
 PYTEST = .venv/bin/python -m pytest -q -p no:cacheprovider
+# make test: two workers (pytest-xdist), a whole module per worker so module fixtures (a devhost process,
+# a browser, a preloaded Azurite) are built once; each worker starts its own Azurite. The ten slowest are
+# listed so a test that grows slow is seen.
+PARALLEL = -n 2 --dist loadscope --durations=10
 # Markers are assigned by devhost's pytest plugin (azurite, browser) and by hand (slow); see pyproject.toml.
 UNIT_TESTS = -m "not azurite and not browser and not slow"
 
@@ -20,8 +24,8 @@ test: bootstrap
 	.venv/bin/python -m mypy
 	cd tools/devhost && ../../.venv/bin/python -m mypy
 	scripts/infra-checks.sh
-	$(PYTEST) tools/devhost
-	$(PYTEST)
+	$(PYTEST) $(PARALLEL) tools/devhost
+	$(PYTEST) $(PARALLEL)
 
 unit: bootstrap
 	$(PYTEST) $(UNIT_TESTS) tools/devhost

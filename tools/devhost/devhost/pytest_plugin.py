@@ -87,6 +87,7 @@ def _needs(item: pytest.Item) -> set[str]:
     return found
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         for marker in sorted(_needs(item) - {m.name for m in item.iter_markers()}):
