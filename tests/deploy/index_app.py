@@ -42,7 +42,7 @@ def main(package_dir: str) -> None:
             def __init__(self, **kwargs: object) -> None:
                 calls.append(kwargs)
 
-        base.ManagedIdentityCredential = RecordingCredential
+        base.ManagedIdentityCredential = RecordingCredential  # type: ignore[attr-defined]  # a test seam
         credential = base._get_authentication_credential()
         telemetry["distro"] = True
         telemetry["managed_identity"] = calls[0] if credential is not None and calls else None

@@ -27,7 +27,11 @@ def test_seven_day_timeout_runs_in_virtual_time(durable: DurableHarness) -> None
 
 def test_event_before_timeout_with_fake_activity(durable: DurableHarness) -> None:
     calls: list[dict] = []
-    durable.fake_activity("notify", lambda msg: calls.append(msg) or "fake-receipt")
+    def notify(msg: dict) -> str:
+        calls.append(msg)
+        return "fake-receipt"
+
+    durable.fake_activity("notify", notify)
     iid = durable.start("approval", {"owner": "ana"})
     waiting = durable.run(iid, auto_advance=False)
     assert waiting.runtime_status == RuntimeStatus.RUNNING

@@ -134,9 +134,10 @@ async def test_replay_running_instances_of_a_deployed_app(tmp_path: Path) -> Non
         await host.stop()
 
     # Nothing listening there any more: one clear error (the CLI prints it and exits 2), without the key.
-    with pytest.raises(RemoteError) as err:
+    with pytest.raises(RemoteError) as unreachable:
         await asyncio.to_thread(lambda: list(fetch_running(api, KEY)))
-    assert str(err.value).startswith(f"cannot reach {api}/instances:") and KEY not in str(err.value)
+    message = str(unreachable.value)
+    assert message.startswith(f"cannot reach {api}/instances:") and KEY not in message
 
 
 async def wait_until_waiting(session: aiohttp.ClientSession, api: str, iid: str) -> dict[str, Any]:

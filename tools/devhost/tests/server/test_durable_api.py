@@ -109,7 +109,7 @@ async def test_list_instances_filters_and_paging() -> None:
         token = None
         pages = 0
         while True:
-            headers = {"x-ms-continuation-token": token} if token else {}
+            headers: dict[str, str] = {"x-ms-continuation-token": token} if token else {}
             resp = await session.get(f"{base}{WEBHOOK}/instances?top=2&instanceIdPrefix=batch-", headers=headers)
             assert resp.status == 200
             seen += [s["instanceId"] for s in await resp.json()]
