@@ -550,7 +550,8 @@ class Dispatcher:
         started = time.perf_counter()
         spans = tracing.active
         span = spans.activity_starts(msg) if spans is not None else None  # current while the function runs
-        key = (msg.instance_id, msg.execution_id, int(msg.event.get("EventId") or -1))
+        event_id = msg.event.get("EventId")
+        key = (msg.instance_id, msg.execution_id, -1 if event_id is None else int(event_id))
         self._running_work.add(key)
         try:
             completion = await run_activity(
