@@ -101,6 +101,7 @@ class Dispatcher:
         # Checkpoint conflicts in a row per instance (back-off), and the resume sweep that runs after
         # storage failed or went back in time (see `_request_resume`).
         self._conflicts: dict[str, int] = {}
+        self._version_logged: set[str] = set()  # instances whose version-check rejection was logged
         self._resume: asyncio.Task[None] | None = None
         self._resume_again = False
         self._outage = False
@@ -430,7 +431,15 @@ class Dispatcher:
             deferred_ids = {m.id for m in result.deferred}
             consumed = [m for m in group if m.id not in deferred_ids]
             await self._ack(consumed)
-            if result.deferred:
+            if result.version_rejected is not None:
+                # DTFx abandons the work item (TaskOrchestrationDispatcher.cs 428-431 on main); Azure Storage
+                # hides its messages for 2^DequeueCount seconds, at most 600 (TaskHubQueue.cs 244-249).
+                if iid not in self._version_logged:
+                    self._version_logged.add(iid)
+                    log.warning("devhost: %s", result.version_rejected)
+                tries = max((m.dequeue_count for m in result.deferred), default=1)
+                await self._abandon(result.deferred, delay_seconds=float(min(2 ** min(tries, 10), 600)))
+            elif result.deferred:
                 await self._abandon(result.deferred, delay_seconds=1.0)
             for msg, why in result.dropped:
                 if msg.event["EventType"] == EventType.EXECUTION_STARTED:  # a duplicate start: say so

@@ -92,6 +92,9 @@ class StepResult:
     # logs these (once per instance; the step itself does no I/O).
     warnings: list[str] = field(default_factory=list)
     new_warnings: list[str] = field(default_factory=list)
+    # Set when the version check rejected the work item (all of it is in `deferred`): why, for the host's
+    # log, which also backs off as DTFx's abandon does.
+    version_rejected: str | None = None
 
 
 class _Ended(Exception):
@@ -215,8 +218,16 @@ class OrchestrationStep:
                     batch = self._take_batch(queue, [first])
                     queue = self._episode(batch, queue)
                 continue
+            if not inst.history and t != EventType.EXECUTION_STARTED and not any(
+                    ev["EventType"] == EventType.EXECUTION_STARTED for ev in queue):
+                # IsExecutableInstance (AzureStorageOrchestrationService.cs 1038-1060, 782-830): a work item
+                # for an orchestration without ExecutionStarted, in its history or among its messages, is
+                # discarded whole; the instance is not created (only entities auto-start).
+                queue.pop(0)
+                self.result.dropped.append((Message(inst.instance_id, first), "the instance has not started"))
+                continue
             if status == RuntimeStatus.SUSPENDED or (not inst.history and t != EventType.EXECUTION_STARTED):
-                # Suspended, or created but not started yet: hold events until they can apply.
+                # Suspended, or started later in this work item: hold events until they can apply.
                 inst.buffered.append(queue.pop(0))
                 continue
             if t == EventType.EXECUTION_STARTED and inst.buffered:
@@ -235,9 +246,18 @@ class OrchestrationStep:
         if self.opts.versioning is None or (inst is not None and inst.runtime_status.is_terminal):
             return False
         hist = inst.history if inst is not None and inst.history else [m.event for m in messages]
-        if self.opts.versioning.mismatch(version_of(hist)) != FailureStrategy.REJECT:
+        versioning = self.opts.versioning
+        version = version_of(hist)
+        if versioning.mismatch(version) != FailureStrategy.REJECT:
             return False
         self.result.deferred.extend(messages)
+        name = inst.name if inst is not None else next(
+            (m.event.get("Name") for m in messages if m.event["EventType"] == EventType.EXECUTION_STARTED), "")
+        self.result.version_rejected = (
+            f"orchestration {name} ({messages[0].instance_id if messages else ''}) has version {version!r}, which "
+            f"this host does not run (defaultVersion {versioning.default_version!r}, versionMatchStrategy "
+            f"{versioning.match.value}); its work is left for a host that does (versionFailureStrategy Reject) "
+            "and tried again with back-off")
         return True
 
     def _rewind(self, ev: Event) -> Event:
@@ -461,7 +481,7 @@ class OrchestrationStep:
             return []
 
         if self.opts.versioning is not None and self.opts.versioning.mismatch(version_of(hist)) is not None:
-            self._fail(MISMATCH_MESSAGE, None)  # versionFailureStrategy Fail (TaskOrchestrationDispatcher.cs 418-426)
+            self._fail_version()
             return []
         info = self.app.orchestrator(inst.name)
         if info is None:
@@ -882,6 +902,23 @@ class OrchestrationStep:
         self._finish(RuntimeStatus.FAILED, reason)
         if len(hist) > 1 and hist[1].get("ParentInstance"):
             self._notify_parent(hist[1]["ParentInstance"], ok=False, result=reason, details=details)
+
+    def _fail_version(self) -> None:
+        """versionFailureStrategy Fail, as DTFx records it (TaskOrchestrationDispatcher.cs 418-426 on main): an
+        OrchestrationComplete action with no Result and FailureDetails("VersionMismatch", ...); the Instances
+        row's Output is `FailureDetails.ToString()` (AzureTableTrackingStore.cs 1010-1015, FailureDetails.cs
+        170-173), so the status shows "VersionMismatch: Orchestration version did not comply with Worker
+        Versioning", without the "Orchestrator function 'X' failed:" of a user failure."""
+        inst = self.inst
+        output = f"VersionMismatch: {MISMATCH_MESSAGE}"
+        ev = h.execution_completed(self.now, inst.engine.next_id, RuntimeStatus.FAILED, None)
+        ev["FailureDetails"] = {"ErrorType": "VersionMismatch", "ErrorMessage": MISMATCH_MESSAGE, "StackTrace": None,
+                                "InnerFailure": None, "IsNonRetriable": True}
+        inst.history.extend([ev, h.orchestrator_completed(self.now)])
+        self._finish(RuntimeStatus.FAILED, output)
+        if len(inst.history) > 1 and inst.history[1].get("ParentInstance"):
+            # DTFx sends the parent the action's null Result; the SDK would show "None": devhost sends the text.
+            self._notify_parent(inst.history[1]["ParentInstance"], ok=False, result=output, details=None)
 
     def _terminate(self, ev: Event) -> None:
         inst = self.inst

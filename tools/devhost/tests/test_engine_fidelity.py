@@ -254,6 +254,28 @@ def test_a_control_message_before_the_start_is_discarded(control) -> None:  # ty
     assert step.inst.history[1]["EventType"] == EventType.EXECUTION_STARTED
 
 
+@pytest.mark.parametrize("same_work_item", [False, True])
+def test_an_event_before_the_start_is_discarded_unless_the_start_comes_with_it(same_work_item: bool) -> None:
+    # AzureStorageOrchestrationService.cs 1038-1060 (IsExecutableInstance) and 782-830: a work item for an
+    # orchestration with no ExecutionStarted in its history or its new messages is discarded (DiscardingWorkItem);
+    # only entities auto-start. With the start among the messages the instance runs and gets the event.
+    step = Step(app)
+    step.instance = Instance(instance_id=IID, name="wait_go", runtime_status=RuntimeStatus.PENDING,
+                             execution_id="exec-1", created_time=T0, last_updated_time=T0)
+    if same_work_item:
+        step(raised("Go", "early"), started("wait_go"))
+        assert step.inst.runtime_status == RuntimeStatus.COMPLETED
+        assert json.loads(step.inst.output or "") == "early"
+        return
+    result = step(raised("Go", "early"))
+    assert reasons(result) == ["the instance has not started"]
+    assert step.inst.history == [] and step.inst.buffered == []
+    step(started("wait_go"))
+    assert step.inst.runtime_status == RuntimeStatus.RUNNING  # the early event is gone: it waits
+    step(raised("Go", "late"))
+    assert json.loads(step.inst.output or "") == "late"
+
+
 # ---------------------------------------------------------------- A15: activity failure details
 def test_an_activity_failure_carries_the_users_traceback_and_cause_without_devhost_frames(
         caplog: pytest.LogCaptureFixture) -> None:

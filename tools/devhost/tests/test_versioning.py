@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -150,15 +151,26 @@ def test_fail_strategy_fails_a_newer_instance() -> None:
         iid = durable.start("renewing", version="0.9")
         status = durable.run(iid)
     assert status.runtime_status == RuntimeStatus.FAILED
-    assert "Orchestration version did not comply with Worker Versioning" in status.output
+    # TaskOrchestrationDispatcher.cs 418-426 (DTFx main): FailureDetails("VersionMismatch", ...), no Result; the
+    # Instances row's Output is FailureDetails.ToString() (AzureTableTrackingStore.cs 1010-1015).
+    assert status.output == "VersionMismatch: Orchestration version did not comply with Worker Versioning"
+    (completed,) = [ev for ev in status.history if ev["EventType"] == EventType.EXECUTION_COMPLETED]
+    assert completed["Result"] is None
+    assert completed["FailureDetails"]["ErrorType"] == "VersionMismatch"
 
 
-def test_reject_strategy_leaves_a_newer_instance_waiting() -> None:
+def test_reject_strategy_leaves_a_newer_instance_waiting(caplog: pytest.LogCaptureFixture) -> None:
+    # TaskOrchestrationDispatcher.cs 428-431 (DTFx main) abandons the work item; Azure Storage hides its
+    # messages for 2^DequeueCount s, at most 600 (TaskHubQueue.cs 244-249). devhost logs the reason once.
     app = versioned_module().app
-    with DurableHarness(app, versioning=Versioning("1.0")) as durable:
+    with caplog.at_level(logging.WARNING, logger="devhost"), \
+            DurableHarness(app, versioning=Versioning("1.0")) as durable:
         iid = durable.start("renewing", version="2.0")
         status = durable.run(iid, timeout=timedelta(minutes=5))
     assert status is not None and status.runtime_status == RuntimeStatus.PENDING
+    lines = [r.getMessage() for r in caplog.records if "versionFailureStrategy Reject" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert f"({iid}) has version '2.0'" in lines[0] and "defaultVersion '1.0'" in lines[0]
 
 
 # ---------------------------------------------------- the sample's contract over HTTP
