@@ -42,14 +42,31 @@ def entity_instance_id(name: str, key: str) -> str:
     return f"@{name.lower()}@{key}"
 
 
-def _log_failed_operation(entity_id: str, request: dict[str, Any], error: Any) -> None:
-    """Every failed operation is an error in the log, signals included (nobody else would ever hear of them),
-    as the extension traces OperationFailed for each (TaskEntityShim.cs 651, EndToEndTraceHelper.cs 573)."""
-    kind = "signal" if request.get("signal") else f"call from {request.get('parent')}"
-    text = request.get("input")
-    shown = "none" if text is None else (text if len(str(text)) <= 200 else f"{str(text)[:200]}...")
-    log.error("devhost: entity %s: operation '%s' (%s) failed: %s. Input: %s", entity_id, request.get("op") or "",
-              kind, error, shown)
+def _redacted(text: Any) -> str:
+    """SanitizeString (EndToEndTraceHelper.cs 61-66): the extension logs a payload's length, not its text."""
+    return f"(Redacted {0 if text is None else len(str(text))} characters)"
+
+
+def _log_failed_operation(entity_id: str, request: dict[str, Any], error: Any, duration: Any) -> None:
+    """Every failed operation is an error in the log, signals included, in the extension's words
+    (TaskEntityShim.cs 651 -> EndToEndTraceHelper.cs 529-576 OperationFailed): the error (the SDK's JSON text
+    of `str(e)`) and input redacted to their lengths as on Azure by default; devhost adds the error itself on
+    a continuation line, since locally nobody else would ever hear of a failed signal."""
+    name, _key = parse_entity_id(entity_id)
+    log.error("%s: Function '%s (Entity)' failed '%s' operation %s after %sms with exception %s. Input: %s. "
+              "IsReplay: False.\n  devhost: the operation (%s) raised: %s", entity_id, name, request.get("op") or "",
+              request.get("id") or "", duration if isinstance(duration, int | float) else 0, _redacted(error),
+              _redacted(request.get("input")),
+              "signal" if request.get("signal") else f"call from {request.get('parent')}", _error_text(error))
+
+
+def _error_text(error: Any) -> str:
+    """The SDK sends `str(e)` as JSON text; show the message itself."""
+    try:
+        decoded = json.loads(error) if isinstance(error, str) else error
+    except ValueError:
+        decoded = error
+    return str(decoded)
 
 
 def process_entity(
@@ -98,6 +115,7 @@ def process_entity(
         for _, req in requests
     ]
     outcomes: list[tuple[bool, str]]
+    durations: list[Any] = []
     batch_failed = False  # logged once for the batch, not per operation
     if info is None:
         error = f"The function '{name}' doesn't exist, is disabled, or is not an entity function."
@@ -123,10 +141,11 @@ def process_entity(
             instance.entity_exists = bool(out.get("entityExists"))
             instance.entity_state = out.get("entityState") if instance.entity_exists else None
             outcomes = [(bool(r.get("isError")), r.get("result")) for r in out.get("results", [])]
+            durations = [r.get("duration") for r in out.get("results", [])]
     result.operations = len(requests)
-    for (_msg, request), (is_error, value) in zip(requests, outcomes):
+    for i, ((_msg, request), (is_error, value)) in enumerate(zip(requests, outcomes)):
         if is_error and not batch_failed:
-            _log_failed_operation(entity_id, request, value)
+            _log_failed_operation(entity_id, request, value, durations[i] if i < len(durations) else 0)
         if request.get("signal") or not request.get("parent"):
             continue
         response: dict[str, Any] = {"result": value}

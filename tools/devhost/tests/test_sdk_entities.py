@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -82,6 +83,20 @@ def test_failed_operation_does_not_break_the_entity(harness: DurableHarness) -> 
     harness.signal_entity("Counter", "sturdy", "add", 1)
     harness.run()
     assert harness.entity_state("Counter", "sturdy") == 2
+
+
+def test_a_failed_operation_is_logged_as_the_extension_logs_it(harness: DurableHarness,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    # TaskEntityShim.cs 651 -> EndToEndTraceHelper.cs 529-576 (OperationFailed), SanitizeString 61-66: the
+    # error (the SDK's JSON text of str(e)) and the input are logged as their lengths; devhost adds the message.
+    with caplog.at_level(logging.ERROR, logger="devhost"):
+        harness.signal_entity("Counter", "loud", "fail", "on purpose")
+        harness.run()
+    (line,) = [r.getMessage() for r in caplog.records if "(Entity)" in r.getMessage()]
+    error = json.dumps("counter cannot on purpose")
+    assert line.startswith("@counter@loud: Function 'counter (Entity)' failed 'fail' operation ")
+    assert f"ms with exception (Redacted {len(error)} characters). Input: (Redacted " in line
+    assert line.endswith("devhost: the operation (signal) raised: counter cannot on purpose")
 
 
 def test_parallel_entity_calls_in_task_all(harness: DurableHarness) -> None:

@@ -126,14 +126,11 @@ def test_errors_retries_timers_and_task_any(host: Devhost) -> None:
                for entry in log_entries(host)), host.log()[-3000:]
 
 
-@pytest.mark.xfail(strict=True, reason="devhost logs a failed entity operation in its own words with the error "
-                                       "text; the extension logs \"{id}: Function 'counter (Entity)' failed 'get' "
-                                       "operation ... with exception (Redacted N characters)\" "
-                                       "(EndToEndTraceHelper.cs 576, SanitizeString 66) - engine area, entities.py")
 def test_entity_failure_is_logged(host: Devhost) -> None:
     """ErrorHandlingTests.OrchestratorWithRetriedEntityException_ShouldSucceed, the Python branch: the
     host logs "Function 'counter (Entity)' failed 'get' operation ..." with the exception details
-    redacted ("(Redacted 58 characters)" or 34)."""
+    redacted ("(Redacted 58 characters)" or 34): EndToEndTraceHelper.cs 529-576, SanitizeString 61-66; the
+    error is the SDK's JSON text of str(e) (58 characters), the input the quoted 32-character instance id."""
     done = host.wait_status(orchestration(host, "RetryEntityOrchestration")["statusQueryGetUri"])
     assert done["output"] == "Success"
     assert any("Function 'counter (Entity)' failed 'get' operation" in entry
