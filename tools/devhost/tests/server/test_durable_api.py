@@ -376,7 +376,7 @@ async def test_raw_signal_input_is_encoded_once_as_azure_does_and_failures_are_l
             assert resp.status == 202
             assert (await session.post(f"{api}/b2?op=add", json="10")).status == 202  # a marker after it
             await _wait_entity(session, f"{api}/b2", 13 if succeeds else 10)
-        failed = [r.getMessage() for r in caplog.records if "operation 'add' (signal) failed" in r.getMessage()]
+        failed = [r.getMessage() for r in caplog.records if "failed 'add' operation" in r.getMessage()]
         if succeeds:
             assert failed == []
         else:
