@@ -26,6 +26,7 @@ TARGET_SIMULATOR_ENABLED = "TARGET_SIMULATOR_ENABLED"
 REPORTS_CONTAINER = "REPORTS_CONTAINER"
 RETENTION_DAYS = "RETENTION_DAYS"
 RETENTION_SCHEDULE = "RETENTION_SCHEDULE"
+TARGET_RETRY_INTERVAL_SECONDS = "TARGET_RETRY_INTERVAL_SECONDS"
 
 # Settings the app reads directly (connections are read by trigger bindings).
 APP_SETTING_NAMES: tuple[str, ...] = (
@@ -37,6 +38,7 @@ APP_SETTING_NAMES: tuple[str, ...] = (
     REPORTS_CONTAINER,
     RETENTION_DAYS,
     RETENTION_SCHEDULE,
+    TARGET_RETRY_INTERVAL_SECONDS,
 )
 CONNECTION_NAMES: tuple[str, ...] = (STORAGE_CONNECTION, SERVICE_BUS_CONNECTION)
 
@@ -53,6 +55,8 @@ class Settings:
     simulator_enabled: bool
     reports_container: str
     retention_days: int
+    # Wait before retrying a failed target call (then the same again): the end-to-end tests shorten it.
+    target_retry_interval_seconds: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -64,4 +68,5 @@ class Settings:
             simulator_enabled=_flag(env.get(TARGET_SIMULATOR_ENABLED)),
             reports_container=env.get(REPORTS_CONTAINER) or "reports",
             retention_days=int(env.get(RETENTION_DAYS) or "30"),
+            target_retry_interval_seconds=float(env.get(TARGET_RETRY_INTERVAL_SECONDS) or "5"),
         )

@@ -139,6 +139,10 @@ var commonAppSettings = [
     name: 'RETENTION_SCHEDULE'
     value: retentionSchedule
   }
+  {
+    name: 'TARGET_RETRY_INTERVAL_SECONDS'
+    value: '5'
+  }
   // DefaultAzureCredential in the app code (Key Vault, report blobs) picks the
   // user-assigned identity from this variable.
   {

@@ -146,6 +146,8 @@ def start_app_host(tmp: Path, storage: str, **settings: str) -> AppHost:
         "TARGETS_BASE_URL": f"http://127.0.0.1:{port}/api/simulator",
         "TARGET_SIMULATOR_ENABLED": "true",
         "TARGET_API_KEY": "test-key",
+        # Retries are what these tests check, not the 5 s between them (a module may set it back).
+        "TARGET_RETRY_INTERVAL_SECONDS": "0.2",
         **settings,
     })
     log_path = tmp / "devhost.log"
