@@ -774,20 +774,19 @@ async def test_a_checkpoint_whose_answer_was_lost_heals(azurite_connection_strin
     store = await open_store({"AzureWebJobsStorage": azurite_connection_string}, new_hub_name("lost"))
     dispatcher = Dispatcher(_index(), store)
     client = TaskHubClient(_index(), store)
-    table = store.history.table
-    submit = table.submit_transaction
+    submit = store.history.transact
     calls = {"n": 0}
 
-    async def faulty(operations: Any, **kwargs: Any) -> Any:
+    async def faulty(operations: Any) -> Any:
         calls["n"] += 1
-        result = await submit(operations, **kwargs)  # committed
+        result = await submit(operations)  # committed
         if calls["n"] in (3, 6, 7):
             if fault == "answer-lost":
                 raise ServiceResponseError("the connection closed before the response arrived")
-            return await submit(operations, **kwargs)  # what a retry of a committed request gets: 412
+            return await submit(operations)  # what a retry of a committed request gets: 412
         return result
 
-    table.submit_transaction = faulty  # type: ignore[method-assign]
+    store.history.transact = faulty  # type: ignore[method-assign]
     try:
         await store.acquire_hub_lease()
         iid = await client.start("e2e_chain", json.dumps(json.dumps(8)))

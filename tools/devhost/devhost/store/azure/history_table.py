@@ -24,7 +24,7 @@ from ...clock import Clock
 from ...history import Event, RuntimeStatus
 from ...model import Instance
 from ..base import ConcurrencyError
-from . import rows
+from . import batch, rows
 from .blobs import LargeMessages
 from .layout import MAX_BATCH_BYTES, MAX_BATCH_OPS, SENTINEL, row_key, sanitize_key, unsanitize_key
 
@@ -202,10 +202,9 @@ class HistoryTable:
                                                       "match_condition": MatchConditions.IfNotModified})
                 if sentinel_op is not None:
                     ops.insert(0, sentinel_op)
-                    result = await self.table.submit_transaction(ops)
-                    etag = result[0]["etag"]
+                    etag = (await self.transact(ops))[0]
                 else:
-                    await self.table.submit_transaction(ops)
+                    await self.transact(ops)
         except TableTransactionError as exc:
             if exc.status_code in _HTTP_CONCURRENCY:
                 code = getattr(exc, "error_code", None) or exc.status_code
@@ -222,6 +221,10 @@ class HistoryTable:
         if cached is not None and cached.blobs - new_blobs:
             await self._blobs.delete(sorted(cached.blobs - new_blobs))
         return sentinel
+
+    async def transact(self, operations: list[Any]) -> list[str | None]:
+        """One entity-group transaction (see `batch`); each operation's new ETag."""
+        return await batch.submit(self.table, operations)
 
     async def delete_partition(self, pk: str) -> bool:
         """Delete every row of an instance; True if it had a sentinel."""
