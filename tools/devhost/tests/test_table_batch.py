@@ -107,4 +107,5 @@ def test_an_answer_is_read_per_operation_and_a_refusal_names_its_code() -> None:
     [(status, _, body)] = batch.parse_answer(refused)
     error = batch._error(status, body)
     assert isinstance(error, TableTransactionError)
-    assert (error.status_code, error.error_code, error.index) == (412, "UpdateConditionNotSatisfied", 0)
+    code = getattr(error, "error_code", None)
+    assert (error.status_code, code, error.index) == (412, "UpdateConditionNotSatisfied", 0)
