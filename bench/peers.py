@@ -269,7 +269,8 @@ def main() -> None:
     if any(SYSTEMS[s][1] == "peers" for s in systems):
         ensure_peer_venv(args.peer_python)
 
-    env = {k: v for k, v in os.environ.items() if k != "BENCH_AZURITE"}
+    # No OpenTelemetry export in the measured processes (devhost would trace with an OTLP endpoint set).
+    env = {k: v for k, v in os.environ.items() if k != "BENCH_AZURITE" and not k.startswith("OTEL_")}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     azurite = None
     if "devhost-azurite" in systems:
