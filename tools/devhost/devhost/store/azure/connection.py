@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from azure.core.pipeline.policies import RetryMode
+from azure.core.pipeline.transport import AioHttpTransport
 from azure.data.tables.aio import TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient, LinearRetry
 from azure.storage.queue.aio import QueueServiceClient
@@ -98,6 +99,15 @@ def _table_retry_options(local: bool) -> dict[str, Any]:
             "retry_connect": _TABLE_RETRIES}
 
 
+def shared_transport(local: bool) -> AioHttpTransport:
+    """One transport (so one aiohttp session and connection pool, opened on first use) for the
+    table, queue and blob clients. For loopback endpoints without the environment's proxy and
+    netrc settings: with them aiohttp reads ~/.netrc in a worker thread before every request
+    (~1 ms and a thread hand-off per checkpoint), and no proxy stands between us and a local
+    Azurite. Remote endpoints keep the environment's settings (a proxy may be required)."""
+    return AioHttpTransport(use_env_settings=not local)
+
+
 def clients(settings: Mapping[str, str], connection: str) -> Endpoints:
     """Clients from a connection string, `UseDevelopmentStorage=true` or identity settings."""
     text = _setting(settings, connection)
@@ -105,10 +115,11 @@ def clients(settings: Mapping[str, str], connection: str) -> Endpoints:
         if text.replace(" ", "").lower().startswith("usedevelopmentstorage=true"):
             text = DEVELOPMENT_CONNECTION_STRING
         local = bool(_LOOPBACK.search(text))
+        transport = shared_transport(local)
         return Endpoints(
-            TableServiceClient.from_connection_string(text, **_table_retry_options(local)),
-            QueueServiceClient.from_connection_string(text, **_retry_options(local)),
-            BlobServiceClient.from_connection_string(text, **_retry_options(local)),
+            TableServiceClient.from_connection_string(text, transport=transport, **_table_retry_options(local)),
+            QueueServiceClient.from_connection_string(text, transport=transport, **_retry_options(local)),
+            BlobServiceClient.from_connection_string(text, transport=transport, **_retry_options(local)),
         )
     account = _setting(settings, f"{connection}__accountName")
     uris = {svc: _setting(settings, f"{connection}__{svc}ServiceUri") for svc in ("table", "queue", "blob")}
@@ -124,10 +135,11 @@ def clients(settings: Mapping[str, str], connection: str) -> Endpoints:
     table_uri = uris["table"] or f"https://{account}.table.core.windows.net"
     queue_uri = uris["queue"] or f"https://{account}.queue.core.windows.net"
     blob_uri = uris["blob"] or f"https://{account}.blob.core.windows.net"
+    transport = shared_transport(all(_LOOPBACK.search(uri + "/") for uri in (table_uri, queue_uri, blob_uri)))
     return Endpoints(
-        TableServiceClient(table_uri, credential=credential),
-        QueueServiceClient(queue_uri, credential=credential),
-        BlobServiceClient(blob_uri, credential=credential),
+        TableServiceClient(table_uri, credential=credential, transport=transport),
+        QueueServiceClient(queue_uri, credential=credential, transport=transport),
+        BlobServiceClient(blob_uri, credential=credential, transport=transport),
         credential,
     )
 
