@@ -226,8 +226,15 @@ class OrchestrationStep:
                 queue.pop(0)
                 self.result.dropped.append((Message(inst.instance_id, first), "the instance has not started"))
                 continue
+            if status == RuntimeStatus.SUSPENDED and not self._is_retry_event(first):
+                batch = []
+                while queue and queue[0]["EventType"] not in CONTROL_EVENTS and not self._is_retry_event(queue[0]):
+                    batch.append(queue.pop(0))
+                self._suspended_episode(batch)
+                continue
             if status == RuntimeStatus.SUSPENDED or (not inst.history and t != EventType.EXECUTION_STARTED):
-                # Suspended, or started later in this work item: hold events until they can apply.
+                # A retry's own event while suspended (its sequence numbers are taken when it applies), or
+                # started later in this work item: hold it until it can apply.
                 inst.buffered.append(queue.pop(0))
                 continue
             if t == EventType.EXECUTION_STARTED and inst.buffered:
@@ -452,6 +459,40 @@ class OrchestrationStep:
         hist.extend(events)
         hist.append(h.orchestrator_completed(self.now))
         self.result.episodes += 1
+
+    def _suspended_episode(self, batch: list[Event]) -> None:
+        """Events arriving while suspended, as Azure handles them: DTFx adds them to history and the extension
+        still calls the function with that history (TaskOrchestrationShim.cs 139-150 invokes it while replaying
+        ExecutionStarted, before the suspension is replayed); the SDK ignores ExecutionSuspended, so the code
+        runs past its waits and its custom status and logs update. But DTFx holds the events back from the
+        extension while suspended (TaskOrchestrationExecutor.cs 199-204, TaskOrchestrationContext.cs 563-606),
+        so the shim's replay of the returned actions stops at them: nothing new is scheduled and the
+        orchestration does not end until it is resumed, when the actions are scheduled as usual."""
+        inst = self.inst
+        self._mark_played()
+        episode_now = self._episode_time()
+        hist = inst.history
+        hist.append(h.orchestrator_started(episode_now))
+        hist.extend(batch)
+        self.result.episodes += 1
+        info = self.app.orchestrator(inst.name)
+        if info is not None:
+            state, _details = self._invoke(info.handler, episode_now)
+            if state is None:  # the SDK failed outside the orchestrator's code: failed as at any time
+                return
+            custom = state.get("customStatus")
+            flat = _Plan.of(state.get("actions") or []).flat
+            self.result.actions = flat
+            try:
+                if custom is not None and "error" not in state:
+                    self._check_custom_status_size(custom)
+                self._check_determinism(flat)
+            except _Ended:
+                return
+            if custom is not None or not self._carry_status:
+                inst.custom_status = None if custom is None else json.dumps(custom)
+            self._carry_status = False
+        hist.append(h.orchestrator_completed(self.now))
 
     def _episode_time(self) -> datetime:
         """Episode start time: the step's clock, but never before the previous episode."""

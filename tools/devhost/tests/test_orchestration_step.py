@@ -151,21 +151,40 @@ def test_a_message_for_another_execution_is_dropped() -> None:
 
 
 # -------------------------------------------------------------------- while suspended
-def test_events_while_suspended_are_held_outside_history_until_resume() -> None:
+def test_events_while_suspended_go_into_history_and_run_the_code_but_schedule_nothing() -> None:
+    # A13. TaskOrchestrationShim.cs 139-150: the function is called with the whole history, suspension and
+    # all (the SDK ignores ExecutionSuspended); TaskOrchestrationExecutor.cs 199-204 and
+    # TaskOrchestrationContext.cs 563-606: DTFx holds the events back from the shim until ExecutionResumed,
+    # so the returned actions past them are not scheduled and the orchestration cannot end.
     step = Step(app)
-    step(started("wait_go"))
+    step(started("approve_then_work"))
     step(suspend("maintenance"))
     assert step.inst.runtime_status == RuntimeStatus.SUSPENDED
 
-    held = step(raised("Go", "while suspended"))
-    assert held.episodes == 0
-    assert [ev["Name"] for ev in step.inst.buffered] == ["Go"]
-    assert names(step.inst.history).count("EventRaised") == 0
+    held = step(raised("Approve", "ops"))
+    assert held.episodes == 1 and work(held) == [] and step.inst.buffered == []
+    assert names(new_events(held), framing=True) == ["OrchestratorStarted", "EventRaised", "OrchestratorCompleted"]
+    assert json.loads(step.inst.custom_status or "") == "approved by ops"  # the code ran past its wait
+    assert step.inst.runtime_status == RuntimeStatus.SUSPENDED
+    assert scheduled(step.inst.history) == []
 
     result = step(resume("done"))
     assert names(new_events(result), framing=True) == [
-        "OrchestratorStarted", "ExecutionResumed", "EventRaised", "ExecutionCompleted", "OrchestratorCompleted"]
-    assert step.inst.buffered == []
+        "OrchestratorStarted", "ExecutionResumed", "TaskScheduled", "OrchestratorCompleted"]
+    assert work(result) == [(0, "work")]
+    step(completed(0, "worked"))
+    assert json.loads(step.inst.output or "") == "worked"
+
+
+def test_an_orchestration_that_would_return_while_suspended_ends_only_after_resume() -> None:
+    step = Step(app)
+    step(started("wait_go"))
+    step(suspend())
+    held = step(raised("Go", "while suspended"))
+    assert held.finished == [] and step.inst.runtime_status == RuntimeStatus.SUSPENDED
+    result = step(resume())
+    assert names(new_events(result), framing=True) == [
+        "OrchestratorStarted", "ExecutionResumed", "ExecutionCompleted", "OrchestratorCompleted"]
     assert json.loads(step.inst.output or "") == "while suspended"
 
 
@@ -174,7 +193,7 @@ def test_a_completion_while_suspended_waits_for_resume() -> None:
     step(started("chain"))
     step(suspend())
     held = step(completed(0, "r1"))
-    assert work(held) == [] and held.episodes == 0
+    assert work(held) == [] and "TaskCompleted" in names(step.inst.history)
     result = step(resume())
     assert work(result) == [(1, "work")]
 

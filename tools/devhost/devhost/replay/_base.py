@@ -61,9 +61,9 @@ class Replayer:
         """One recorded episode through the engine; returns the events it appended for that execution.
 
         `implied_resume`: if the current run is suspended but the recording applies events here, the
-        instance must have been resumed (histories written by older devhost engines lack ExecutionResumed),
-        so resume it first. The HTTP format turns this off while a recorded resume is still to come: there
-        an event's timestamp is its arrival, and it may have waited in the buffer.
+        instance was resumed if the recording goes on scheduling work and records no later ExecutionResumed
+        (histories written by older devhost engines lack it), so resume it first. The formats turn it off
+        otherwise: events arriving while suspended are in history, on Azure and devhost alike (A13).
         """
         k = self.label
         inst = self.inst

@@ -27,6 +27,7 @@ from ._base import Replayer
 from ._compare import (
     INCOMING_TYPES,
     OUTCOME_TYPES,
+    OUTPUT_TYPES,
     SCHEDULED_BY,
     TASK_TYPES,
     json_equal,
@@ -68,7 +69,10 @@ class HttpReplayer(Replayer):
         recorded_end: Event | None = None
         resumes_left = sum(1 for ev in events if ev["EventType"] == EventType.EXECUTION_RESUMED)
         episode_times = _episode_times(events)
-        for ev in events:
+        # Work recorded after an event: without a later ExecutionResumed, that event was applied after a
+        # resume the recording lacks (older devhost engines); otherwise it arrived while suspended (A13).
+        last_output = max((i for i, ev in enumerate(events) if ev["EventType"] in OUTPUT_TYPES), default=-1)
+        for position, ev in enumerate(events):
             t = ev["EventType"]
             now = _episode_time(episode_times, h.parse_ts(ev["Timestamp"]))
             if t == EventType.EXECUTION_STARTED:
@@ -90,7 +94,8 @@ class HttpReplayer(Replayer):
                 self.label += 1
                 self.ensure_open(ev)
                 resumes_left -= t == EventType.EXECUTION_RESUMED
-                self.step([self._message_for(ev, now)], now, implied_resume=resumes_left == 0)
+                self.step([self._message_for(ev, now)], now,
+                          implied_resume=resumes_left == 0 and position < last_output)
         self._check_end(recorded_end)
 
     def _start_message(self, ev: Event) -> Message:

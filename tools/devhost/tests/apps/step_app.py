@@ -206,3 +206,12 @@ def fan_out_to_a_missing_activity(context: df.DurableOrchestrationContext):
 def sleep_days(context: df.DurableOrchestrationContext):
     yield context.create_timer(context.current_utc_datetime + timedelta(days=context.get_input()))
     return "woke"
+
+
+@app.orchestration_trigger(context_name="context")
+def approve_then_work(context: df.DurableOrchestrationContext):
+    """Waits for an approval, shows it in its custom status, then calls an activity (A13: while suspended)."""
+    approval = yield context.wait_for_external_event("Approve")
+    context.set_custom_status(f"approved by {approval}")
+    result = yield context.call_activity("work", approval)
+    return result
