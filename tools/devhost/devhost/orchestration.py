@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import describe, logfilter
+from . import describe, logfilter, sdk_replay
 from . import history as h
 from .actions import (
     ACTIVITY_TYPES,
@@ -69,6 +69,9 @@ class EngineOptions:
     versioning: Versioning | None = None
     # host.json maxOrchestrationActions (DurableTaskOptions.cs 183): numbered actions one execution may take.
     max_actions: int = 100_000
+    # Decoded history per instance, so an episode decodes only new events (devhost.sdk_replay);
+    # None: build the context JSON each time, as the Functions host does.
+    replay_cache: sdk_replay.ReplayCache | None = field(default_factory=sdk_replay.ReplayCache)
 
 
 @dataclass
@@ -160,6 +163,8 @@ class OrchestrationStep:
         # it sets one (TaskOrchestrationDispatcher.cs 556-557, 605).
         self._carry_status = False
         self._start_taken = False  # an ExecutionStarted was accepted in this work item
+        # Scheduling events by EventId for the nondeterminism check, when the replay cache has them.
+        self._recorded: dict[int, Event] | None = None
 
     @property
     def inst(self) -> Instance:
@@ -587,11 +592,11 @@ class OrchestrationStep:
         hist.append(h.orchestrator_completed(self.now))
         return rest
 
-    def _context_json(self, now: datetime) -> str:
+    def _context(self, history: list[Event]) -> dict[str, Any]:
         inst = self.inst
         started = inst.history[1]
         ctx: dict[str, Any] = {
-            "history": inst.history,
+            "history": history,
             "input": _json_or_none(started.get("Input")),
             "instanceId": inst.instance_id,
             "isReplaying": False,
@@ -602,14 +607,28 @@ class OrchestrationStep:
         if self.opts.max_short_timer is not None:
             ctx["maximumShortTimerDuration"] = _timespan(self.opts.max_short_timer)
             ctx["longRunningTimerIntervalDuration"] = _timespan(self.opts.long_timer_interval)
-        return json.dumps(ctx)
+        return ctx
+
+    def _call_sdk(self, handler: Callable[[str], str]) -> Callable[[], str]:
+        """The SDK call for this episode: from cached decoded events where possible (devhost.sdk_replay),
+        else with the context JSON as the Functions host sends it."""
+        hist = self.inst.history
+        cache = self.opts.replay_cache
+        fn = sdk_replay.orchestrator_function(handler)
+        if cache is None or fn is None or not sdk_replay.can_shortcut(hist):
+            self._recorded = None
+            text = json.dumps(self._context(hist))
+            return lambda: handler(text)
+        objects, self._recorded = cache.sync(self.inst.instance_id, hist)
+        context = self._context(hist[:2])
+        return lambda: sdk_replay.call_orchestrator(handler, fn, context, objects)
 
     def _invoke(self, handler: Callable[[str], str], now: datetime) -> tuple[dict[str, Any] | None, str | None]:
         """Call the SDK's handler; a raised error carries the state after the marker (§2.1)."""
-        text = self._context_json(now)
+        call = self._call_sdk(handler)
         try:
             with logfilter.episode():
-                return json.loads(handler(text)), None
+                return json.loads(call()), None
         except Exception as exc:  # the SDK reports orchestrator failures by raising
             message = str(exc)
             cause = exc.__cause__ or exc
@@ -639,7 +658,9 @@ class OrchestrationStep:
         """
         engine = self.inst.engine
         ids = engine.ids
-        recorded = {ev["EventId"]: ev for ev in self.inst.history if ev["EventType"] in h.SCHEDULING_TYPES}
+        recorded = self._recorded
+        if recorded is None:
+            recorded = {ev["EventId"]: ev for ev in self.inst.history if ev["EventType"] in h.SCHEDULING_TYPES}
         rewound = set(engine.rewound)
         numbered = [seq for seq in ids if seq is not None]
         replayed = [a for a in flat if _takes_number(a)]
