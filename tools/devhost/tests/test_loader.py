@@ -104,6 +104,7 @@ def _start(root: Path, cwd: Path, port: int) -> subprocess.Popen[str]:
                              str(root)], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow  # devhost processes
 def test_start_any_name_foreign_cwd_and_storage_provider_notice(tmp_path: Path) -> None:
     """`devhost start` from a folder whose host.json the SDK cannot parse (the SDK reads the *current*
     folder's host.json at import) serves an app named `myApp`, and says in one line that the
@@ -135,6 +136,7 @@ def test_start_any_name_foreign_cwd_and_storage_provider_notice(tmp_path: Path) 
     assert "Traceback" not in out + err
 
 
+@pytest.mark.slow  # a devhost process
 def test_start_with_host_json_the_sdk_rejects_is_one_line(tmp_path: Path) -> None:
     """A UTF-8 BOM: the Functions host reads it, the SDK's import-time check (`json.loads` of the text,
     azure/durable_functions/__init__.py `validate_extension_bundles`) raises, so the worker fails to

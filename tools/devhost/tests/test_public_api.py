@@ -67,6 +67,7 @@ def test_public_names_are_importable_and_documented() -> None:
     assert "modules not listed there are internal" in readme.lower()
 
 
+@pytest.mark.slow  # a pytest process
 def test_readme_pytest_example_runs_on_another_app(tmp_path: Path) -> None:
     conftest, test_file = (block.split("\n", 1)[1] for block in readme_python_blocks()[0].split("\n\n# ", 1))
     write_app(tmp_path)

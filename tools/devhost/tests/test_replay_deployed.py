@@ -84,6 +84,7 @@ async def devhost_replay(*args: str) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
+@pytest.mark.slow  # several `devhost replay` processes
 async def test_replay_running_instances_of_a_deployed_app(tmp_path: Path) -> None:
     deployed = write_app(tmp_path / "deployed")
     breaking = write_app(tmp_path / "breaking", first="prepare_v2")  # changes what in-flight instances did

@@ -228,11 +228,13 @@ def _run_harness(env_extra: dict[str, str]) -> list[str]:
     return out.stdout.strip().splitlines()
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_off_by_default_loads_no_tracing_code() -> None:
     """Without an OTLP endpoint nothing is set up and devhost loads no OpenTelemetry SDK code."""
     assert _run_harness({}) == ["off", "[]"]
 
 
+@pytest.mark.slow  # a fresh interpreter
 async def test_otlp_endpoint_receives_the_spans() -> None:
     """With OTEL_EXPORTER_OTLP_ENDPOINT set, the spans reach a real OTLP/HTTP receiver on loopback."""
     from aiohttp import web
