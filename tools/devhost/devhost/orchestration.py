@@ -492,6 +492,7 @@ class OrchestrationStep:
                 if custom is not None and "error" not in state:
                     self._check_custom_status_size(custom)
                 self._check_determinism(flat)
+                self._check_reached(_Plan.of(state.get("actions") or []))
             except _Ended:
                 return
             if custom is not None or not self._carry_status:
@@ -554,6 +555,7 @@ class OrchestrationStep:
             if custom is not None and "error" not in state:
                 self._check_custom_status_size(custom)
             self._check_determinism(flat)
+            self._check_reached(plan)
             if self.inst.engine.rewound:
                 self._reschedule_rewound(flat, episode_now)
             # The shim schedules what the SDK returned before it acts on an error or the output
@@ -696,6 +698,50 @@ class OrchestrationStep:
                 else:
                     realigned.append(None)
             engine.ids = realigned
+
+    def _check_reached(self, plan: _Plan) -> None:
+        """A recorded task that the replay reaches only later than history has it fails, as in DTFx.
+
+        DTFx replays history event by event while the shim awaits the SDK's actions in turn
+        (OutOfProcOrchestrationShim.cs 199-219): a scheduling event met before the shim reached its action
+        (e.g. a wait_for_external_event moved in front of it, so the action now waits for a later event)
+        finds no action: "the current replay execution hasn't (yet?) scheduled this task"
+        (TaskOrchestrationContext.cs 277-411). The other way round (an action reached earlier) goes unseen.
+        Checked only where the action now waits behind an external-event wait (the case devhost's own
+        histories cannot produce otherwise; the SDK appends a long timer's later parts out of turn), and not
+        after a rewind, whose erased failures leave tasks looking unfinished."""
+        inst = self.inst
+        if inst.engine.rewound:
+            return
+        ids = inst.engine.ids
+        hist = inst.history
+        where = {ev["EventId"]: i for i, ev in enumerate(hist) if ev["EventType"] in h.SCHEDULING_TYPES}
+        shim = _Shim(inst, plan)
+        reach: int | None = -1  # the history index after which the shim reaches the next top-level action
+        blocker: Action | None = None
+        for k, action in enumerate(plan.top):
+            start, end = plan.spans[k]
+            for pos in range(start, min(end, len(ids))):
+                seq = ids[pos]
+                at = where.get(seq) if seq is not None else None
+                if seq is None or at is None or (reach is not None and at > reach):
+                    continue
+                if blocker is None or action_type(blocker) != ActionType.WAIT_FOR_EXTERNAL_EVENT or (
+                        hist[at]["EventType"] == EventType.TIMER_CREATED):
+                    continue  # only a wait in front is pinned; the SDK's long-timer parts come out of order
+                waiting = describe.action(blocker)
+                moved = "the external-event waits moved"  # not a warning after all: this one fails
+                self.result.warnings = [w for w in self.result.warnings if moved not in w]
+                self.result.new_warnings = [w for w in self.result.new_warnings if moved not in w]
+                self._nondeterminism(seq, describe.scheduled(hist[at]),
+                                     f"nothing there yet (it comes only after {waiting} finishes)")
+            if reach is None:
+                continue
+            done = shim._finished(action, start)
+            if done is None:
+                reach, blocker = None, action
+            elif done > reach:
+                reach, blocker = done, action
 
     def _warn_nondeterminism(self, text: str) -> None:
         inst = self.inst

@@ -173,7 +173,8 @@ def test_a_changed_entity_operation_or_target_is_a_warning_not_a_failure(drift: 
 
 
 def test_a_moved_wait_is_a_warning_not_a_failure(drift: dict[str, object]) -> None:
-    # Waits take no sequence number: DTFx cannot see one moved or removed.
+    # Waits take no sequence number: DTFx cannot see one moved after a task or removed (the task is reached
+    # earlier than recorded, and matched by sequence number).
     step = Step(app)
     step(started("drifting"))
     step(raised("Go"))
@@ -181,6 +182,22 @@ def test_a_moved_wait_is_a_warning_not_a_failure(drift: dict[str, object]) -> No
     result = step(completed(1, "after"))
     assert step.inst.runtime_status == RuntimeStatus.COMPLETED
     assert any("waits moved" in w for w in result.warnings)
+
+
+def test_a_wait_moved_in_front_of_a_recorded_task_fails_as_in_dtfx(drift: dict[str, object]) -> None:
+    # The signal was recorded in the first episode; the code now waits first. DTFx meets the recorded EventSent
+    # while the shim still awaits the wait (OutOfProcOrchestrationShim.cs 199-219): "the current replay
+    # execution hasn't (yet?) scheduled this task" (TaskOrchestrationContext.cs 377-386). (The audit's A5(a)
+    # said DTFx cannot see a moved wait; it sees this direction.)
+    drift.update(wait_first=False)
+    step = Step(app)
+    step(started("drifting"))
+    drift.update(wait_first=True)
+    result = step(raised("Go"))
+    assert step.inst.runtime_status == RuntimeStatus.FAILED
+    assert "Non-Deterministic workflow detected: at sequence number 0" in (step.inst.output or "")
+    assert "it comes only after WAIT_FOR_EXTERNAL_EVENT 'Go' finishes" in (step.inst.output or "")
+    assert not any("waits moved" in w for w in result.warnings)
 
 
 def test_a_changed_activity_name_still_fails() -> None:
@@ -310,6 +327,41 @@ def test_the_replay_checker_reports_what_only_devhost_sees_as_a_warning(drift: d
     assert report.ok, report.divergence
     assert any("'subtract'" in w for w in report.warnings)
     assert report.summary().startswith("OK with 1 warning(s)")
+
+
+def test_the_full_replay_warns_of_a_signal_now_sent_in_an_earlier_episode(drift: dict[str, object]) -> None:
+    # Recorded with the wait first: the signal is in the second episode. The code now signals first: DTFx
+    # replays the action before it meets the recorded EventSent, and compares by sequence number and Name
+    # only (TaskOrchestrationContext.cs 377-411), so Azure replays it. A warning, as the engine's.
+    step = Step(app)
+    step(started("drifting"))
+    step(raised("Go"), after=timedelta(seconds=1))
+    step(completed(1, "after"), after=timedelta(seconds=1))
+    recording = list(step.inst.history)
+
+    drift.update(wait_first=False)
+    report = replay_history(app, recording)
+    assert report.ok, report.divergence
+    assert any("sequence number 0" in w and "already here, the recording in episode 2" in w and
+               "Azure does not detect this" in w for w in report.warnings), report.warnings
+
+
+def test_the_full_replay_still_fails_a_signal_now_sent_in_a_later_episode(drift: dict[str, object]) -> None:
+    # Recorded with the signal first (episode 1). The code now waits first: when DTFx meets the recorded
+    # EventSent the shim is still blocked on the wait (OutOfProcOrchestrationShim.cs 199-219 awaits each action
+    # in turn), so the action is not there yet: "the current replay execution hasn't (yet?) scheduled this
+    # task" (TaskOrchestrationContext.cs 380-386). Azure fails it, so the checker reports a divergence.
+    drift.update(wait_first=False)
+    step = Step(app)
+    step(started("drifting"))
+    step(raised("Go"), after=timedelta(seconds=1))
+    step(completed(1, "after"), after=timedelta(seconds=1))
+    recording = list(step.inst.history)
+
+    drift.update(wait_first=True)
+    report = replay_history(app, recording)
+    assert not report.ok
+    assert "episode 1" in (report.divergence or "")
 
 
 # ------------------------------------------------------------------- B1: a batch that fails whole
