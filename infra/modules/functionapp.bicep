@@ -95,16 +95,18 @@ var commonAppSettings = [
     name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
     value: applicationInsights.properties.ConnectionString
   }
+  // The form Microsoft documents for a user-assigned identity (Microsoft Entra
+  // authentication for Application Insights): Authorization=AAD;ClientId=<client id>.
   {
     name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
-    value: 'ClientId=${identity.properties.clientId};Authorization=AAD'
+    value: 'Authorization=AAD;ClientId=${identity.properties.clientId}'
   }
-  // When true, the Python worker also exports its own spans through the
-  // azure-monitor-opentelemetry distro, which requirements.txt does not have yet (see its
-  // comment, and Tracing in infra/README.md); tests keep the two in step.
+  // The Python worker also exports its own telemetry (the app's outgoing HTTP and Azure SDK
+  // calls, its logs) by calling configure_azure_monitor() from the azure-monitor-opentelemetry
+  // distro pinned in requirements.txt; tests keep the two in step (Tracing in infra/README.md).
   {
     name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY'
-    value: 'false'
+    value: 'true'
   }
   // Settings the app reads (update_service/settings.py).
   {

@@ -27,7 +27,8 @@ def main(package_dir: str) -> None:
 
     # With PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY=true the worker calls the Azure Monitor
     # distro's configure_azure_monitor(); its exporter picks the credential from
-    # APPLICATIONINSIGHTS_AUTHENTICATION_STRING. Check that the installed versions do.
+    # APPLICATIONINSIGHTS_AUTHENTICATION_STRING. Check that the installed versions do (without
+    # configuring anything: that would start exporters that send to Azure).
     telemetry: dict[str, object] = {}
     try:
         importlib.import_module("azure.monitor.opentelemetry")
@@ -46,6 +47,10 @@ def main(package_dir: str) -> None:
         credential = base._get_authentication_credential()
         telemetry["distro"] = True
         telemetry["managed_identity"] = calls[0] if credential is not None and calls else None
+        # The worker calls configure_azure_monitor() itself; an app that also called it at
+        # import would set up a second pipeline and export everything twice.
+        trace = importlib.import_module("opentelemetry.trace")
+        telemetry["configured_by_app"] = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
     print(json.dumps({"functions": functions, "telemetry": telemetry, "prefix": sys.prefix}))
 

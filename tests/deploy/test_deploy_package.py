@@ -239,5 +239,6 @@ def test_worker_telemetry_matches_what_is_installed(indexed: dict[str, Any]) -> 
         # authenticate as the app's identity (Application Insights has local auth off).
         assert telemetry["distro"], f"azure-monitor-opentelemetry does not import: {telemetry.get('error')}"
         assert telemetry["managed_identity"] == {"client_id": CLIENT_ID}
+        assert not telemetry["configured_by_app"], "function_app configures OpenTelemetry itself; the worker does"
     else:
         assert not telemetry["distro"], "the distro is deployed but the worker is not told to use it"

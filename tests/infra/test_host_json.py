@@ -57,7 +57,7 @@ def test_host_exports_opentelemetry_as_the_app_identity(backend: str) -> None:
     assert effective("telemetryMode", app_settings) == "OpenTelemetry"
     assert "APPLICATIONINSIGHTS_CONNECTION_STRING" in app_settings
     auth = app_settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"]
-    assert getattr(auth, "text", None) == "'ClientId=${identity.properties.clientId};Authorization=AAD'"
+    assert getattr(auth, "text", None) == "'Authorization=AAD;ClientId=${identity.properties.clientId}'"
 
 
 def test_python_worker_telemetry_and_requirements_agree() -> None:

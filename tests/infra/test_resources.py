@@ -148,7 +148,7 @@ def test_identity_based_settings_point_at_the_user_assigned_identity() -> None:
         "serviceBusFullyQualifiedNamespace"
     )
     assert expr_text(app_settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"]) == (
-        "'ClientId=${identity.properties.clientId};Authorization=AAD'"
+        "'Authorization=AAD;ClientId=${identity.properties.clientId}'"
     )
     assert expr_text(app_settings["KEY_VAULT_URL"]) == "vault.properties.vaultUri"
     assert app_settings["TARGET_SIMULATOR_ENABLED"] == "false"
