@@ -248,6 +248,85 @@ async def test_history_reset_hides_stale_rows(hub: Hub) -> None:
             assert got.history == cur.history and len(got.history) == 2 + new_events
 
 
+async def test_action_numbers_are_written_per_chunk_not_per_history(azurite_connection_string: str) -> None:
+    """A checkpoint writes O(new work): the engine's action numbers (`EngineState.ids`, one per action)
+    live in `ids-` rows of 256 beside the sentinel, and a checkpoint sends only the chunk(s) it
+    appended to, never the whole list in the sentinel's Engine column (which grew by one entry per
+    action and would spill to a blob on every checkpoint). Hubs written before keep the numbers in
+    the Engine column: they load, and their next checkpoint moves them into rows. Numbers
+    rewritten (a realignment) commit with the sentinel or, when too many chunks changed, in the
+    Engine column for that checkpoint."""
+    conn = {"AzureWebJobsStorage": azurite_connection_string}
+    hub_name = new_hub_name("ids")
+    store = await open_store(conn, hub_name)
+    sent: list[list[str]] = []
+    transact = store.history.transact
+
+    async def counting(operations: Any) -> Any:
+        sent.append([op[1]["RowKey"] for op in operations])
+        return await transact(operations)
+
+    store.history.transact = counting  # type: ignore[method-assign]
+    inst = _instance(store)
+    inst.history = _started(store, inst)
+    await store.checkpoint(inst, new_events_from=0, history_reset=True)
+
+    async def fresh_load() -> Instance:
+        other = await open_store(conn, hub_name)
+        try:
+            got = await other.load(inst.instance_id)
+        finally:
+            await other.close()
+        assert got is not None
+        return got
+
+    async def raw_sentinel() -> dict[str, Any]:
+        return dict(await store.history.sentinel(sanitize_key(inst.instance_id)))
+
+    try:
+        for step in range(300):  # a chain: one action, one number, per checkpoint
+            start = len(inst.history)
+            inst.history += _events(store, 1, start=step)
+            inst.engine.ids.append(None if step % 7 == 3 else step)
+            inst.engine.next_id = step + 1
+            sent.clear()
+            await store.checkpoint(inst, new_events_from=start, history_reset=False)
+            ids_rows = [rk for batch in sent for rk in batch if rk.startswith("ids-")]
+            assert ids_rows == [f"ids-{step // 256:08X}"], (step, ids_rows)
+        row = await raw_sentinel()
+        assert row["IdsLength"] == 300 and "ids" not in json.loads(row["Engine"])
+        assert len(row["Engine"]) < 100  # no longer one entry per action
+        assert (await fresh_load()).engine == inst.engine
+
+        # A hub written before: the numbers in the Engine column, no IdsLength.
+        old_shape = {k: v for k, v in row.items() if k != "IdsLength"}
+        old_shape["Engine"] = json.dumps(inst.engine.to_json(), separators=(",", ":"))
+        await store.history.table.update_entity(old_shape, mode=UpdateMode.REPLACE)
+        store.forget()
+        loaded = await store.load(inst.instance_id)
+        assert loaded is not None and loaded.engine == inst.engine and loaded.history == inst.history
+        loaded.engine.ids.append(300)
+        sent.clear()
+        await store.checkpoint(loaded, new_events_from=len(loaded.history), history_reset=False)
+        assert [rk for rk in sent[-1] if rk.startswith("ids-")] == [f"ids-{c:08X}" for c in range(2)]
+        assert (await raw_sentinel())["IdsLength"] == 301 and (await fresh_load()).engine == loaded.engine
+
+        # Numbers rewritten across more chunks than fit beside the sentinel: the Engine column, once.
+        loaded.engine.ids = [n + 1 if n is not None else None for n in range(33 * 256)]
+        await store.checkpoint(loaded, new_events_from=len(loaded.history), history_reset=False)
+        row = await raw_sentinel()
+        assert "IdsLength" not in row and row.get("EngineBlobName")  # that large, it spills to a blob
+        assert (await fresh_load()).engine == loaded.engine
+        loaded.engine.ids = [None, *loaded.engine.ids[1:], 5]
+        await store.checkpoint(loaded, new_events_from=len(loaded.history), history_reset=False)
+        row = await raw_sentinel()
+        assert row["IdsLength"] == 33 * 256 + 1 and "ids" not in json.loads(row["Engine"])
+        assert "EngineBlobName" not in row
+        assert (await fresh_load()).engine == loaded.engine
+    finally:
+        await store.close()
+
+
 # ---------------------------------------------------------------------- queues
 async def test_delayed_message_is_not_visible_before_due(hub: Hub) -> None:
     store = hub.store

@@ -26,12 +26,23 @@ from ...model import Instance
 from ..base import ConcurrencyError
 from . import batch, rows
 from .blobs import LargeMessages
-from .layout import MAX_BATCH_BYTES, MAX_BATCH_OPS, SENTINEL, row_key, sanitize_key, unsanitize_key
+from .layout import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_OPS,
+    SENTINEL,
+    ids_row_key,
+    row_key,
+    sanitize_key,
+    unsanitize_key,
+)
 
 log = logging.getLogger("devhost.store")
 
 _CACHE_SIZE = 2048
 _HTTP_CONCURRENCY = (409, 412, 404)
+# `ids-` rows that must commit with the sentinel (see `_write`) share its transaction; more than
+# this and that checkpoint keeps the numbers in the sentinel's `Engine` column instead.
+_MAX_IDS_ROWS_WITH_SENTINEL = 32
 
 
 @dataclass
@@ -39,6 +50,8 @@ class _Cached:
     etag: str
     instance: Instance
     blobs: frozenset[str] = field(default_factory=frozenset)
+    # The sentinel keeps `instance.engine.ids` in the `ids-` rows (not in its Engine column).
+    ids_rows: bool = False
 
 
 class HistoryTable:
@@ -110,9 +123,23 @@ class HistoryTable:
         if not history:
             return inst
         length = sentinel.get("HistoryLength")
-        inst.history = await self._read_history(pk, inst.execution_id, None if length is None else int(length))
-        self._remember(instance_id, _Cached(etag, inst.copy(), rows.blob_names(sentinel)))
+        ids_length = sentinel.get("IdsLength")
+        if ids_length is None:
+            inst.history = await self._read_history(pk, inst.execution_id, None if length is None else int(length))
+        else:
+            inst.history, inst.engine.ids = await asyncio.gather(
+                self._read_history(pk, inst.execution_id, None if length is None else int(length)),
+                self._read_ids(pk, int(ids_length)))
+        self._remember(instance_id, _Cached(etag, inst.copy(), rows.blob_names(sentinel), ids_length is not None))
         return inst
+
+    async def _read_ids(self, pk: str, length: int) -> list[int | None]:
+        if length <= 0:
+            return []
+        query = "PartitionKey eq @pk and RowKey ge @first and RowKey lt @end"
+        params = {"pk": pk, "first": ids_row_key(0), "end": ids_row_key(rows.ids_chunks(length))}
+        found = [row async for row in self.table.query_entities(query, parameters=params, select=["RowKey", "Ids"])]
+        return rows.ids_from_rows(found, length)
 
     async def _read_history(self, pk: str, execution_id: str, length: int | None) -> list[Event]:
         """The current execution's rows; `length` (from the sentinel) bounds the read when known."""
@@ -178,7 +205,11 @@ class HistoryTable:
         positions.extend(range(start, len(hist)))
         uploads: dict[str, str] = {}
         event_rows = [rows.event_row(pk, i, instance.execution_id, hist[i], uploads) for i in positions]
-        sentinel = rows.sentinel_row(instance, pk, uploads, complete=True, now=self.clock.now())
+        ids_rows = self._ids_rows(instance, pk, cached, history_reset)
+        if ids_rows is not None:
+            event_rows[:0] = ids_rows  # first: they land in the last transaction, the sentinel's
+        sentinel = rows.sentinel_row(instance, pk, uploads, complete=True, now=self.clock.now(),
+                                     ids_in_rows=ids_rows is not None)
         if uploads:
             await asyncio.gather(*(self._blobs.put(n, t) for n, t in uploads.items()))
         # Highest positions first: the batch that commits (with the full sentinel) holds the
@@ -217,10 +248,34 @@ class HistoryTable:
         assert etag is not None
         instance.etag = etag
         new_blobs = rows.blob_names(sentinel)
-        self._remember(iid, _Cached(etag, instance.copy(), new_blobs), written=True)
+        self._remember(iid, _Cached(etag, instance.copy(), new_blobs, ids_rows is not None), written=True)
         if cached is not None and cached.blobs - new_blobs:
             await self._blobs.delete(sorted(cached.blobs - new_blobs))
         return sentinel
+
+    @staticmethod
+    def _ids_rows(instance: Instance, pk: str, cached: _Cached | None,
+                  history_reset: bool) -> list[dict[str, Any]] | None:
+        """The `ids-` rows this checkpoint writes (the chunks that changed), or None to keep the
+        numbers in the sentinel's Engine column this time.
+
+        The rows must never disagree with the sentinel storage holds. They may go in any of the
+        checkpoint's transactions (all but the last guarded by the sentinel's etag) when that
+        sentinel does not read them (its numbers are in its Engine column) or when the numbers
+        were only appended to (it reads no further than its `IdsLength`). Otherwise (unknown: a
+        new instance or a dropped cache, or numbers rewritten by a realignment) they commit with
+        the sentinel, in its transaction, or not at all."""
+        ids = instance.engine.ids
+        if cached is None or history_reset or instance.etag is None:
+            chunks, anywhere = rows.changed_ids_chunks(ids, None), False
+        elif not cached.ids_rows:
+            chunks, anywhere = rows.changed_ids_chunks(ids, None), True
+        else:
+            old = cached.instance.engine.ids
+            chunks, anywhere = rows.changed_ids_chunks(ids, old), ids[: len(old)] == old
+        if not anywhere and len(chunks) > _MAX_IDS_ROWS_WITH_SENTINEL:
+            return None
+        return [rows.ids_row(pk, instance.execution_id, ids, c) for c in chunks]
 
     async def transact(self, operations: list[Any]) -> list[str | None]:
         """One entity-group transaction (see `batch`); each operation's new ETag."""

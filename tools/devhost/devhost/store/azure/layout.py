@@ -80,6 +80,16 @@ def row_key(position: int) -> str:
     return f"{position:016X}"
 
 
+# The engine's action numbering (`EngineState.ids`, one entry per action) is stored in rows of
+# IDS_CHUNK entries next to the sentinel, so a checkpoint rewrites only the chunk it appended to.
+# Their keys sort after every history row ("0"-"F") and before the sentinel.
+IDS_CHUNK = 256
+
+
+def ids_row_key(chunk: int) -> str:
+    return f"ids-{chunk:08X}"
+
+
 def check_hub_name(hub: str) -> None:
     if not _HUB_NAME.match(hub):
         raise ValueError(f"Task hub name {hub!r} must be 3-45 letters or digits, starting with a letter.")

@@ -15,7 +15,7 @@ import dataclasses
 import enum
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from ...history import EVENT_NAMES, EVENT_TYPES_BY_NAME, Event, EventType, RuntimeStatus, format_ts, parse_ts
 from ...model import EngineState, Instance
 from .blobs import LargeMessages
-from .layout import MAX_PROPERTY_UTF16_BYTES, SENTINEL, row_key, unsanitize_key
+from .layout import IDS_CHUNK, MAX_PROPERTY_UTF16_BYTES, SENTINEL, ids_row_key, row_key, unsanitize_key
 
 _ROW_META = frozenset({"PartitionKey", "RowKey", "Timestamp", "ExecutionId", "_Nulls", "_Json"})
 
@@ -150,7 +150,10 @@ def event_row(pk: str, position: int, execution_id: str, ev: Event, uploads: dic
     return entity
 
 
-def sentinel_row(inst: Instance, pk: str, uploads: dict[str, str], complete: bool, now: datetime) -> dict[str, Any]:
+def sentinel_row(inst: Instance, pk: str, uploads: dict[str, str], complete: bool, now: datetime,
+                 ids_in_rows: bool = False) -> dict[str, Any]:
+    """The sentinel; with `ids_in_rows` the engine's `ids` are in the `ids-` rows (`IdsLength` of
+    them), else in the `Engine` column as hubs written before those rows existed hold them."""
     entity: dict[str, Any] = {
         "PartitionKey": pk, "RowKey": SENTINEL, "ExecutionId": inst.execution_id,
         "IsCheckpointComplete": complete, "CheckpointCompletedTimestamp": now,
@@ -169,6 +172,9 @@ def sentinel_row(inst: Instance, pk: str, uploads: dict[str, str], complete: boo
     if inst.completed_time is not None:
         entity["CompletedTime"] = inst.completed_time
     engine = inst.engine.to_json()
+    if ids_in_rows:
+        engine.pop("ids", None)
+        entity["IdsLength"] = len(inst.engine.ids)
     if inst.engine.outbox:
         entity["Outbox"] = True  # found by `HistoryTable.unfinished` even once the instance finished
     if engine:
@@ -179,6 +185,41 @@ def sentinel_row(inst: Instance, pk: str, uploads: dict[str, str], complete: boo
         extra = {name: getattr(inst, name) for name in EXTRA_FIELDS}
         large_value(entity, "Extra", json.dumps(extra, default=encode_extra), prefix, uploads)
     return entity
+
+
+def ids_chunks(count: int) -> int:
+    return -(-count // IDS_CHUNK)
+
+
+def changed_ids_chunks(new: list[int | None], old: list[int | None] | None) -> list[int]:
+    """Chunks of `new` that differ from what `old` (None: unknown) stored."""
+    if old is None:
+        return list(range(ids_chunks(len(new))))
+    first = 0
+    if new[: len(old)] == old:  # appended to (the usual case): earlier chunks are unchanged
+        first = len(old) // IDS_CHUNK
+    return [c for c in range(first, ids_chunks(len(new)))
+            if new[c * IDS_CHUNK:(c + 1) * IDS_CHUNK] != old[c * IDS_CHUNK:(c + 1) * IDS_CHUNK]]
+
+
+def ids_row(pk: str, execution_id: str, ids: list[int | None], chunk: int) -> dict[str, Any]:
+    part = ids[chunk * IDS_CHUNK:(chunk + 1) * IDS_CHUNK]
+    return {"PartitionKey": pk, "RowKey": ids_row_key(chunk), "ExecutionId": execution_id,
+            "Ids": json.dumps(part, separators=(",", ":"))}
+
+
+def ids_from_rows(found: Sequence[Mapping[str, Any]], length: int) -> list[int | None]:
+    """The `ids` the sentinel's `IdsLength` says; ValueError when a row is missing."""
+    by_key = {row["RowKey"]: row for row in found}
+    ids: list[int | None] = []
+    for chunk in range(ids_chunks(length)):
+        row = by_key.get(ids_row_key(chunk))
+        if row is None:
+            raise ValueError(f"row {ids_row_key(chunk)} of {length} action numbers is missing")
+        ids.extend(json.loads(row["Ids"]))
+    if len(ids) < length:
+        raise ValueError(f"{len(ids)} action numbers stored, the sentinel says {length}")
+    return ids[:length]
 
 
 def instance_row(sentinel: Mapping[str, Any], hub: str) -> dict[str, Any]:
