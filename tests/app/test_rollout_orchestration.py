@@ -7,6 +7,9 @@ from datetime import timedelta
 import pytest
 from devhost import RuntimeStatus
 
+# Full replay (Azure's) and incremental replay (devhost.sdk_replay.Session) must behave alike.
+pytestmark = pytest.mark.devhost_replay()
+
 
 def request(targets, **extra):
     body = {"package": "agent", "version": "2.4.1", "targets": targets, "waveSize": 2, "maxFailureRatio": 0.25,

@@ -83,10 +83,18 @@ class DurableHarness:
         engine: EngineOptions | None = None,
         max_concurrent_activities: int = 8,
         versioning: Versioning | None = None,
+        replay: str | None = None,
     ) -> None:
         """`versioning`: host.json's defaultVersion and version-match settings (`Versioning`); with the
-        Reject strategy an instance newer than the host waits, so give `run` a timeout then."""
+        Reject strategy an instance newer than the host waits, so give `run` a timeout then.
+        `replay`: "full" (every episode replays the whole history, as Azure does) or "incremental"
+        (a running instance's SDK executor is fed only new events; a full replay re-checks the actions
+        when history has doubled and at the end); default `EngineOptions.replay` (DEVHOST_REPLAY)."""
         self.index = app if isinstance(app, AppIndex) else AppIndex.from_app(app)
+        if replay is not None:
+            if replay not in ("full", "incremental"):
+                raise ValueError(f"replay must be 'full' or 'incremental', not {replay!r}")
+            engine = replace(engine or EngineOptions(), replay=replay)
         if versioning is not None:
             engine = replace(engine or EngineOptions(), versioning=versioning)
         self.clock = VirtualClock(start_time)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import traceback
 import uuid
 from collections.abc import Callable
@@ -72,6 +73,11 @@ class EngineOptions:
     # Decoded history per instance, so an episode decodes only new events (devhost.sdk_replay);
     # None: build the context JSON each time, as the Functions host does.
     replay_cache: sdk_replay.ReplayCache | None = field(default_factory=sdk_replay.ReplayCache)
+    # "full": every episode replays the whole history through the SDK (Azure's behaviour). "incremental"
+    # (tests, opt-in for `devhost start`): a running instance's SDK executor is kept and fed only new
+    # events, with a full replay whenever history doubled and at the end (devhost.sdk_replay.Session).
+    # Default from DEVHOST_REPLAY. Needs replay_cache.
+    replay: str = field(default_factory=lambda: os.environ.get("DEVHOST_REPLAY", "full"))
 
 
 @dataclass
@@ -621,9 +627,31 @@ class OrchestrationStep:
             self._recorded = None
             text = json.dumps(self._context(hist))
             return lambda: handler(text)
-        objects, self._recorded = cache.sync(self.inst.instance_id, hist)
+        iid = self.inst.instance_id
+        objects, self._recorded, session = cache.sync(iid, hist)
         context = self._context(hist[:2])
-        return lambda: sdk_replay.call_orchestrator(handler, fn, context, objects)
+        incremental = self.opts.replay == "incremental" and not self.inst.engine.rewound
+
+        def full() -> str:
+            cache.stats["full"] += 1
+            text, fresh = sdk_replay.call_orchestrator(handler, fn, context, objects)
+            if incremental and fresh is not None:
+                cache.keep(iid, fresh)
+            return text
+
+        if session is None or not incremental or len(hist) >= 2 * session.full_len:
+            return full
+
+        def resume() -> str:
+            assert session is not None
+            text = session.resume(objects)
+            if text is None:  # completed, failed or continued as new: replay in full (checks the actions)
+                return full()
+            cache.stats["resumed"] += 1
+            cache.keep(iid, session)
+            return text
+
+        return resume
 
     def _invoke(self, handler: Callable[[str], str], now: datetime) -> tuple[dict[str, Any] | None, str | None]:
         """Call the SDK's handler; a raised error carries the state after the marker (§2.1)."""

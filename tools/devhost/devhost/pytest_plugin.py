@@ -44,7 +44,9 @@ from .harness import DurableHarness
 MARKERS = {
     "azurite": "needs Azure Storage: uses the session's private Azurite or starts its own (assigned automatically)",
     "browser": "drives a real browser through Playwright (assigned automatically)",
+    "devhost_replay": "devhost_replay(*modes): run the test once per replay mode (default: full and incremental)",
 }
+REPLAY_MODES = ("full", "incremental")
 # What a test's (or one of its fixtures') source says when it needs Azurite or a browser. The source is
 # read, not just the fixture names, because a fixture may ask for Azurite with `request.getfixturevalue`.
 _NEEDS = {
@@ -58,6 +60,28 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         if name not in declared:  # a project that lists them in its own config keeps its wording
             config.addinivalue_line("markers", f"{name}: {text}")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`@pytest.mark.devhost_replay`: the test runs once per replay mode (EngineOptions.replay)."""
+    marker = metafunc.definition.get_closest_marker("devhost_replay")
+    if marker is None or "devhost_replay" not in metafunc.fixturenames:
+        return
+    modes = list(marker.args or REPLAY_MODES)
+    metafunc.parametrize("devhost_replay", modes, indirect=True, ids=[f"replay-{m}" for m in modes])
+
+
+@pytest.fixture(autouse=True)
+def devhost_replay(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The replay mode harnesses made in this test use: set by `@pytest.mark.devhost_replay`
+    (through DEVHOST_REPLAY, which `EngineOptions.replay` defaults to), else the environment's."""
+    import os
+
+    mode = getattr(request, "param", None)
+    if mode is not None:
+        monkeypatch.setenv("DEVHOST_REPLAY", mode)
+        return str(mode)
+    return os.environ.get("DEVHOST_REPLAY", "full")
 
 
 @cache

@@ -9,6 +9,9 @@ import pytest
 
 from devhost import Conflict, DurableHarness, EventType, Gone, RuntimeStatus
 
+# A rewind replays in full in incremental mode too (its history is not an extension of the session's).
+pytestmark = pytest.mark.devhost_replay()
+
 app = df.DFApp()
 BROKEN: set[str] = set()
 CALLS: Counter[str] = Counter()

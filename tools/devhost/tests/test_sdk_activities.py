@@ -22,6 +22,9 @@ from .sdk_support import episode_start_before, events, kinds, new_harness, sched
 
 RETRY_DELAY = timedelta(milliseconds=RETRY_INTERVAL_MS)
 
+# Full replay (Azure's) and incremental replay (devhost.sdk_replay.Session) must behave alike.
+pytestmark = pytest.mark.devhost_replay()
+
 
 @pytest.fixture
 def harness() -> Iterator[DurableHarness]:

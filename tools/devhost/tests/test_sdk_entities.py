@@ -12,6 +12,9 @@ from devhost import DurableHarness, RuntimeStatus
 
 from .sdk_support import events, new_harness
 
+# Full replay (Azure's) and incremental replay (devhost.sdk_replay.Session) must behave alike.
+pytestmark = pytest.mark.devhost_replay()
+
 
 @pytest.fixture
 def harness() -> Iterator[DurableHarness]:

@@ -12,6 +12,9 @@ from devhost import DurableHarness, Gone, RuntimeStatus
 from .apps import feature_app
 from .sdk_support import events, kinds, new_harness
 
+# Full replay (Azure's) and incremental replay (devhost.sdk_replay.Session) must behave alike.
+pytestmark = pytest.mark.devhost_replay()
+
 
 @pytest.fixture
 def harness() -> Iterator[DurableHarness]:
@@ -131,6 +134,7 @@ def test_terminated_child_fails_its_parent(harness: DurableHarness) -> None:
 
 
 # --------------------------------------------------------------------------- nondeterminism
+@pytest.mark.devhost_replay("full")
 def test_changed_orchestrator_code_is_reported_as_nondeterministic(
     harness: DurableHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -151,6 +155,24 @@ def test_changed_orchestrator_code_is_reported_as_nondeterministic(
     assert "'step_b'" in status.output
     # Nothing from the new code was scheduled.
     assert [ev["Name"] for ev in events(status, "TaskScheduled")] == ["step_a"]
+
+
+@pytest.mark.devhost_replay("incremental")
+def test_incremental_replay_reports_changed_code_when_the_instance_completes(
+    harness: DurableHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Incremental replay keeps the running generator, so code changed without a restart is seen by
+    # the full replay it runs at the end (devhost.sdk_replay.Session), not at the next episode.
+    iid = harness.start("drifting")
+    harness.run(iid)
+    monkeypatch.setitem(feature_app.DRIFT, "activity", "step_b")
+    harness.raise_event(iid, "Go")
+    status = harness.run(iid)
+
+    assert status.runtime_status == RuntimeStatus.FAILED
+    assert status.output.startswith("Orchestrator function 'drifting' failed: Non-Deterministic workflow detected")
+    assert "TaskScheduled 'step_a'" in status.output and "'step_b'" in status.output
+    assert [ev["Name"] for ev in events(status, "TaskScheduled")] == ["step_a", "say_hello"]
 
 
 def test_unchanged_code_replays_cleanly(harness: DurableHarness) -> None:

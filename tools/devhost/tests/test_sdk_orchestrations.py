@@ -16,6 +16,9 @@ from devhost.history import parse_ts
 from .apps.feature_app import ATTEMPTS
 from .sdk_support import episode_start_before, events, execution_id, kinds, new_harness, scheduled, sdk_uuid
 
+# Full replay (Azure's) and incremental replay (devhost.sdk_replay.Session) must behave alike.
+pytestmark = pytest.mark.devhost_replay()
+
 
 @pytest.fixture
 def harness() -> Iterator[DurableHarness]:

@@ -10,14 +10,32 @@ import json
 import re
 from typing import Any
 
+import azure.durable_functions as df
 from azure.durable_functions.models import DurableOrchestrationContext
 
 from devhost.harness import DurableHarness
-from devhost.history import EventType
+from devhost.history import EventType, RuntimeStatus
 from devhost.orchestration import EngineOptions
 from devhost.sdk_replay import ReplayCache
 
 from .apps.feature_app import app
+
+chain_app = df.DFApp()
+
+
+@chain_app.orchestration_trigger(context_name="context")
+def chain(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    value = 0
+    for _ in range(context.get_input()):
+        value = yield context.call_activity("plus_one", value)
+    if value < 0:
+        raise ValueError("negative")
+    return value
+
+
+@chain_app.activity_trigger(input_name="value")
+def plus_one(value: int) -> int:
+    return value + 1
 
 
 def _sdk_view(objects: list[Any]) -> list[dict[str, Any]]:
@@ -56,7 +74,7 @@ def _normal(result: tuple[Any, list[dict[str, Any]]]) -> Any:
 def test_cached_events_are_what_the_json_route_builds() -> None:
     _output, history = _run("hello_sequence", cache=True)
     cache = ReplayCache()
-    objects, recorded = cache.sync("i", history)
+    objects, recorded, _ = cache.sync("i", history)
     assert _sdk_view(objects) == _sdk_view(_json_route(history))
     assert set(recorded) == {ev["EventId"] for ev in history if ev["EventType"] == EventType.TASK_SCHEDULED}
 
@@ -66,7 +84,7 @@ def test_played_flag_follows_the_replaced_event_without_decoding_again() -> None
     unplayed = [{**ev, "IsPlayed": False} for ev in history]
     cache = ReplayCache()
     cache.sync("i", unplayed)
-    objects, _ = cache.sync("i", history)
+    objects, _, _ = cache.sync("i", history)
     assert cache.stats["decoded"] == len(history)  # the second sync decoded nothing
     assert [o.is_played for o in objects] == [ev["IsPlayed"] for ev in history]
     assert _sdk_view(objects) == _sdk_view(_json_route(history))
@@ -78,10 +96,10 @@ def test_a_history_that_is_not_an_extension_is_decoded_again() -> None:
     cache.sync("i", history)
     at = next(i for i, ev in enumerate(history) if ev["EventType"] == EventType.TASK_SCHEDULED)
     changed = [*history[:at], {**history[at], "Name": "another"}, *history[at + 1:]]
-    objects, recorded = cache.sync("i", changed)
+    objects, recorded, _ = cache.sync("i", changed)
     assert _sdk_view(objects) == _sdk_view(_json_route(changed))
     assert recorded[history[at]["EventId"]]["Name"] == "another"
-    shorter, _ = cache.sync("i", history[:2])
+    shorter, _, _ = cache.sync("i", history[:2])
     assert len(shorter) == 2
 
 
@@ -103,3 +121,64 @@ def test_histories_with_and_without_the_cache_are_identical() -> None:
     ]
     for name, input, events in cases:
         assert _normal(_run(name, True, events, input)) == _normal(_run(name, False, events, input)), name
+
+
+def test_incremental_replay_resumes_and_replays_in_full_when_history_doubles_and_at_the_end() -> None:
+    counts = {}
+    for replay in ("full", "incremental"):
+        with DurableHarness(chain_app, replay=replay) as harness:
+            status = harness.run(harness.start("chain", 64))
+            assert status.runtime_status == RuntimeStatus.COMPLETED and status.output == 64
+            cache = harness.dispatcher.engine.replay_cache
+            assert cache is not None
+            counts[replay] = (cache.stats["full"], cache.stats["resumed"])
+    assert counts["full"] == (65, 0)  # one episode per step and the start
+    full, resumed = counts["incremental"]
+    assert full + resumed == 65
+    # History grows by 4 events per step (~260): full replays at the start, each doubling, and the end.
+    assert 6 <= full <= 10
+
+
+def test_a_lost_session_falls_back_to_full_replay() -> None:
+    # A restart (empty cache) or a history reloaded from storage that is not what the session saw.
+    with DurableHarness(chain_app, replay="incremental") as harness:
+        cache = harness.dispatcher.engine.replay_cache
+        assert cache is not None
+        iid = harness.start("chain", 40)
+        original = cache.sync
+
+        def forgetful(instance_id: str, history: list[dict[str, Any]]) -> Any:
+            if len(history) % 3 == 0:
+                cache.drop(instance_id)
+            return original(instance_id, history)
+
+        cache.sync = forgetful  # type: ignore[method-assign]
+        status = harness.run(iid)
+        assert status.runtime_status == RuntimeStatus.COMPLETED and status.output == 40
+        assert cache.stats["full"] > 10 and cache.stats["resumed"] > 10
+
+
+def test_a_session_is_only_handed_out_for_a_strict_extension() -> None:
+    from devhost.sdk_replay import Session
+
+    _output, history = _run("hello_sequence", cache=True)
+    cache = ReplayCache()
+    cache.sync("i", history[:5])
+    cache.keep("i", Session(executor=None, consumed=5))
+    assert cache.sync("i", history[:5])[2] is None  # not longer: no session, and it is gone
+    cache.keep("i", Session(executor=None, consumed=5))
+    assert cache.sync("i", history[:7])[2] is not None
+    cache.keep("i", Session(executor=None, consumed=7))
+    changed = [*history[:3], {**history[3], "Name": "x"}, *history[4:]]
+    assert cache.sync("i", changed)[2] is None
+    cache.keep("i", Session(executor=None, consumed=6))  # not what the entry holds: refused
+    assert cache.sync("i", [*changed, history[0]])[2] is None
+
+
+def test_a_failure_is_replayed_in_full() -> None:
+    with DurableHarness(chain_app, replay="incremental") as harness:
+        harness.fake_activity("plus_one", lambda value: -100 if value == 20 else value + 1)
+        status = harness.run(harness.start("chain", 30))
+        assert status.runtime_status == RuntimeStatus.FAILED and "negative" in status.output
+        cache = harness.dispatcher.engine.replay_cache
+        assert cache is not None and cache.stats["resumed"] > 20

@@ -22,6 +22,9 @@ from .sdk_support import events, kinds, new_harness
 MAX_SHORT_TIMER = timedelta(days=6)
 SLICE = timedelta(days=3)
 
+# Full replay (Azure's) and incremental replay (devhost.sdk_replay.Session) must behave alike.
+pytestmark = pytest.mark.devhost_replay()
+
 
 @pytest.fixture
 def harness() -> Iterator[DurableHarness]:

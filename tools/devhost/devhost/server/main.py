@@ -69,11 +69,17 @@ def add_start_command(subparsers: Any) -> None:
     parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                         help="also answer requests whose Host (or a state-changing request's Origin) names NAME; "
                              "repeatable; DEVHOST_ALLOWED_HOSTS=name1,name2 does the same (default: loopback only)")
+    parser.add_argument("--replay", choices=("full", "incremental"), default=None,
+                        help="full: every episode replays the whole history, as Azure does (default); incremental: "
+                             "a running orchestration's SDK executor is fed only new events, with a full replay when "
+                             "its history has doubled and at its end (faster on long histories; DEVHOST_REPLAY)")
     parser.set_defaults(func=run_start)
 
 
 def run_start(args: argparse.Namespace) -> int:
     """Entry point for `devhost start`; returns the process exit code."""
+    if getattr(args, "replay", None):
+        os.environ["DEVHOST_REPLAY"] = args.replay  # read by EngineOptions.replay
     try:
         return asyncio.run(_serve(args))
     except StartError as exc:
