@@ -741,6 +741,8 @@ class OrchestrationStep:
         inst = self.inst
         if inst.engine.rewound:
             return
+        if not any(action_type(a) == ActionType.WAIT_FOR_EXTERNAL_EVENT for a in plan.top[:-1]):
+            return  # only a wait in front of a later action can fail here (`blocker` below): skip the O(history) scan
         ids = inst.engine.ids
         hist = inst.history
         where = {ev["EventId"]: i for i, ev in enumerate(hist) if ev["EventType"] in h.SCHEDULING_TYPES}
