@@ -364,6 +364,29 @@ def test_the_full_replay_still_fails_a_signal_now_sent_in_a_later_episode(drift:
     assert "episode 1" in (report.divergence or "")
 
 
+@pytest.mark.parametrize("finished", [False, True])
+def test_the_http_replay_fails_a_signal_now_sent_after_a_wait_but_not_before(drift: dict[str, object],
+                                                                             finished: bool) -> None:
+    # As the full format: a recorded EventSent the code reaches only after a wait moved in front of it fails
+    # on Azure (TaskOrchestrationContext.cs 377-386); sending it earlier than recorded does not.
+    recordings = {}
+    for wait_first in (True, False):
+        drift.update(wait_first=wait_first)
+        step = Step(app)
+        step(started("drifting"))
+        step(raised("Go"), after=timedelta(seconds=1))
+        if finished:
+            step(completed(1, "after"), after=timedelta(seconds=1))
+        recordings[wait_first] = {"name": "drifting", "historyEvents": to_http_history(
+            step.inst.history, show_input=True, show_output=True)}
+    drift.update(wait_first=False)
+    assert replay_history(app, recordings[True]).ok  # signal now earlier: fine
+    drift.update(wait_first=True)
+    report = replay_history(app, recordings[False])  # signal now after the wait: Azure fails it
+    assert not report.ok
+    assert "has sent only 0 message(s) at that point" in (report.divergence or "")
+
+
 # ------------------------------------------------------------------- B1: a batch that fails whole
 def test_an_entity_batch_that_fails_as_a_whole_is_logged_loudly_and_answered_with_the_error(
         caplog: pytest.LogCaptureFixture) -> None:

@@ -88,6 +88,7 @@ class HttpReplayer(Replayer):
                 self.timers += 1
             elif t == EventType.EVENT_SENT:
                 self.sent.append(ev)
+                self._check_sent_in_time(ev)
             elif t in OUTCOME_TYPES:
                 recorded_end = ev
             elif t in INCOMING_TYPES:
@@ -297,6 +298,21 @@ class HttpReplayer(Replayer):
             raise Diverged(
                 f"{where}: entity message {i + 1}: the recording {describe.did(rec, True)}, but the current "
                 f"code {describe.did(new, True)}"
+            )
+
+    def _check_sent_in_time(self, rec: Event) -> None:
+        """The recording sent this message before the events that follow it arrived; the current code must
+        have sent as many by now. DTFx replays history in order while the shim awaits each action in turn
+        (OutOfProcOrchestrationShim.cs 199-219): a recorded EventSent met before the code reaches its action
+        (e.g. behind a wait moved in front of it) fails with "the current replay execution hasn't (yet?)
+        scheduled this task" (TaskOrchestrationContext.cs 377-386). Sent earlier than recorded is fine."""
+        hist = self.inst.history if self.inst else []
+        sent = sum(1 for ev in hist if ev["EventType"] == EventType.EVENT_SENT)
+        if sent < len(self.sent):
+            raise Diverged(
+                f"episode {self.label}: the recording {describe.did(rec, True)} by then (entity message "
+                f"{len(self.sent)}), but the current code has sent only {sent} message(s) at that point: it "
+                f"waits for {self._describe_pending()} first"
             )
 
     def _describe_pending(self, tasks_only: bool = False) -> str:
