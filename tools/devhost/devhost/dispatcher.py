@@ -303,7 +303,8 @@ class Dispatcher:
             try:
                 progressed = await self.pump()
             except Exception as exc:  # storage hiccup: back off and retry, never die
-                log.warning("devhost: receiving work failed (%s); retrying in %.1fs", exc, delay)
+                log.warning("devhost: receiving work failed (%s); retrying in %.1fs",
+                            (str(exc).splitlines() or [type(exc).__name__])[0], delay)
                 progressed = False
                 delay = min(delay * 2, 5.0)
                 self._outage = True

@@ -885,3 +885,66 @@ async def test_a_checkpoint_whose_answer_was_lost_heals(azurite_connection_strin
     completed = [ev["TaskScheduledId"] for ev in inst.history if ev["EventType"] == h.EventType.TASK_COMPLETED]
     assert sorted(completed) == list(range(8))
     assert calls["n"] < 40, f"{calls['n']} transactions for 8 steps: a retry loop"
+
+
+async def test_hub_resources_gone_from_storage_are_recreated_and_instances_written_back(
+        azurite_connection_string: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Storage that comes back without the hub's tables, queues and containers (Azurite killed before it
+    first saved them; it persists on an interval): every request fails with TableNotFound, QueueNotFound
+    or ContainerNotFound. The store recreates the hub's resources as at start-up, the dispatcher resumes
+    from storage, the instances this host holds in its cache are written back (and named in the log),
+    the start message of one still Pending is sent again, and both finish with their exact outputs
+    without a restart (issue 12 item 2)."""
+    store = await open_store({"AzureWebJobsStorage": azurite_connection_string}, new_hub_name("gone"))
+    dispatcher = Dispatcher(_index(), store)
+    client = TaskHubClient(_index(), store)
+    stop = asyncio.Event()
+    runner: asyncio.Task[None] | None = None
+    try:
+        await store.acquire_hub_lease()
+        running = await client.start("e2e_chain", json.dumps(json.dumps(6)))
+        while True:  # a few steps of the chain, then the storage loses everything
+            await dispatcher.pump()
+            current = await store.load(running)
+            if current is not None and sum(ev["EventType"] == h.EventType.TASK_COMPLETED
+                                           for ev in current.history) >= 2:
+                break
+            await asyncio.sleep(0.005)
+        pending = await client.start("e2e_chain", json.dumps(json.dumps(3)))  # its start message only queued
+        layout, endpoints = store.layout, store._endpoints
+        for table in (layout.history_table, layout.instances_table):
+            await endpoints.tables.delete_table(table)
+        for queue in [*layout.control_queues, layout.work_queue, layout.poison_queue]:
+            await endpoints.queues.delete_queue(queue)
+        for container in (layout.large_messages_container, layout.leases_container):
+            await endpoints.blobs.delete_container(container)
+        with caplog.at_level(logging.INFO, logger="devhost"):
+            runner = asyncio.ensure_future(dispatcher.run(stop))
+            deadline = time.monotonic() + 30
+            while True:
+                done = [await store.load(iid) for iid in (running, pending)]
+                if all(inst is not None and inst.runtime_status.is_terminal for inst in done):
+                    break
+                assert time.monotonic() < deadline, [None if i is None else i.runtime_status for i in done]
+                await asyncio.sleep(0.05)
+            stop.set()
+            await runner
+    finally:
+        stop.set()
+        if runner is not None:
+            await asyncio.gather(runner, return_exceptions=True)
+        dispatcher.close()
+        await store.close()
+    reopened = await open_store({"AzureWebJobsStorage": azurite_connection_string}, store.hub)
+    try:
+        stored = {iid: await reopened.load(iid) for iid in (running, pending)}
+    finally:
+        await reopened.close()
+    assert [(i.runtime_status, i.output) if i else None for i in stored.values()] == [
+        (RuntimeStatus.COMPLETED, "6"), (RuntimeStatus.COMPLETED, "3")]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("was missing from storage" in m and "recreated" in m for m in messages), messages
+    written_back = [m for m in messages if "written back:" in m]
+    assert written_back and {running, pending} <= set(written_back[0].split("written back: ")[1].split(", ")), \
+        messages
+    assert any("sent again the start message" in m and pending in m for m in messages), messages

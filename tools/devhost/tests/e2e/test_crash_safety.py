@@ -445,3 +445,39 @@ def test_bad_crash_settings_are_one_line_errors(name: str, value: str) -> None:
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1, proc.stderr
     assert lines[0].startswith(f"devhost: error: {name} must be") and repr(value) in lines[0], proc.stderr
+
+
+def test_azurite_back_without_the_hub_devhost_recreates_it(tmp_path: Path, own_azurite: list[Azurite]) -> None:
+    """Azurite killed (-9) before it ever saved the hub (it persists on an interval) comes back without the
+    hub's tables, queues and containers. Made deterministic here by restarting it on an empty data folder
+    on the same ports. devhost must recreate the hub's resources (as at start-up), write back from its
+    cache the instances whose rows were lost (naming them in the log), re-derive their outstanding work
+    and finish every instance exactly, without a restart (issue 12 item 2)."""
+    azurite = own_azurite[0]
+    conn = azurite.connection_string
+    hub = unique_hub("Wiped")
+    ids = [f"wiped-{n}" for n in range(1, 4)]
+    host, _ = start_devhost(tmp_path, conn, hub, "wiped")
+    try:
+        start_instances(host, ids)
+        wait_until(lambda: host.activities_run() >= 20, 60, "20 activity executions", host)
+        azurite.process.kill()  # SIGKILL, then an empty folder: as if it had never saved anything
+        azurite.process.wait(timeout=30)
+        killed_at = time.monotonic()
+        ran = host.activities_run()
+        assert ran < len(ids) * (FAN + CHAIN), "everything finished before the kill: the test proves nothing"
+        empty = tmp_path / "azurite-empty"
+        empty.mkdir()
+        own_azurite.append(start_azurite(location=empty,
+                                         ports=(azurite.blob_port, azurite.queue_port, azurite.table_port)))
+        statuses = wait_all_completed(host, ids, timeout=90)
+        log_text = host.log()
+        print(f"Azurite killed after {ran} activities and restarted empty; all completed "
+              f"{time.monotonic() - killed_at:.1f}s after the kill; {host.activities_run()} activity executions")
+        assert "recreated" in log_text and "written back" in log_text, log_text[-3000:]
+        restored = {iid for line in re.findall(r"written back: (.*)", log_text) for iid in line.split(", ")}
+        assert set(ids) <= restored, log_text[-3000:]
+        check_instances(conn, hub, ids, statuses)
+        assert host.stop() == 0, host.log()[-3000:]
+    finally:
+        host.stop()

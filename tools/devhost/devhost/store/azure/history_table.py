@@ -35,6 +35,7 @@ from .layout import (
     sanitize_key,
     unsanitize_key,
 )
+from .resources import missing_resource
 
 log = logging.getLogger("devhost.store")
 
@@ -110,7 +111,9 @@ class HistoryTable:
         pk = sanitize_key(instance_id)
         try:
             sentinel = await self.sentinel(pk)
-        except ResourceNotFoundError:
+        except ResourceNotFoundError as exc:
+            if missing_resource(exc):  # the table itself is gone: not "no such instance"
+                raise
             self._cache.pop(instance_id, None)
             return None
         etag = str(sentinel.metadata["etag"])

@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError, ServiceRequestError
 
 from ...clock import Clock, SystemClock
+from ...history import EventType
 from ...model import Instance, Message, Queue
 from ..base import ConcurrencyError, InstanceQuery, QueryPage
 from .blobs import LargeMessages
@@ -22,8 +25,13 @@ from .instances_table import InstancesTable
 from .layout import HubLayout, check_hub_name, sanitize_key
 from .lease import LEASE_SECONDS, HubLease
 from .queues import HubQueues
+from .resources import HubResourcesMissing, missing_resource
 
 log = logging.getLogger("devhost.store")
+T = TypeVar("T")
+# After recreating the hub's resources, requests already under way fail once more: not again so soon.
+_RECREATE_AGAIN_SECONDS = 2.0
+_STARTS_KEPT = 2048
 
 
 class AzureStorageStore:
@@ -45,6 +53,14 @@ class AzureStorageStore:
         # Set when this store sends a message visible at once: wakes an idle dispatcher.
         self.changed: asyncio.Event = self.queues.changed
         self._failures_seen = retried_failures()
+        self._recreating = asyncio.Lock()
+        self._recreated_at = -_RECREATE_AGAIN_SECONDS
+        self._recreations = 0  # how many times the hub's resources were found missing and recreated
+        self._recreations_seen = 0
+        # Top-level start messages this store sent whose instance has not started yet (no history
+        # checkpointed): a Pending row can be written back from the cache, but its start message
+        # lives only in a queue, and nothing else could send it again (`resync`).
+        self._starts: OrderedDict[str, Message] = OrderedDict()
 
     async def create_resources(self) -> None:
         async def table(name: str) -> None:
@@ -59,6 +75,35 @@ class AzureStorageStore:
             table(self.layout.instances_table), table(self.layout.history_table), self.queues.create(),
             container(self.layout.large_messages_container), container(self.layout.leases_container),
         )
+
+    async def _recreate(self, code: str) -> None:
+        """The hub's resources went missing (storage restarted without them, or they were deleted):
+        create them again, once for the requests failing together."""
+        async with self._recreating:
+            if time.monotonic() - self._recreated_at < _RECREATE_AGAIN_SECONDS:
+                return
+            await self.create_resources()
+            self._recreated_at = time.monotonic()
+            self._recreations += 1
+        log.warning("devhost: task hub %s was missing from storage (%s; a restarted Azurite that had not saved "
+                    "it?): recreated its tables, queues and containers; instances this host holds in its cache "
+                    "are written back, any others are gone", self.hub, code)
+
+    async def _guarded(self, call: Callable[[], Awaitable[T]], *, retry: bool) -> T:
+        """`call()`; if storage says a hub resource is missing, recreate the hub's resources, then
+        call again (`retry`: requests that are safe to repeat) or raise `HubResourcesMissing` (a
+        checkpoint: its etag no longer matches anything; the dispatcher resumes from storage)."""
+        try:
+            return await call()
+        except Exception as exc:
+            code = missing_resource(exc)
+            if code is None:
+                raise
+            await self._recreate(code)
+            if not retry:
+                raise HubResourcesMissing(f"task hub {self.hub} was missing from storage ({code}); "
+                                          "recreated") from exc
+        return await call()
 
     async def close(self) -> None:
         await self.instances.flush()
@@ -82,7 +127,7 @@ class AzureStorageStore:
 
     # -------------------------------------------------------------- instances
     async def load(self, instance_id: str, *, history: bool = True) -> Instance | None:
-        return await self.history.load(instance_id, history=history)
+        return await self._guarded(lambda: self.history.load(instance_id, history=history), retry=True)
 
     async def create(self, instance: Instance) -> None:
         await self.checkpoint(instance, new_events_from=0, history_reset=True)
@@ -98,16 +143,22 @@ class AzureStorageStore:
             await self.instances.upsert(sentinel)
 
     async def checkpoint(self, instance: Instance, *, new_events_from: int, history_reset: bool) -> None:
-        sentinel = await self.history.write(instance, new_events_from, history_reset)
+        sentinel = await self._guarded(lambda: self.history.write(instance, new_events_from, history_reset),
+                                       retry=False)
+        if instance.history:
+            self._starts.pop(instance.instance_id, None)
         self.instances.index_later(instance, sentinel)
 
     async def flush_index(self) -> None:
         await self.instances.flush()
 
     async def query(self, query: InstanceQuery) -> QueryPage:
-        return await self.instances.query(query)
+        return await self._guarded(lambda: self.instances.query(query), retry=True)
 
     async def unfinished(self) -> list[str]:
+        return await self._guarded(self._unfinished, retry=True)
+
+    async def _unfinished(self) -> list[str]:
         """From the sentinels (written with each checkpoint), not the lazily written Instances rows.
 
         Read at host start, so it also repairs the query index: a host that died between a
@@ -131,17 +182,24 @@ class AzureStorageStore:
         await self.instances.flush()
         pk = sanitize_key(instance_id)
         self.history.forget(instance_id)
-        existed = await self.history.delete_partition(pk)
+        self._starts.pop(instance_id, None)
+        existed = await self._guarded(lambda: self.history.delete_partition(pk), retry=True)
         existed = await self.instances.delete(pk) or existed
         await self.blobs.delete(await self.blobs.names_under(pk + "/"))
         return 1 if existed else 0
 
     # ----------------------------------------------------------------- queues
     async def enqueue(self, messages: Sequence[Message]) -> None:
-        await self.queues.enqueue(messages)
+        await self._guarded(lambda: self.queues.enqueue(messages), retry=True)  # receivers drop duplicates
+        for m in messages:
+            if m.event.get("EventType") == EventType.EXECUTION_STARTED and not m.event.get("ParentInstance"):
+                self._starts[m.instance_id] = m
+                self._starts.move_to_end(m.instance_id)
+                while len(self._starts) > _STARTS_KEPT:
+                    self._starts.popitem(last=False)
 
     async def dequeue(self, queue: Queue, max_count: int, visibility_seconds: float = 300.0) -> list[Message]:
-        return await self.queues.dequeue(queue, max_count, visibility_seconds)
+        return await self._guarded(lambda: self.queues.dequeue(queue, max_count, visibility_seconds), retry=True)
 
     async def ack(self, messages: Sequence[Message]) -> None:
         await self.queues.ack(messages)
@@ -150,7 +208,7 @@ class AzureStorageStore:
         await self.queues.abandon(messages, delay_seconds)
 
     async def poison(self, messages: Sequence[Message]) -> None:
-        await self.queues.poison(messages)
+        await self._guarded(lambda: self.queues.poison(messages), retry=True)
 
     async def next_visible_at(self, queue: Queue) -> datetime | None:
         """Unknown without peeking at every delayed message: the dispatcher polls instead."""
@@ -160,12 +218,14 @@ class AzureStorageStore:
         self.history.forget(instance_id)
 
     def outage_ended(self) -> bool:
-        """Azurite persists on an interval: restarted, it may have lost writes it acknowledged, and
-        this store's cached copies (trusted while the hub lease is held) may be ahead of storage."""
+        """Azurite persists on an interval: restarted, it may have lost writes it acknowledged (or,
+        never saved, the whole hub: see `_recreate`), and this store's cached copies (trusted while
+        the hub lease is held) may be ahead of storage."""
         failures = retried_failures()
-        if failures == self._failures_seen:
+        if failures == self._failures_seen and self._recreations == self._recreations_seen:
             return False
         self._failures_seen = failures
+        self._recreations_seen = self._recreations
         return True
 
     async def resync(self) -> list[str]:
@@ -188,10 +248,15 @@ class AzureStorageStore:
         if restored:
             log.warning("devhost: storage had lost the last writes of %d instance(s); written back: %s",
                         len(restored), ", ".join(sorted(restored)[:20]))
+        if self._starts:
+            # Their messages may be what storage lost: the engine accepts one start per execution.
+            await self.enqueue(list(self._starts.values()))
+            log.info("devhost: sent again the start message(s) of %d instance(s) not started yet: %s",
+                     len(self._starts), ", ".join(list(self._starts)[:20]))
         return restored
 
     async def depth(self, queue: Queue) -> int:
-        return await self.queues.depth(queue)
+        return await self._guarded(lambda: self.queues.depth(queue), retry=True)
 
 
 async def open_store(
