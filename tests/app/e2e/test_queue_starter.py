@@ -89,6 +89,27 @@ def test_a_redelivered_message_without_update_id_starts_nothing_new(app_host: Ap
     assert app_host.get(f"/api/simulator/targets/{message['targets'][0]}").body["calls"] == 1
 
 
+def test_a_reused_update_id_with_another_request_is_dead_lettered_not_ignored(app_host: AppHost) -> None:
+    """As the HTTP start answers 409: a message whose updateId already runs another request fails its
+    invocation (Service Bus retries, then dead-letters it) with the reason logged; the first body runs."""
+    update_id = unique("reused")
+    first = request(update_id)
+    send(app_host, first)
+    wait_for(lambda: app_host.get(f"/api/updates/{update_id}").status == 200, "the rollout to start")
+    failures = executed(app_host, "Failed")
+    other = request(update_id, version="4.0.0")
+    send(app_host, other)
+    wait_for(lambda: executed(app_host, "Failed") > failures, "the conflicting message's invocation to fail")
+    assert (f"conflicts with update {update_id}, which already exists with a different request, and will be "
+            "dead-lettered") in app_host.log()
+    send(app_host, first)  # the same request again is still a harmless duplicate
+    wait_for(lambda: app_host.log().count(f"update {update_id} already exists; message") >= 1, "the duplicate")
+    view = app_host.wait_done(update_id)
+    assert view["outcome"] == "Succeeded" and view["report"]["version"] == "3.0.0", view
+    assert app_host.get(f"/api/simulator/targets/{other['targets'][0]}").body["calls"] == 0
+    assert executed(app_host, "Failed") == failures + 1
+
+
 def test_invalid_messages_fail_the_invocation_and_start_nothing(app_host: AppHost) -> None:
     update_id, marker = unique("invalid"), unique("bad target")
     failures = executed(app_host, "Failed")
