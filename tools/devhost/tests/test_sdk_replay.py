@@ -47,9 +47,10 @@ def _json_route(history: list[dict[str, Any]]) -> list[Any]:
     return list(DurableOrchestrationContext.from_json(text).histories)
 
 
-def _run(name: str, cache: bool, events: tuple[str, ...] = (), input: Any = "in") -> tuple[Any, list[dict[str, Any]]]:
+def _run(name: str, cache: bool, events: tuple[str, ...] = (), input: Any = "in",
+         replay: str = "full") -> tuple[Any, list[dict[str, Any]]]:
     counter = itertools.count()
-    engine = EngineOptions(new_id=lambda: f"{next(counter):032x}")
+    engine = EngineOptions(new_id=lambda: f"{next(counter):032x}", replay=replay)
     if not cache:
         engine.replay_cache = None
     with DurableHarness(app, engine=engine) as harness:
@@ -68,6 +69,10 @@ def _normal(result: tuple[Any, list[dict[str, Any]]]) -> Any:
     for n, eid in enumerate(dict.fromkeys(ev["OrchestrationInstance"]["ExecutionId"] for ev in result[1]
                                           if ev.get("OrchestrationInstance"))):
         text = text.replace(eid, f"execution-{n}")
+    # Entity request ids are uuid5s of the execution id: name them by order of appearance too.
+    for n, rid in enumerate(dict.fromkeys(re.findall(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                                                     text))):
+        text = text.replace(rid, f"request-{n}")
     return json.loads(re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+Z", "<time>", text))
 
 
@@ -117,10 +122,13 @@ def test_histories_with_and_without_the_cache_are_identical() -> None:
     cases: list[tuple[str, Any, tuple[str, ...]]] = [
         ("replay_values", "in", ("Go",)),  # new_uuid, current_utc_datetime, custom status, event, activity, timer
         ("activity_error_handled", "in", ()),
+        ("entity_user", "e1", ()),  # entity calls, a signal, an entity failure caught
         ("counter_generations", {"n": 0, "limit": 2}, ()),  # continue-as-new: a new execution, same cache entry
     ]
     for name, input, events in cases:
-        assert _normal(_run(name, True, events, input)) == _normal(_run(name, False, events, input)), name
+        json_route = _normal(_run(name, False, events, input))
+        assert _normal(_run(name, True, events, input)) == json_route, name
+        assert _normal(_run(name, True, events, input, replay="incremental")) == json_route, name
 
 
 def test_incremental_replay_resumes_and_replays_in_full_when_history_doubles_and_at_the_end() -> None:
