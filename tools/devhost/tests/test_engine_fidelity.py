@@ -1,6 +1,6 @@
 """The engine behaves as the Durable extension 2.13.7 on DurableTask.Core 2.17.1 does (a test of internals).
 
-Each test names the source it follows (fidelity audit, /work/shared/docs/fidelity-audit.md section A):
+Each test names the source it follows (fidelity audit, tools/devhost/docs/fidelity-audit.md section A):
 extension files at Azure/azure-functions-durable-extension a7c6d69 (v2.13.7), DTFx files at
 Azure/durabletask tag durabletask.core-v2.17.1 / durabletask.azurestorage-v1.17.5.
 """
