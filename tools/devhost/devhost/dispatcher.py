@@ -105,7 +105,12 @@ class Dispatcher:
         self._resume: asyncio.Task[None] | None = None
         self._resume_again = False
         self._outage = False
-        self._running_work: set[tuple[str, str | None, int]] = set()  # activities running here
+        # Activities running here or waiting for a slot (`_run_local` adds them, `_run_activity` ends them).
+        self._running_work: set[tuple[str, str | None, int]] = set()
+        # In-process results this host still holds (see `_held_results`): groups being processed, and
+        # results waiting out a storage outage.
+        self._in_process: dict[str, list[Message]] = {}
+        self._redelivering: dict[int, list[Message]] = {}
         self.poisoned: list[Message] = []  # own work that kept failing inside devhost
         self.stats = {"episodes": 0, "activities": 0, "entity_operations": 0, "work_items": 0}
 
@@ -192,10 +197,11 @@ class Dispatcher:
                     inst.engine.outbox = []
                     await self.store.checkpoint(inst, new_events_from=len(inst.history), history_reset=False)
                 continue
+            held = self._held_results()  # now, not before the awaits above: a held result may have landed since
             for msg in pending_messages(inst):
                 if msg.queue == "work":
                     key = (iid, inst.execution_id, int(msg.event["EventId"]))
-                    if key not in self._running_work:
+                    if key not in self._running_work and key not in held:
                         work.append(msg)
                         self._expected[iid] += 1
                 elif msg.event["EventType"] == EventType.EXECUTION_STARTED:
@@ -209,6 +215,16 @@ class Dispatcher:
                      "y" if len(work) == 1 else "ies", len({m.instance_id for m in work}))
             self._run_local(work)
         return len(work)
+
+    def _held_results(self) -> set[tuple[str, str | None, int]]:
+        """Activities whose in-process result this host still holds, not yet checkpointed: waiting for
+        their instance's running step, in the step being processed, or waiting out a storage outage.
+        Each is delivered (or, if its step fails, sent through the queue), so `recover` need not run
+        the activity again (it would only produce a duplicate the engine drops)."""
+        groups = [*self._waiting.values(), *self._in_process.values(), *self._redelivering.values()]
+        return {(m.instance_id, m.execution_id, int(m.event["TaskScheduledId"]))
+                for group in groups for m in group
+                if m.is_local and m.event["EventType"] in _ACTIVITY_RESULTS and "TaskScheduledId" in m.event}
 
     async def _child_outcome(self, parent: Instance, start: Message) -> Message | None:
         """For a sub-orchestration that already finished: its result for the parent (the one it sent
@@ -259,6 +275,8 @@ class Dispatcher:
                 self._spawn(self._background, self.store.abandon(queued, delay_seconds=0))
             return
         for m in work:
+            event_id = m.event.get("EventId")
+            self._running_work.add((m.instance_id, m.execution_id, -1 if event_id is None else int(event_id)))
             if len(self._activity_tasks) < self.options.max_concurrent_activities:
                 self._spawn(self._activity_tasks, self._run_activity(m))
             else:
@@ -347,6 +365,7 @@ class Dispatcher:
     async def _run_instance(self, iid: str, group: list[Message], hold: float = 0.0) -> None:
         try:
             while group:
+                self._in_process[iid] = group
                 if hold > 0:
                     # Results that arrived while the last step ran on its thread are held too (fan-in).
                     drained = self._drained.setdefault(iid, asyncio.Event())
@@ -355,13 +374,14 @@ class Dispatcher:
                     except TimeoutError:
                         pass
                     self._drained.pop(iid, None)
-                    group = group + self._waiting.pop(iid, [])
+                    group = self._in_process[iid] = group + self._waiting.pop(iid, [])
                 started = time.perf_counter()
                 await self._process_group(iid, group)
                 self._replay_cost[iid] = time.perf_counter() - started
                 group = self._waiting.pop(iid, [])
                 hold = self._hold_time(iid, group) if group else 0.0
         finally:
+            self._in_process.pop(iid, None)
             self._busy.discard(iid)
             self._drained.pop(iid, None)
 
@@ -512,7 +532,11 @@ class Dispatcher:
             self._run_local(work)
 
     async def _redeliver_later(self, iid: str, local: list[Message], delay: float = 1.0) -> None:
-        await asyncio.sleep(delay)
+        self._redelivering[id(local)] = local
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self._redelivering.pop(id(local), None)
         self._deliver(iid, local, counted=True)
 
     async def _ack(self, consumed: list[Message]) -> None:
