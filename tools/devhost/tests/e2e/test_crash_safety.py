@@ -470,10 +470,13 @@ def test_azurite_back_without_the_hub_devhost_recreates_it(tmp_path: Path, own_a
         empty.mkdir()
         own_azurite.append(start_azurite(location=empty,
                                          ports=(azurite.blob_port, azurite.queue_port, azurite.table_port)))
+        wait_until(lambda: host.activities_run() > ran, 60, "the first activity after the restart", host)
+        resumed = time.monotonic() - killed_at
         statuses = wait_all_completed(host, ids, timeout=90)
         log_text = host.log()
-        print(f"Azurite killed after {ran} activities and restarted empty; all completed "
-              f"{time.monotonic() - killed_at:.1f}s after the kill; {host.activities_run()} activity executions")
+        print(f"Azurite killed after {ran} activities and restarted empty; first resumed step {resumed:.1f}s after "
+              f"the kill; all completed {time.monotonic() - killed_at:.1f}s after it; {host.activities_run()} "
+              "activity executions")
         assert "recreated" in log_text and "written back" in log_text, log_text[-3000:]
         restored = {iid for line in re.findall(r"written back: (.*)", log_text) for iid in line.split(", ")}
         assert set(ids) <= restored, log_text[-3000:]
