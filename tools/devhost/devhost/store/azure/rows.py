@@ -4,8 +4,11 @@
 Why the sentinel carries everything: the sentinel's ETag is the instance's concurrency token, and
 only rows of one partition can be written atomically. So the instance fields and the engine's
 bookkeeping (`Instance.engine`, `buffered`, entity state) live as columns on the sentinel, written
-in the same entity-group transaction as the new history rows. Encoding is pure; decoding reads
-the blobs that values too large for a property were moved to.
+in the same entity-group transaction as the new history rows. All but one: the engine's action
+numbers (`EngineState.ids`, one per action) grow with the history, so they live in `ids-` rows of
+`IDS_CHUNK` beside the sentinel (which says how many, `IdsLength`) and a checkpoint writes only
+the chunk it appended to (hubs written before hold them in the `Engine` column, still read).
+Encoding is pure; decoding reads the blobs that values too large for a property were moved to.
 """
 
 from __future__ import annotations
