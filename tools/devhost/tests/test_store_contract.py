@@ -948,3 +948,32 @@ async def test_hub_resources_gone_from_storage_are_recreated_and_instances_writt
     assert written_back and {running, pending} <= set(written_back[0].split("written back: ")[1].split(", ")), \
         messages
     assert any("sent again the start message" in m and pending in m for m in messages), messages
+
+
+def test_only_a_missing_table_queue_or_container_counts_as_the_hub_gone() -> None:
+    """A missing entity, message or blob is ordinary (no such instance, already acked); a missing table,
+    queue or container means the hub itself is gone, also when a ConcurrencyError hides the cause."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.data.tables import TableTransactionError
+
+    from devhost.store.azure.resources import missing_resource
+
+    def error(code: str) -> ResourceNotFoundError:
+        exc = ResourceNotFoundError(message=code)
+        exc.error_code = code  # type: ignore[attr-defined]
+        return exc
+
+    for code in ("TableNotFound", "QueueNotFound", "ContainerNotFound"):
+        assert missing_resource(error(code)) == code
+    for code in ("ResourceNotFound", "MessageNotFound", "BlobNotFound"):
+        assert missing_resource(error(code)) is None
+    batch = TableTransactionError(message="TableNotFound")
+    batch.error_code = "TableNotFound"  # type: ignore[attr-defined]
+    try:
+        try:
+            raise batch
+        except TableTransactionError:
+            raise ConcurrencyError("instance 'x' was changed by someone else") from None
+    except ConcurrencyError as hidden:
+        assert missing_resource(hidden) == "TableNotFound"
+    assert missing_resource(ConcurrencyError("412")) is None
