@@ -36,5 +36,6 @@ async def check_health(request: dict[str, Any]) -> dict[str, Any]:
 
 @bp.activity_trigger(input_name="request", activity="rollback")
 async def rollback(request: dict[str, Any]) -> dict[str, Any]:
-    return await _api().rollback(request["target"], request["package"], request.get("previousVersion"),
-                                 request["updateId"])
+    return await _api().rollback(
+        request["target"], request["package"], request.get("previousVersion"), request["updateId"]
+    )

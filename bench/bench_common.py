@@ -45,12 +45,15 @@ class Workload:
         return self.n if self.kind == "chain" else self.n * (self.n + 1) // 2
 
 
-WORKLOADS: dict[str, Workload] = {w.key: w for w in (
-    Workload("chain100", "sequential chain, 100 steps", "chain", 100, 1),
-    Workload("fan1000", "fan-out/fan-in, 1000 steps", "fan", 1000, 1),
-    Workload("concurrent50x10", "50 orchestrations x 10 steps", "chain", 10, 50),
-    Workload("chain1000", "sequential chain, 1000 steps", "chain", 1000, 1),
-)}
+WORKLOADS: dict[str, Workload] = {
+    w.key: w
+    for w in (
+        Workload("chain100", "sequential chain, 100 steps", "chain", 100, 1),
+        Workload("fan1000", "fan-out/fan-in, 1000 steps", "fan", 1000, 1),
+        Workload("concurrent50x10", "50 orchestrations x 10 steps", "chain", 10, 50),
+        Workload("chain1000", "sequential chain, 1000 steps", "chain", 1000, 1),
+    )
+}
 
 
 class StepClock:
@@ -103,8 +106,12 @@ def growth(costs: list[float], k: int = 10) -> dict[str, Any]:
         return {"count": len(costs)}
     first, last = _median(costs[:k]), _median(costs[-k:])
     assert first is not None and last is not None
-    return {"count": len(costs), "first_ms": first * 1000, "last_ms": last * 1000,
-            "last_over_first": last / first if first else None}
+    return {
+        "count": len(costs),
+        "first_ms": first * 1000,
+        "last_ms": last * 1000,
+        "last_over_first": last / first if first else None,
+    }
 
 
 def step_intervals(times: list[float]) -> list[float]:
@@ -154,8 +161,11 @@ def run_workload(
             profiler.disable()
         if len(STEPS.times) < workload.steps:
             raise RuntimeError(f"{args.system}/{workload.key}: {len(STEPS.times)} steps ran, {workload.steps} expected")
-        run: dict[str, Any] = {"wall_s": result["wall_s"], "steps": len(STEPS.times),
-                               "steps_per_s": workload.steps / result["wall_s"]}
+        run: dict[str, Any] = {
+            "wall_s": result["wall_s"],
+            "steps": len(STEPS.times),
+            "steps_per_s": workload.steps / result["wall_s"],
+        }
         if workload.kind == "chain" and workload.instances == 1:
             run["step_growth"] = growth(step_intervals(STEPS.times))
         if result.get("episodes_s"):
@@ -174,9 +184,16 @@ def run_workload(
         args.profile.parent.mkdir(parents=True, exist_ok=True)
         args.profile.write_text(buf.getvalue())
     report = {
-        "system": args.system, "workload": workload.key, "label": workload.label, "steps": workload.steps,
-        "runs": runs, "baseline_rss_mib": baseline, "peak_rss_mib": peak_rss_mib(),
-        "python": platform.python_version(), "versions": versions, "notes": notes,
+        "system": args.system,
+        "workload": workload.key,
+        "label": workload.label,
+        "steps": workload.steps,
+        "runs": runs,
+        "baseline_rss_mib": baseline,
+        "peak_rss_mib": peak_rss_mib(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "notes": notes,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))

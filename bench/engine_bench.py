@@ -96,18 +96,23 @@ def main() -> None:
     print(f"before: {_load()}")
     print(f"{'workload':<26}{'replay':>12}{'activities/s (median)':>24}{'spread':>16}{'episodes':>10}")
     for mode in modes:
-        for label, (name, n) in {"sequential chain (100)": ("chain", 100),
-                                 "fan-out/fan-in (1000)": ("fan", 1000)}.items():
+        for label, (name, n) in {
+            "sequential chain (100)": ("chain", 100),
+            "fan-out/fan-in (1000)": ("fan", 1000),
+        }.items():
             r = measure(name, n, args.repeat, mode)
             results[f"{label} [{mode}]"] = r
             spread = f"{r['min_per_s']:.0f}-{r['max_per_s']:.0f}"
             print(f"{label:<26}{mode:>12}{r['median_per_s']:>24.0f}{spread:>16}{r['episodes']:>10.0f}", flush=True)
     lengths = [int(x) for x in args.growth.split(",") if x.strip()]
     if lengths:
-        print(f"\nreplay growth (chain; {args.growth_repeat} run(s) each; wall min-max; episode: "
-              "process_orchestration)")
-        print(f"{'steps':>6}{'replay':>13}{'wall s':>18}{'x prev':>8}{'steps/s':>9}"
-              f"{'episode first10 ms':>20}{'last10 ms':>11}{'last/first':>11}")
+        print(
+            f"\nreplay growth (chain; {args.growth_repeat} run(s) each; wall min-max; episode: process_orchestration)"
+        )
+        print(
+            f"{'steps':>6}{'replay':>13}{'wall s':>18}{'x prev':>8}{'steps/s':>9}"
+            f"{'episode first10 ms':>20}{'last10 ms':>11}{'last/first':>11}"
+        )
         for mode in modes:
             prev = None
             for n in lengths:
@@ -117,9 +122,11 @@ def main() -> None:
                 ratio = f"{wall / prev:.2f}" if prev else "-"
                 prev = wall
                 span = f"{wall:.2f} ({r['min_wall_s']:.2f}-{r['max_wall_s']:.2f})"
-                print(f"{n:>6}{mode:>13}{span:>18}{ratio:>8}{r['median_per_s']:>9.0f}"
-                      f"{r['first10_ms']:>20.2f}{r['last10_ms']:>11.2f}{r['last10_ms'] / r['first10_ms']:>11.1f}",
-                      flush=True)
+                print(
+                    f"{n:>6}{mode:>13}{span:>18}{ratio:>8}{r['median_per_s']:>9.0f}"
+                    f"{r['first10_ms']:>20.2f}{r['last10_ms']:>11.2f}{r['last10_ms'] / r['first10_ms']:>11.1f}",
+                    flush=True,
+                )
     print(f"after: {_load()}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

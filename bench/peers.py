@@ -67,21 +67,29 @@ def machine() -> dict[str, Any]:
         azurite = json.loads((REPO / "node_modules" / "azurite" / "package.json").read_text())["version"]
     except (OSError, ValueError, KeyError):
         pass
-    return {"host": platform.node(), "nproc": os.cpu_count(), "cpu": model,
-            "driver_python": platform.python_version(),
-            "platform": platform.platform(), "azurite": azurite, **git_state()}
+    return {
+        "host": platform.node(),
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "driver_python": platform.python_version(),
+        "platform": platform.platform(),
+        "azurite": azurite,
+        **git_state(),
+    }
 
 
 def git_state() -> dict[str, Any]:
     """Which devhost was measured: the commit, and engine files changed on top of it."""
+
     def git(*cmd: str) -> str:
         try:
             return subprocess.run(["git", *cmd], cwd=str(REPO), capture_output=True, text=True, timeout=10).stdout
         except (OSError, subprocess.SubprocessError):
             return ""
 
-    changed = [line[3:] for line in git("status", "--porcelain", "--", "tools/devhost", "bench").splitlines()
-               if line.strip()]
+    changed = [
+        line[3:] for line in git("status", "--porcelain", "--", "tools/devhost", "bench").splitlines() if line.strip()
+    ]
     return {"commit": git("rev-parse", "--short", "HEAD").strip(), "devhost_uncommitted": changed}
 
 
@@ -94,13 +102,23 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
     walls = [r["wall_s"] for r in runs]
     rates = [r["steps_per_s"] for r in runs]
     out: dict[str, Any] = {
-        "system": report["system"], "workload": report["workload"], "label": report["label"],
-        "steps": report["steps"], "repeat": len(runs),
-        "wall_s_median": statistics.median(walls), "wall_s_min": min(walls), "wall_s_max": max(walls),
-        "steps_per_s_median": statistics.median(rates), "steps_per_s_min": min(rates),
-        "steps_per_s_max": max(rates), "steps_per_s_runs": rates, "peak_rss_mib": report["peak_rss_mib"],
-        "baseline_rss_mib": report["baseline_rss_mib"], "python": report["python"],
-        "versions": report["versions"], "notes": report["notes"],
+        "system": report["system"],
+        "workload": report["workload"],
+        "label": report["label"],
+        "steps": report["steps"],
+        "repeat": len(runs),
+        "wall_s_median": statistics.median(walls),
+        "wall_s_min": min(walls),
+        "wall_s_max": max(walls),
+        "steps_per_s_median": statistics.median(rates),
+        "steps_per_s_min": min(rates),
+        "steps_per_s_max": max(rates),
+        "steps_per_s_runs": rates,
+        "peak_rss_mib": report["peak_rss_mib"],
+        "baseline_rss_mib": report["baseline_rss_mib"],
+        "python": report["python"],
+        "versions": report["versions"],
+        "notes": report["notes"],
         "loadavg_1m_max": max((r.get("loadavg_1m_before", 0.0) for r in runs), default=0.0),
     }
     for key in ("step_growth", "episode_growth", "work_items_growth"):
@@ -115,9 +133,13 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
     http = [r["http"] for r in runs if r.get("http")]
     if http:  # storage requests per step and their mean latency, from the last run
         last = http[-1]
-        out["http_per_step"] = {kind: {"per_step": v["count"] / report["steps"],
-                                       "mean_ms": v["total_ms"] / v["count"] if v["count"] else 0.0}
-                                for kind, v in last.items()}
+        out["http_per_step"] = {
+            kind: {
+                "per_step": v["count"] / report["steps"],
+                "mean_ms": v["total_ms"] / v["count"] if v["count"] else 0.0,
+            }
+            for kind, v in last.items()
+        }
     episodes = [r["episodes"] for r in runs if "episodes" in r]
     if episodes:
         out["episodes"] = statistics.median(episodes)
@@ -133,15 +155,15 @@ def run_rep(system: str, workload: str, rep: int, args: argparse.Namespace, env:
     out.parent.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)
-    cmd = [python, str(BENCH / script), "--system", system, "--workload", workload, "--repeat", "1",
-           "--out", str(out)]
+    cmd = [python, str(BENCH / script), "--system", system, "--workload", workload, "--repeat", "1", "--out", str(out)]
     if rep == 0 and (args.profile and system.startswith("devhost") or args.profile_all):
         cmd += ["--profile", str(RESULTS / "profiles" / f"{system}-{workload}.txt")]
     load = os.getloadavg()[0]
     with log.open("w") as fh:
         try:
-            proc = subprocess.run(cmd, cwd=str(BENCH), env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                  timeout=args.timeout)
+            proc = subprocess.run(
+                cmd, cwd=str(BENCH), env=env, stdout=fh, stderr=subprocess.STDOUT, timeout=args.timeout
+            )
             code: int | str = proc.returncode
         except subprocess.TimeoutExpired:
             code = "timeout"
@@ -187,15 +209,28 @@ def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 ratio = a["steps_per_s_median"] / b["steps_per_s_median"]
                 paired = [x / y for x, y in zip(a["steps_per_s_runs"], b["steps_per_s_runs"], strict=False) if y]
                 goal = GOALS.get((dev, peer), {}).get(w)
-                rows.append({"workload": w, "devhost": dev, "peer": peer, "against": b["system"], "ratio": ratio,
-                             "ratio_min": min(paired, default=ratio), "ratio_max": max(paired, default=ratio),
-                             "rounds": len(paired), "goal": goal, "met": None if goal is None else ratio >= goal})
+                rows.append(
+                    {
+                        "workload": w,
+                        "devhost": dev,
+                        "peer": peer,
+                        "against": b["system"],
+                        "ratio": ratio,
+                        "ratio_min": min(paired, default=ratio),
+                        "ratio_max": max(paired, default=ratio),
+                        "rounds": len(paired),
+                        "goal": goal,
+                        "met": None if goal is None else ratio >= goal,
+                    }
+                )
     return rows
 
 
 def render(results: list[dict[str, Any]], ratio_rows: list[dict[str, Any]]) -> str:
-    lines = ["| workload | system | wall s (median, min–max) | steps/s (median, min–max) | peak RSS MiB | runs |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| workload | system | wall s (median, min–max) | steps/s (median, min–max) | peak RSS MiB | runs |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in results:
         if "error" in r:
             lines.append(f"| {r['workload']} | {r['system']} | failed: {r['error']} | | | |")
@@ -204,35 +239,51 @@ def render(results: list[dict[str, Any]], ratio_rows: list[dict[str, Any]]) -> s
         rate = f"{r['steps_per_s_median']:.0f} ({r['steps_per_s_min']:.0f}–{r['steps_per_s_max']:.0f})"
         lines.append(f"| {r['workload']} | {r['system']} | {wall} | {rate} | {r['peak_rss_mib']:.0f} | {r['repeat']} |")
     if ratio_rows:
-        lines += ["", "Ratio devhost/peer of median steps/s against the peer's strongest configuration, with the"
-                  " min–max of the per-round ratios (goal in brackets: ✓ met, ✗ missed):", "",
-                  "| workload | devhost | vs durabletask | vs DBOS (strongest) |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "Ratio devhost/peer of median steps/s against the peer's strongest configuration, with the"
+            " min–max of the per-round ratios (goal in brackets: ✓ met, ✗ missed):",
+            "",
+            "| workload | devhost | vs durabletask | vs DBOS (strongest) |",
+            "|---|---|---|---|",
+        ]
     cells: dict[tuple[str, str], dict[str, str]] = {}
     for row in ratio_rows:
         mark = "" if row["goal"] is None else f" [≥{row['goal']:.2f} {'✓' if row['met'] else '✗'}]"
         against = f", vs {row['against']}" if row["against"] != row["peer"] else ""
         cells.setdefault((row["workload"], row["devhost"]), {})[row["peer"]] = (
             f"{row['ratio']:.2f}× ({row['ratio_min']:.2f}–{row['ratio_max']:.2f}, {row['rounds']} rounds{against})"
-            f"{mark}")
+            f"{mark}"
+        )
     for (w, dev), c in cells.items():
         lines.append(f"| {w} | {dev} | {c.get('durabletask', '')} | {c.get('dbos', '')} |")
     growth = [r for r in results if "error" not in r and r["workload"] == "chain1000"]
     if growth:
-        lines += ["", "Replay cost vs history (1000-step chain; median of the first 10 vs the last 10):", "",
-                  "| system | step interval first→last ms | × | episode (replay only) first→last ms | × |"
-                  " work item (load+replay+store) first→last ms | × |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "Replay cost vs history (1000-step chain; median of the first 10 vs the last 10):",
+            "",
+            "| system | step interval first→last ms | × | episode (replay only) first→last ms | × |"
+            " work item (load+replay+store) first→last ms | × |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in growth:
             cols = []
             for key in ("step_growth", "episode_growth", "work_items_growth"):
                 g = r.get(key)
-                cols += ([f"{g['first_ms']:.2f} → {g['last_ms']:.2f}", f"{g['last_over_first']:.1f}"] if g
-                         else ["n/a", ""])
+                cols += (
+                    [f"{g['first_ms']:.2f} → {g['last_ms']:.2f}", f"{g['last_over_first']:.1f}"] if g else ["n/a", ""]
+                )
             lines.append(f"| {r['system']} | " + " | ".join(cols) + " |")
     storage = [r for r in results if "error" not in r and r.get("http_per_step")]
     if storage:
-        lines += ["", "Azurite requests per step (last run; mean latency as the client saw it):", "",
-                  "| workload | request kind | per step | mean ms |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "Azurite requests per step (last run; mean latency as the client saw it):",
+            "",
+            "| workload | request kind | per step | mean ms |",
+            "|---|---|---|---|",
+        ]
         for r in storage:
             for kind, v in sorted(r["http_per_step"].items(), key=lambda kv: -kv[1]["per_step"]):
                 if v["per_step"] >= 0.05:
@@ -295,8 +346,11 @@ def main() -> None:
                         continue
                     r = run_rep(name, w, rep, args, env)
                     reports[name].append(r)
-                    print(f"  {name} {'FAILED' if 'error' in r else format(r['runs'][0]['steps_per_s'], '.0f')}",
-                          end="", flush=True)
+                    print(
+                        f"  {name} {'FAILED' if 'error' in r else format(r['runs'][0]['steps_per_s'], '.0f')}",
+                        end="",
+                        flush=True,
+                    )
                 print(flush=True)
             for name in names:
                 merged = merge(reports[name])
@@ -310,25 +364,39 @@ def main() -> None:
     ratio_rows = ratios(results)
     table = render(results, ratio_rows)
     info = machine()
-    header = (f"{info['host']}: {info['nproc']} cores, {info['cpu']}, Python {info['driver_python']}; "
-              f"Azurite {info['azurite']}"
-              + (f" (its peak RSS {azurite_hwm:.0f} MiB, not counted above)" if azurite_hwm else "")
-              + f"; devhost at {info['commit']}"
-              + (f" + uncommitted {', '.join(info['devhost_uncommitted'])}" if info["devhost_uncommitted"] else ""))
+    header = (
+        f"{info['host']}: {info['nproc']} cores, {info['cpu']}, Python {info['driver_python']}; "
+        f"Azurite {info['azurite']}"
+        + (f" (its peak RSS {azurite_hwm:.0f} MiB, not counted above)" if azurite_hwm else "")
+        + f"; devhost at {info['commit']}"
+        + (f" + uncommitted {', '.join(info['devhost_uncommitted'])}" if info["devhost_uncommitted"] else "")
+    )
     busy = max((r.get("loadavg_1m_max", 0.0) for r in results), default=0.0)
     if busy > (info["nproc"] or 1):
-        header += (f"\nNOTE: the 1-minute load average reached {busy:.1f} on {info['nproc']} cores during the runs: "
-                   "other work shared the machine, figures are noisier than usual.")
+        header += (
+            f"\nNOTE: the 1-minute load average reached {busy:.1f} on {info['nproc']} cores during the runs: "
+            "other work shared the machine, figures are noisier than usual."
+        )
     print()
     print(header)
     print()
     print(table)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": info,
-        "azurite_peak_rss_mib": azurite_hwm, "config": {"repeat": args.repeat, "long_repeat": args.long_repeat},
-        "header": header, "results": results, "ratios": ratio_rows, "table_markdown": table,
-    }, indent=2))
+    args.json.write_text(
+        json.dumps(
+            {
+                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "machine": info,
+                "azurite_peak_rss_mib": azurite_hwm,
+                "config": {"repeat": args.repeat, "long_repeat": args.long_repeat},
+                "header": header,
+                "results": results,
+                "ratios": ratio_rows,
+                "table_markdown": table,
+            },
+            indent=2,
+        )
+    )
     print(f"\nwrote {args.json.relative_to(REPO) if args.json.is_relative_to(REPO) else args.json}")
     if any("error" in r for r in results):
         for r in results:

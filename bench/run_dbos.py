@@ -110,12 +110,17 @@ def main() -> None:
             raise RuntimeError(f"{args.system}: results {set(results)}, expected {w.expected()}")
         return {"wall_s": wall}
 
-    sqlite_mode = ("WAL, synchronous=NORMAL" if wal else "default rollback journal, synchronous=FULL")
-    fan_mode = ("child workflows via DBOS.start_workflow" if args.system == "dbos-children"
-                else "async steps + asyncio.gather")
+    sqlite_mode = "WAL, synchronous=NORMAL" if wal else "default rollback journal, synchronous=FULL"
+    fan_mode = (
+        "child workflows via DBOS.start_workflow" if args.system == "dbos-children" else "async steps + asyncio.gather"
+    )
     try:
-        run_workload(args, once, versions={"dbos": version("dbos"), "sqlalchemy": version("sqlalchemy")},
-                     notes=f"SQLite system database ({sqlite_mode}); fan-out = {fan_mode}")
+        run_workload(
+            args,
+            once,
+            versions={"dbos": version("dbos"), "sqlalchemy": version("sqlalchemy")},
+            notes=f"SQLite system database ({sqlite_mode}); fan-out = {fan_mode}",
+        )
     finally:
         DBOS.destroy()
         loop.close()

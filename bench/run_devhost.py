@@ -169,10 +169,14 @@ async def verify_from_storage(connection_string: str, hub: str, ids: list[str], 
     try:
         for iid in ids:
             inst = await fresh.load(iid, history=True)
-            if inst is None or inst.runtime_status != RuntimeStatus.COMPLETED \
-                    or json.loads(inst.output or "null") != w.expected():
-                raise RuntimeError(f"devhost-azurite {iid} in storage: {inst and inst.runtime_status} "
-                                   f"{inst and inst.output}")
+            if (
+                inst is None
+                or inst.runtime_status != RuntimeStatus.COMPLETED
+                or json.loads(inst.output or "null") != w.expected()
+            ):
+                raise RuntimeError(
+                    f"devhost-azurite {iid} in storage: {inst and inst.runtime_status} {inst and inst.output}"
+                )
             done = sum(1 for e in inst.history if e.get("EventType") == EventType.TASK_COMPLETED)
             if done != w.n:
                 raise RuntimeError(f"devhost-azurite {iid} in storage: {done} TaskCompleted events, {w.n} expected")
@@ -205,10 +209,14 @@ def main() -> None:
     versions = {"azure-functions-durable": version("azure-functions-durable")}
     notes = "DurableHarness (virtual clock), 16 activity slots"
     if args.system == "devhost-azurite":
-        versions |= {"azure-data-tables": version("azure-data-tables"), "azure-storage-queue": version(
-            "azure-storage-queue")}
-        notes = ("Dispatcher.run + AzureStorageStore on Azurite with the hub lease held (as devhost start), "
-                 "default DispatcherOptions, fresh hub per run")
+        versions |= {
+            "azure-data-tables": version("azure-data-tables"),
+            "azure-storage-queue": version("azure-storage-queue"),
+        }
+        notes = (
+            "Dispatcher.run + AzureStorageStore on Azurite with the hub lease held (as devhost start), "
+            "default DispatcherOptions, fresh hub per run"
+        )
     run_workload(args, once, versions=versions, notes=notes)
 
 

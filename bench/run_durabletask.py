@@ -86,8 +86,12 @@ def main() -> None:
         return {"wall_s": wall, "episodes_s": list(episodes)}
 
     try:
-        run_workload(args, once, versions={"durabletask": version("durabletask"), "grpcio": version("grpcio")},
-                     notes="in-memory backend over loopback gRPC; worker with default ConcurrencyOptions")
+        run_workload(
+            args,
+            once,
+            versions={"durabletask": version("durabletask"), "grpcio": version("grpcio")},
+            notes="in-memory backend over loopback gRPC; worker with default ConcurrencyOptions",
+        )
     finally:
         worker.stop()
         client.close()

@@ -23,10 +23,13 @@ bp = df.Blueprint()
 def rollout_wave(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
     wave: dict[str, Any] = context.get_input()
     update = {"updateId": wave["updateId"], "package": wave["package"], "version": wave["version"]}
-    applied = yield from settle(context, {
-        target: context.call_activity_with_retry("apply_update", TARGET_CALL, {**update, "target": target})
-        for target in wave["targets"]
-    })
+    applied = yield from settle(
+        context,
+        {
+            target: context.call_activity_with_retry("apply_update", TARGET_CALL, {**update, "target": target})
+            for target in wave["targets"]
+        },
+    )
     results: dict[str, dict[str, Any]] = {}
     for target, (kind, value) in applied.items():
         if kind == "ok":
@@ -47,6 +50,9 @@ def rollout_wave(context: df.DurableOrchestrationContext):  # type: ignore[no-un
             break
         yield context.create_timer(min(context.current_utc_datetime + interval, deadline))
     for target in watching:
-        results[target] = {**results[target], "status": UNHEALTHY,
-                           "error": f"not healthy within {check.get('timeoutMinutes', 10)} minutes"}
+        results[target] = {
+            **results[target],
+            "status": UNHEALTHY,
+            "error": f"not healthy within {check.get('timeoutMinutes', 10)} minutes",
+        }
     return results

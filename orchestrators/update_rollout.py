@@ -57,8 +57,9 @@ def decision_of(payload: Any) -> dict[str, Any]:
 def update_rollout(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
     request = parse_update_request(context.get_input())  # deterministic: same input, same result
     update_id = context.instance_id
-    progress = Progress(update_id, request.package, request.version, list(request.targets),
-                        requested_at=context.current_utc_datetime)
+    progress = Progress(
+        update_id, request.package, request.version, list(request.targets), requested_at=context.current_utc_datetime
+    )
     cancel = context.wait_for_external_event(CANCEL_EVENT)
 
     def finish(outcome: str, reason: str | None = None):  # type: ignore[no-untyped-def]
@@ -95,27 +96,37 @@ def update_rollout(context: df.DurableOrchestrationContext):  # type: ignore[no-
 
     # --- reserve each target so two rollouts never update one target at once --------
     context.set_custom_status(progress.status("reserving"))
-    grants = yield context.task_all([
-        context.call_entity(df.EntityId(LOCK_ENTITY, target), "acquire", update_id) for target in request.targets
-    ])
+    grants = yield context.task_all(
+        [context.call_entity(df.EntityId(LOCK_ENTITY, target), "acquire", update_id) for target in request.targets]
+    )
     reserved = [t for t, granted in zip(request.targets, grants) if granted]
     for target in request.targets:
         if target not in reserved:
             progress.mark(target, BUSY, error="reserved by another rollout")
 
     # --- waves ---------------------------------------------------------------------
-    waves = [reserved[i:i + request.wave_size] for i in range(0, len(reserved), request.wave_size)]
+    waves = [reserved[i : i + request.wave_size] for i in range(0, len(reserved), request.wave_size)]
     progress.total_waves = len(waves)
     stop_reason: str | None = None
     cancelled = False
     for number, targets in enumerate(waves, start=1):
         context.set_custom_status(progress.status("rolling_out", currentWave=number))
         started = context.current_utc_datetime
-        wave = context.call_sub_orchestrator("rollout_wave", {
-            "updateId": update_id, "wave": number, "package": request.package, "version": request.version,
-            "targets": targets, "healthCheck": {"intervalSeconds": request.health_check.interval_seconds,
-                                                "timeoutMinutes": request.health_check.timeout_minutes},
-        }, instance_id=f"{update_id}:wave:{number}")
+        wave = context.call_sub_orchestrator(
+            "rollout_wave",
+            {
+                "updateId": update_id,
+                "wave": number,
+                "package": request.package,
+                "version": request.version,
+                "targets": targets,
+                "healthCheck": {
+                    "intervalSeconds": request.health_check.interval_seconds,
+                    "timeoutMinutes": request.health_check.timeout_minutes,
+                },
+            },
+            instance_id=f"{update_id}:wave:{number}",
+        )
         winner = yield context.task_any([wave, cancel])
         if winner is cancel:
             cancelled = True  # cooperative: let the running wave finish, then compensate
@@ -125,26 +136,37 @@ def update_rollout(context: df.DurableOrchestrationContext):  # type: ignore[no-
             stop_reason = "cancelled"
             break
         if progress.failure_ratio() > request.max_failure_ratio:
-            stop_reason = (f"failure ratio {progress.failure_ratio():.0%} exceeded the maximum "
-                           f"{request.max_failure_ratio:.0%}")
+            stop_reason = (
+                f"failure ratio {progress.failure_ratio():.0%} exceeded the maximum {request.max_failure_ratio:.0%}"
+            )
             break
 
     # --- compensation: roll back every target this rollout touched -------------------
     if stop_reason is not None:
         context.set_custom_status(progress.status("rolling_back", reason=stop_reason))
         touched = progress.targets_in(UPDATED, *FAILURE_STATES)
-        rolled = yield from settle(context, {
-            target: context.call_activity_with_retry("rollback", TARGET_CALL, {
-                "updateId": update_id, "target": target, "package": request.package,
-                "previousVersion": progress.outcomes[target].get("previousVersion"),
-            })
-            for target in touched
-        })
+        rolled = yield from settle(
+            context,
+            {
+                target: context.call_activity_with_retry(
+                    "rollback",
+                    TARGET_CALL,
+                    {
+                        "updateId": update_id,
+                        "target": target,
+                        "package": request.package,
+                        "previousVersion": progress.outcomes[target].get("previousVersion"),
+                    },
+                )
+                for target in touched
+            },
+        )
         for target, (kind, value) in rolled.items():
             before = progress.outcomes[target]
             if kind == "ok":
-                progress.mark(target, ROLLED_BACK, wave=before.get("wave"), was=before["status"],
-                              error=before.get("error"))
+                progress.mark(
+                    target, ROLLED_BACK, wave=before.get("wave"), was=before["status"], error=before.get("error")
+                )
             else:
                 progress.mark(target, ROLLBACK_FAILED, wave=before.get("wave"), error=first_line(value))
 

@@ -82,8 +82,9 @@ def simulate_update(req: func.HttpRequest) -> func.HttpResponse:
         state = _state(target)
         state["calls"] += 1
         if state["behaviour"] == "fail":
-            return _json({"error": f"{target}: package {body.get('package')} {body.get('version')} "
-                                   "is incompatible"}, 409)
+            return _json(
+                {"error": f"{target}: package {body.get('package')} {body.get('version')} is incompatible"}, 409
+            )
         if state["behaviour"] == "transient" and state["calls"] <= int(state.get("failures", 2)):
             return _json({"error": f"{target} is restarting, try again"}, 503)
         previous = state["version"]

@@ -1,10 +1,10 @@
 """The rollout HTTP API: start, inspect, list, approve/reject, cancel.
 
-    POST /api/updates                  start (updateId is an idempotency key) -> 202 + status links;
-                                       200 for the same request again, 409 for another under that id
-    GET  /api/updates/{id}             status, phase, progress, and the report when done
-    GET  /api/updates?status=&top=&continuationToken=
-    POST /api/updates/{id}/approve | /reject | /cancel
+POST /api/updates                  start (updateId is an idempotency key) -> 202 + status links;
+                                   200 for the same request again, 409 for another under that id
+GET  /api/updates/{id}             status, phase, progress, and the report when done
+GET  /api/updates?status=&top=&continuationToken=
+POST /api/updates/{id}/approve | /reject | /cancel
 """
 
 from __future__ import annotations
@@ -113,10 +113,15 @@ async def start_update(req: func.HttpRequest, client: df.DurableOrchestrationCli
     headers = {"Location": links["statusQueryGetUri"]}
     view = {**links, "existing": True, "runtimeStatus": existing.runtime_status.name}
     if not same_request(existing.input_, wanted):
-        return json_response({**view, "error": f"Update '{update_id}' already exists with a different request; "
-                                               "use a new updateId.",
-                              "problems": [f"Update '{update_id}' already exists with a different request."]},
-                             409, headers)
+        return json_response(
+            {
+                **view,
+                "error": f"Update '{update_id}' already exists with a different request; use a new updateId.",
+                "problems": [f"Update '{update_id}' already exists with a different request."],
+            },
+            409,
+            headers,
+        )
     return json_response(view, 200, headers)
 
 
@@ -162,7 +167,7 @@ async def list_updates(req: func.HttpRequest, client: df.DurableOrchestrationCli
         return problem(400, *problems)
     found = await _query_instances(client, statuses)
     rollouts = sorted((s for s in found if s.name == ORCHESTRATOR), key=lambda s: s.created_time, reverse=True)
-    page = rollouts[offset:offset + top]
+    page = rollouts[offset : offset + top]
     token = str(offset + top) if offset + top < len(rollouts) else None
     return json_response({"updates": [_view(s) for s in page], "continuationToken": token})
 
@@ -174,14 +179,16 @@ async def _decide(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
         return problem(404, f"No update with id '{update_id}'.")
     phase = (status.custom_status or {}).get("phase") if isinstance(status.custom_status, dict) else None
     if status.runtime_status not in ACTIVE or phase != "awaiting_approval":
-        return problem(409, f"Update '{update_id}' is not waiting for approval (phase: {phase}, "
-                            f"status: {status.runtime_status.name}).")
+        return problem(
+            409,
+            f"Update '{update_id}' is not waiting for approval (phase: {phase}, status: {status.runtime_status.name}).",
+        )
     try:
         body = req.get_json() if req.get_body() else {}
     except (ValueError, RecursionError):
         return problem(400, "The request body is not valid JSON.")
     if not isinstance(body, dict):
-        return problem(400, "The request body must be a JSON object like {\"by\": \"ana\", \"comment\": \"ok\"}.")
+        return problem(400, 'The request body must be a JSON object like {"by": "ana", "comment": "ok"}.')
     decision = {"approved": approved, "by": body.get("by"), "comment": body.get("comment")}
     await client.raise_event(update_id, APPROVAL_EVENT, decision)
     return json_response({"updateId": update_id, "accepted": "approve" if approved else "reject"}, 202)

@@ -29,16 +29,21 @@ class ConflictingRequest(Exception):
     """The message's updateId already belongs to a rollout started with a different request."""
 
 
-async def _already_started(client: df.DurableOrchestrationClient, update_id: str, wanted: dict[str, object],
-                           message_id: str | None) -> bool:
+async def _already_started(
+    client: df.DurableOrchestrationClient, update_id: str, wanted: dict[str, object], message_id: str | None
+) -> bool:
     """True if the rollout exists with this very request (a redelivery or a duplicate: nothing to do);
     False if it does not exist; `ConflictingRequest` if it exists with another request."""
     existing = await _status(client, update_id, show_input=True)
     if existing is None:
         return False
     if not same_request(existing.input_, wanted):
-        log.error("update request message %s conflicts with update %s, which already exists with a different "
-                  "request, and will be dead-lettered; use a new updateId", message_id, update_id)
+        log.error(
+            "update request message %s conflicts with update %s, which already exists with a different "
+            "request, and will be dead-lettered; use a new updateId",
+            message_id,
+            update_id,
+        )
         raise ConflictingRequest(f"Update '{update_id}' already exists with a different request.")
     log.info("update %s already exists; message %s ignored", update_id, message_id)
     return True
@@ -57,8 +62,11 @@ async def start_update_from_queue(message: func.ServiceBusMessage, client: df.Du
         request = parse_update_request(json.loads(message.get_body().decode("utf-8")))
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
         problems = error.problems if isinstance(error, InvalidRequest) else [f"not JSON: {error}"]
-        log.error("update request message %s is invalid and will be dead-lettered: %s",
-                  message.message_id, "; ".join(problems))
+        log.error(
+            "update request message %s is invalid and will be dead-lettered: %s",
+            message.message_id,
+            "; ".join(problems),
+        )
         raise
     update_id = request.update_id or instance_id_for(message.message_id)
     wanted = request.with_id(update_id).to_json()

@@ -13,5 +13,6 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def problem(status: int, *problems: str) -> func.HttpResponse:
-    return json_response({"error": problems[0] if len(problems) == 1 else "The request is invalid.",
-                          "problems": list(problems)}, status)
+    return json_response(
+        {"error": problems[0] if len(problems) == 1 else "The request is invalid.", "problems": list(problems)}, status
+    )

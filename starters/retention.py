@@ -22,7 +22,12 @@ EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 async def purge_old_history(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
     days = Settings.from_env().retention_days
     cutoff = datetime.now(UTC) - timedelta(days=days)
-    result = await client.purge_instance_history_by(created_time_from=EPOCH, created_time_to=cutoff,
-                                                    runtime_status=FINISHED)
-    log.info("retention: purged %s finished instance(s) created before %s (%s days)",
-             result.instances_deleted, cutoff.isoformat(), days)
+    result = await client.purge_instance_history_by(
+        created_time_from=EPOCH, created_time_to=cutoff, runtime_status=FINISHED
+    )
+    log.info(
+        "retention: purged %s finished instance(s) created before %s (%s days)",
+        result.instances_deleted,
+        cutoff.isoformat(),
+        days,
+    )

@@ -49,12 +49,19 @@ class Progress:
     def mark(self, target: str, status: str, **details: Any) -> None:
         self.outcomes[target] = {"status": status, **details}
 
-    def record_wave(self, number: int, results: dict[str, dict[str, Any]], started: datetime,
-                    finished: datetime) -> None:
+    def record_wave(
+        self, number: int, results: dict[str, dict[str, Any]], started: datetime, finished: datetime
+    ) -> None:
         for target, result in results.items():
             self.mark(target, result["status"], wave=number, **{k: v for k, v in result.items() if k != "status"})
-        self.waves.append({"wave": number, "targets": len(results), "startedAt": started.isoformat(),
-                           "finishedAt": finished.isoformat()})
+        self.waves.append(
+            {
+                "wave": number,
+                "targets": len(results),
+                "startedAt": started.isoformat(),
+                "finishedAt": finished.isoformat(),
+            }
+        )
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -49,7 +49,8 @@ def save_report(report: dict[str, Any], container: str, env: Mapping[str, str] |
             pass
         name = f"{report['updateId']}.json"
         service.get_blob_client(container, name).upload_blob(
-            json.dumps(report, indent=2), overwrite=True,
+            json.dumps(report, indent=2),
+            overwrite=True,
             content_settings=ContentSettings(content_type="application/json"),
         )
     return f"{container}/{name}"

@@ -63,8 +63,9 @@ class UpdateRequest:
         }
 
     def with_id(self, update_id: str) -> UpdateRequest:
-        return UpdateRequest(**{**asdict(self), "update_id": update_id, "approval": self.approval,
-                                "health_check": self.health_check})
+        return UpdateRequest(
+            **{**asdict(self), "update_id": update_id, "approval": self.approval, "health_check": self.health_check}
+        )
 
 
 def _int(value: Any, name: str, low: int, high: int, problems: list[str]) -> int | None:
@@ -88,8 +89,9 @@ def parse_update_request(body: Any) -> UpdateRequest:
 
     update_id = body.get("updateId")
     if update_id is not None and (not isinstance(update_id, str) or not ID_PATTERN.match(update_id)):
-        problems.append("'updateId' must be 1-64 characters: letters, digits, '.', '_' or '-', starting with a "
-                        "letter or digit.")
+        problems.append(
+            "'updateId' must be 1-64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit."
+        )
     package = body.get("package")
     if not isinstance(package, str) or not ID_PATTERN.match(package):
         problems.append("'package' is required: 1-64 characters of letters, digits, '.', '_' or '-'.")
@@ -124,21 +126,26 @@ def parse_update_request(body: Any) -> UpdateRequest:
     raw_approval = body.get("approval")
     if raw_approval is not None:
         if not isinstance(raw_approval, dict):
-            problems.append("'approval' must be an object like {\"required\": true, \"timeoutMinutes\": 60}.")
+            problems.append('\'approval\' must be an object like {"required": true, "timeoutMinutes": 60}.')
         else:
             required = raw_approval.get("required", True)
             if not isinstance(required, bool):
                 problems.append("'approval.required' must be true or false.")
                 required = True
-            timeout = _int(raw_approval.get("timeoutMinutes", 24 * 60), "approval.timeoutMinutes", 1,
-                           MAX_APPROVAL_TIMEOUT_MINUTES, problems)
+            timeout = _int(
+                raw_approval.get("timeoutMinutes", 24 * 60),
+                "approval.timeoutMinutes",
+                1,
+                MAX_APPROVAL_TIMEOUT_MINUTES,
+                problems,
+            )
             approval = Approval(required, timeout or 1)
 
     health = HealthCheck()
     raw_health = body.get("healthCheck")
     if raw_health is not None:
         if not isinstance(raw_health, dict):
-            problems.append("'healthCheck' must be an object like {\"intervalSeconds\": 30, \"timeoutMinutes\": 10}.")
+            problems.append('\'healthCheck\' must be an object like {"intervalSeconds": 30, "timeoutMinutes": 10}.')
         else:
             interval = _int(raw_health.get("intervalSeconds", 30), "healthCheck.intervalSeconds", 1, 3600, problems)
             timeout = _int(raw_health.get("timeoutMinutes", 10), "healthCheck.timeoutMinutes", 0, 24 * 60, problems)
@@ -148,6 +155,12 @@ def parse_update_request(body: Any) -> UpdateRequest:
         raise InvalidRequest(problems)
     assert wave_size is not None and ratio is not None and isinstance(package, str) and isinstance(version, str)
     return UpdateRequest(
-        update_id=update_id, package=package, version=version, targets=tuple(target_ids), wave_size=wave_size,
-        max_failure_ratio=float(ratio), approval=approval, health_check=health,
+        update_id=update_id,
+        package=package,
+        version=version,
+        targets=tuple(target_ids),
+        wave_size=wave_size,
+        max_failure_ratio=float(ratio),
+        approval=approval,
+        health_check=health,
     )

@@ -46,13 +46,16 @@ class TargetsApi:
             raise TransientTargetError(f"{method} {url}: {error}") from error
 
     async def apply(self, target: str, package: str, version: str, update_id: str) -> dict[str, Any]:
-        return await self._call("POST", f"targets/{target}/update",
-                                {"package": package, "version": version, "updateId": update_id})
+        return await self._call(
+            "POST", f"targets/{target}/update", {"package": package, "version": version, "updateId": update_id}
+        )
 
     async def health(self, target: str) -> dict[str, Any]:
         return await self._call("GET", f"targets/{target}/health")
 
-    async def rollback(self, target: str, package: str, previous_version: str | None,
-                       update_id: str) -> dict[str, Any]:
-        return await self._call("POST", f"targets/{target}/rollback",
-                                {"package": package, "version": previous_version, "updateId": update_id})
+    async def rollback(self, target: str, package: str, previous_version: str | None, update_id: str) -> dict[str, Any]:
+        return await self._call(
+            "POST",
+            f"targets/{target}/rollback",
+            {"package": package, "version": previous_version, "updateId": update_id},
+        )

@@ -21,8 +21,9 @@ def test_a_valid_request_with_defaults() -> None:
 
 
 def test_every_problem_is_listed() -> None:
-    problems = problems_of({"version": 7, "targets": ["ok", "ok", "bad id!"], "waveSize": 0,
-                            "maxFailureRatio": 2, "extra": True})
+    problems = problems_of(
+        {"version": 7, "targets": ["ok", "ok", "bad id!"], "waveSize": 0, "maxFailureRatio": 2, "extra": True}
+    )
     text = "\n".join(problems)
     assert "Unknown field 'extra'" in text
     assert "'package' is required" in text
@@ -34,15 +35,18 @@ def test_every_problem_is_listed() -> None:
     assert len(problems) == 7
 
 
-@pytest.mark.parametrize("body, expected", [
-    ("not an object", "must be a JSON object"),
-    ({"package": "a", "version": "1", "targets": []}, "'targets' is required"),
-    ({"package": "a", "version": "1", "targets": "t1"}, "'targets' is required"),
-    ({"package": "a", "version": "1", "targets": [f"t{i}" for i in range(MAX_TARGETS + 1)]}, "at most 1000"),
-    ({"package": "a", "version": "1", "targets": ["t"], "waveSize": True}, "'waveSize' must be an integer"),
-    ({"package": "a", "version": "1", "targets": ["t"], "approval": "yes"}, "'approval' must be an object"),
-    ({"package": "a", "version": "1", "targets": ["t"], "approval": {"timeoutMinutes": 0}}, "timeoutMinutes"),
-    ({"package": "a", "version": "1", "targets": ["t"], "updateId": "has/slash"}, "'updateId'"),
-])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ("not an object", "must be a JSON object"),
+        ({"package": "a", "version": "1", "targets": []}, "'targets' is required"),
+        ({"package": "a", "version": "1", "targets": "t1"}, "'targets' is required"),
+        ({"package": "a", "version": "1", "targets": [f"t{i}" for i in range(MAX_TARGETS + 1)]}, "at most 1000"),
+        ({"package": "a", "version": "1", "targets": ["t"], "waveSize": True}, "'waveSize' must be an integer"),
+        ({"package": "a", "version": "1", "targets": ["t"], "approval": "yes"}, "'approval' must be an object"),
+        ({"package": "a", "version": "1", "targets": ["t"], "approval": {"timeoutMinutes": 0}}, "timeoutMinutes"),
+        ({"package": "a", "version": "1", "targets": ["t"], "updateId": "has/slash"}, "'updateId'"),
+    ],
+)
 def test_bad_input(body, expected) -> None:
     assert any(expected in p for p in problems_of(body))

@@ -12,8 +12,14 @@ pytestmark = pytest.mark.devhost_replay()
 
 
 def request(targets, **extra):
-    body = {"package": "agent", "version": "2.4.1", "targets": targets, "waveSize": 2, "maxFailureRatio": 0.25,
-            "healthCheck": {"intervalSeconds": 30, "timeoutMinutes": 10}}
+    body = {
+        "package": "agent",
+        "version": "2.4.1",
+        "targets": targets,
+        "waveSize": 2,
+        "maxFailureRatio": 0.25,
+        "healthCheck": {"intervalSeconds": 30, "timeoutMinutes": 10},
+    }
     body.update(extra)
     return body
 
@@ -36,7 +42,8 @@ def test_rolls_out_in_waves_and_reports(rollout):
 def test_approval_times_out_after_the_deadline(rollout):
     start = rollout.now
     status = rollout.run_to_completion(
-        "update_rollout", request(["a"], approval={"required": True, "timeoutMinutes": 7 * 24 * 60}), "upd-exp")
+        "update_rollout", request(["a"], approval={"required": True, "timeoutMinutes": 7 * 24 * 60}), "upd-exp"
+    )
     assert status.output["outcome"] == "Expired"
     assert rollout.now - start >= timedelta(days=7)
     assert rollout.targets.count("apply") == 0
@@ -78,8 +85,14 @@ def test_too_many_failures_roll_back_everything_touched(rollout):
     assert "failure ratio" in report["reason"]
     states = {t: o["status"] for t, o in report["targets"].items()}
     # waves: [t0,t1] ok, [t2,t3] fail -> 50% > 25%: stop; t4,t5 never reached
-    assert states == {"t0": "rolled_back", "t1": "rolled_back", "t2": "rolled_back", "t3": "rolled_back",
-                      "t4": "skipped", "t5": "skipped"}
+    assert states == {
+        "t0": "rolled_back",
+        "t1": "rolled_back",
+        "t2": "rolled_back",
+        "t3": "rolled_back",
+        "t4": "skipped",
+        "t5": "skipped",
+    }
     assert report["targets"]["t2"]["was"] == "failed"
     assert "incompatible" in report["targets"]["t2"]["error"]
     assert rollout.targets.calls["apply", "t2"] == 3  # retried before giving up
@@ -89,8 +102,10 @@ def test_too_many_failures_roll_back_everything_touched(rollout):
 def test_unhealthy_targets_are_watched_until_the_deadline(rollout):
     rollout.targets.behaviour = {"sick": "unhealthy"}
     status = rollout.run_to_completion(
-        "update_rollout", request(["ok1", "sick", "ok2", "ok3", "ok4", "ok5", "ok6", "ok7"], waveSize=8,
-                                  maxFailureRatio=0.5), "upd-sick")
+        "update_rollout",
+        request(["ok1", "sick", "ok2", "ok3", "ok4", "ok5", "ok6", "ok7"], waveSize=8, maxFailureRatio=0.5),
+        "upd-sick",
+    )
     report = status.output
     assert report["outcome"] == "CompletedWithFailures"
     assert report["targets"]["sick"]["status"] == "unhealthy"
@@ -126,7 +141,11 @@ def test_cancel_during_rollout_compensates(rollout):
     report = rollout.run(iid).output
     assert report["outcome"] == "Cancelled"
     assert {t: o["status"] for t, o in report["targets"].items()} == {
-        "t0": "rolled_back", "t1": "rolled_back", "t2": "skipped", "t3": "skipped"}
+        "t0": "rolled_back",
+        "t1": "rolled_back",
+        "t2": "skipped",
+        "t3": "skipped",
+    }
 
 
 def test_invalid_input_fails_the_orchestration_with_the_reasons(rollout):
@@ -149,8 +168,9 @@ def test_an_early_approval_of_a_long_approval_window_completes_at_once(rollout):
     # (devhost warns and holds it the same way). The approval window is therefore raced in parts of at
     # most 6 days, each cancelled when the decision arrives.
     start = rollout.now
-    iid = rollout.start("update_rollout", request(["a"], approval={"required": True, "timeoutMinutes": 20 * 24 * 60}),
-                        "upd-long")
+    iid = rollout.start(
+        "update_rollout", request(["a"], approval={"required": True, "timeoutMinutes": 20 * 24 * 60}), "upd-long"
+    )
     assert rollout.run(iid, auto_advance=False).custom_status["phase"] == "awaiting_approval"
     rollout.raise_event(iid, "Approval", {"approved": True, "by": "ana"})
     status = rollout.run(iid)
@@ -162,15 +182,17 @@ def test_an_early_approval_of_a_long_approval_window_completes_at_once(rollout):
 def test_a_long_approval_window_expires_after_its_full_length(rollout):
     start = rollout.now
     status = rollout.run_to_completion(
-        "update_rollout", request(["a"], approval={"required": True, "timeoutMinutes": 20 * 24 * 60}), "upd-exp20")
+        "update_rollout", request(["a"], approval={"required": True, "timeoutMinutes": 20 * 24 * 60}), "upd-exp20"
+    )
     assert status.output["outcome"] == "Expired"
     assert timedelta(days=20) <= rollout.now - start < timedelta(days=21)
 
 
 def test_an_approval_in_a_later_part_of_the_window_is_taken(rollout):
     start = rollout.now
-    iid = rollout.start("update_rollout", request(["a"], approval={"required": True, "timeoutMinutes": 20 * 24 * 60}),
-                        "upd-late")
+    iid = rollout.start(
+        "update_rollout", request(["a"], approval={"required": True, "timeoutMinutes": 20 * 24 * 60}), "upd-late"
+    )
     rollout.run(iid, auto_advance=False)
     rollout.advance(timedelta(days=7))  # the first 6-day part has fired; the second is running
     assert rollout.status(iid).custom_status["phase"] == "awaiting_approval"

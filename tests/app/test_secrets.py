@@ -60,18 +60,24 @@ class FakeVault(HttpTransport):
     def send(self, request, **kwargs):  # type: ignore[override]
         self.requests.append(f"{request.method} {request.url}")
         if "Authorization" not in request.headers:
-            challenge = ('Bearer authorization="https://login.microsoftonline.com/tenant-id", '
-                         'resource="https://vault.azure.net"')
+            challenge = (
+                'Bearer authorization="https://login.microsoftonline.com/tenant-id", resource="https://vault.azure.net"'
+            )
             return _Response(request, 401, headers={"WWW-Authenticate": challenge})
         name = request.url.split("/secrets/")[1].split("/")[0].split("?")[0]
         if name not in self.secrets:
             return _Response(request, 404, {"error": {"code": "SecretNotFound", "message": name}})
-        return _Response(request, 200, {"value": self.secrets[name], "id": f"{VAULT}/secrets/{name}/v1",
-                                        "attributes": {"enabled": True}})
+        return _Response(
+            request,
+            200,
+            {"value": self.secrets[name], "id": f"{VAULT}/secrets/{name}/v1", "attributes": {"enabled": True}},
+        )
 
     def open(self) -> None: ...
     def close(self) -> None: ...
-    def __enter__(self): return self
+    def __enter__(self):
+        return self
+
     def __exit__(self, *args: object) -> None: ...
 
 

@@ -135,9 +135,7 @@ def test_the_scheduler_roles_follow_the_durable_backend_end_to_end() -> None:
     # main.bicep passes the scheduler's name only when it deploys the scheduler.
     passed = module_params("roles")
     assert expr_text(passed["durableTaskSchedulerName"]) == "useDurableTaskScheduler ? durableTask.outputs.name : ''"
-    assert expr_text(passed["durableTaskHubName"]) == (
-        "useDurableTaskScheduler ? durableTask.outputs.taskHubName : ''"
-    )
+    assert expr_text(passed["durableTaskHubName"]) == ("useDurableTaskScheduler ? durableTask.outputs.taskHubName : ''")
     task_hub = roles.resources["taskHub"]
     assert task_hub.existing and expr_text(task_hub.body["parent"]) == "scheduler"
     assert expr_text(task_hub.body["name"]) == "durableTaskHubName"

@@ -13,8 +13,9 @@ from .support import AppHost, start_app_host
 
 
 @pytest.fixture(scope="module")
-def app_host(request: pytest.FixtureRequest, azurite_connection_string: str,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppHost]:
+def app_host(
+    request: pytest.FixtureRequest, azurite_connection_string: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AppHost]:
     settings: dict[str, str] = getattr(request.module, "DEVHOST_SETTINGS", {})
     host = start_app_host(tmp_path_factory.mktemp("devhost"), azurite_connection_string, **settings)
     try:

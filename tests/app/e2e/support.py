@@ -101,22 +101,27 @@ class AppHost:
 
     def wait_done(self, update_id: str, timeout: float = 60.0) -> dict[str, Any]:
         """GET /api/updates/{id} until the rollout has finished; returns the last view."""
+
         def done() -> dict[str, Any] | None:
             view = self.update(update_id)
             return view if view["runtimeStatus"] not in ("Running", "Pending") else None
+
         return wait_for(done, f"update {update_id} to finish", timeout)
 
     def wait_exists(self, update_id: str, timeout: float = 30.0) -> dict[str, Any]:
         """For rollouts started in the background (queue messages): wait until GET finds them."""
+
         def found() -> dict[str, Any] | None:
             resp = self.get(f"/api/updates/{update_id}")
             return resp.body if resp.status == 200 else None
+
         return wait_for(found, f"update {update_id} to exist", timeout)
 
     def wait_phase(self, update_id: str, phase: str, timeout: float = 30.0) -> dict[str, Any]:
         def reached() -> dict[str, Any] | None:
             resp = self.get(f"/api/updates/{update_id}")
             return resp.body if resp.status == 200 and resp.body["phase"] == phase else None
+
         return wait_for(reached, f"update {update_id} to reach phase {phase}", timeout)
 
     def wait_log(self, text: str, timeout: float = 30.0) -> str:
@@ -139,22 +144,27 @@ def start_app_host(tmp: Path, storage: str, **settings: str) -> AppHost:
     hub = f"E2e{uuid.uuid4().hex[:16]}"
     drop = app_settings_names() | {"DEVHOST_STORE", "AzureWebJobsStorage"}
     env = {k: v for k, v in os.environ.items() if k not in drop}
-    env.update({
-        "PYTHONUNBUFFERED": "1",
-        "AzureWebJobsStorage": storage,
-        "TASK_HUB_NAME": hub,
-        "TARGETS_BASE_URL": f"http://127.0.0.1:{port}/api/simulator",
-        "TARGET_SIMULATOR_ENABLED": "true",
-        "TARGET_API_KEY": "test-key",
-        # Retries are what these tests check, not the 5 s between them (a module may set it back).
-        "TARGET_RETRY_INTERVAL_SECONDS": "0.2",
-        **settings,
-    })
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "AzureWebJobsStorage": storage,
+            "TASK_HUB_NAME": hub,
+            "TARGETS_BASE_URL": f"http://127.0.0.1:{port}/api/simulator",
+            "TARGET_SIMULATOR_ENABLED": "true",
+            "TARGET_API_KEY": "test-key",
+            # Retries are what these tests check, not the 5 s between them (a module may set it back).
+            "TARGET_RETRY_INTERVAL_SECONDS": "0.2",
+            **settings,
+        }
+    )
     log_path = tmp / "devhost.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "devhost", "start", "--port", str(port), "--script-root", str(REPO)],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     host = AppHost(port, log_path, process, storage, hub)
 

@@ -35,18 +35,48 @@ API_KEY = "fuzz-key"
 
 ORCHESTRATORS = ["update_rollout", "rollout_wave", "UPDATE_ROLLOUT", "nope", ""]
 ENTITIES = ["target_lock", "TARGET_LOCK", "nope"]
-FUNCTIONS = ["purge_old_history", "start_update_from_queue", "start_update", "update_rollout", "apply_update",
-             "target_lock", "nope"]
-QUERY_NAMES = ["runtimeStatus", "createdTimeFrom", "createdTimeTo", "showInput", "showHistory", "showHistoryOutput",
-               "top", "instanceIdPrefix", "taskHub", "connection", "code", "reason", "timeout", "pollingInterval",
-               "returnInternalServerErrorOnFailure", "restartWithNewInstanceId", "op", "fetchState",
-               "lastOperationTimeFrom", "lastOperationTimeTo", "name", "status", "continuationToken", "RUNTIMESTATUS"]
+FUNCTIONS = [
+    "purge_old_history",
+    "start_update_from_queue",
+    "start_update",
+    "update_rollout",
+    "apply_update",
+    "target_lock",
+    "nope",
+]
+QUERY_NAMES = [
+    "runtimeStatus",
+    "createdTimeFrom",
+    "createdTimeTo",
+    "showInput",
+    "showHistory",
+    "showHistoryOutput",
+    "top",
+    "instanceIdPrefix",
+    "taskHub",
+    "connection",
+    "code",
+    "reason",
+    "timeout",
+    "pollingInterval",
+    "returnInternalServerErrorOnFailure",
+    "restartWithNewInstanceId",
+    "op",
+    "fetchState",
+    "lastOperationTimeFrom",
+    "lastOperationTimeTo",
+    "name",
+    "status",
+    "continuationToken",
+    "RUNTIMESTATUS",
+]
 
 
 @pytest.fixture(scope="module")
 def fuzz_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppHost]:
-    host = start_app_host(tmp_path_factory.mktemp("fuzz"), "UseDevelopmentStorage=true", DEVHOST_STORE="memory",
-                          TARGET_API_KEY=API_KEY)
+    host = start_app_host(
+        tmp_path_factory.mktemp("fuzz"), "UseDevelopmentStorage=true", DEVHOST_STORE="memory", TARGET_API_KEY=API_KEY
+    )
     try:
         yield host
     finally:
@@ -67,8 +97,16 @@ def _text(rng: random.Random) -> str:
     if pick == 4:
         return rng.choice(["true", "false", "True", "1", "0", "yes", "null", "Running", "running,Completed,bogus"])
     if pick == 5:
-        return rng.choice(["2026-01-01T00:00:00Z", "2026-13-45", "9999-12-31T23:59:59+14:00", "0001-01-01",
-                           "2026-01-01T00:00:00 00:00", "yesterday"])
+        return rng.choice(
+            [
+                "2026-01-01T00:00:00Z",
+                "2026-13-45",
+                "9999-12-31T23:59:59+14:00",
+                "0001-01-01",
+                "2026-01-01T00:00:00 00:00",
+                "yesterday",
+            ]
+        )
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789-_.~!*'()"
     return "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 20)))
 
@@ -98,8 +136,17 @@ def _deep_json(rng: random.Random) -> bytes:
 def _body(rng: random.Random) -> tuple[bytes | None, str | None]:
     """(body, content type)."""
     pick = rng.randrange(14)
-    ctype = rng.choice(["application/json", "application/json", "text/plain", None, "application/x-www-form-urlencoded",
-                        "application/json; charset=latin-1", "multipart/form-data"])
+    ctype = rng.choice(
+        [
+            "application/json",
+            "application/json",
+            "text/plain",
+            None,
+            "application/x-www-form-urlencoded",
+            "application/json; charset=latin-1",
+            "multipart/form-data",
+        ]
+    )
     if pick == 0:
         return None, None
     if pick == 1:
@@ -112,23 +159,33 @@ def _body(rng: random.Random) -> tuple[bytes | None, str | None]:
     if pick == 4:
         return json.dumps(rng.choice([1, -1, 3.5, True, None, "text", [], [1, 2], "x" * 10_000])).encode(), ctype
     if pick == 5:
-        return json.dumps({"input": _deep_json(rng).decode()[:200], "messageId": rng.choice([1, "m", None, []])}
-                          ).encode(), ctype
+        return json.dumps(
+            {"input": _deep_json(rng).decode()[:200], "messageId": rng.choice([1, "m", None, []])}
+        ).encode(), ctype
     if pick == 6:
-        fork = {"atEvent": rng.choice([-1, 0, 1, 5, 10**12, "3", None, True]),
-                "newInstanceId": rng.choice([None, "", "@x@y", "a/b", "fork-" + _text(rng), 7])}
+        fork = {
+            "atEvent": rng.choice([-1, 0, 1, 5, 10**12, "3", None, True]),
+            "newInstanceId": rng.choice([None, "", "@x@y", "a/b", "fork-" + _text(rng), 7]),
+        }
         return json.dumps(fork).encode(), ctype
     if pick == 7:
-        return json.dumps({"behaviour": rng.choice(["ok", "fail", "bogus", None, 3]),
-                           "failures": rng.choice([1, "x", None, 10**40, [], 2.5])}).encode(), ctype
+        return json.dumps(
+            {
+                "behaviour": rng.choice(["ok", "fail", "bogus", None, 3]),
+                "failures": rng.choice([1, "x", None, 10**40, [], 2.5]),
+            }
+        ).encode(), ctype
     if pick == 8:
         return json.dumps({"version": rng.choice(["2.0", None, 3, {"a": 1}]), "package": _text(rng)}).encode(), ctype
     if pick == 9:
-        body: dict[str, Any] = {"package": rng.choice(["app", "", 5]), "version": rng.choice(["1.2.3", None, []]),
-                                "targets": rng.choice([["t-1", "t-2"], [], "t-1", [1, None], ["x" * 300]]),
-                                "updateId": rng.choice([None, "fz-" + str(rng.randrange(50)), "a/b", "", 5]),
-                                "waveSize": rng.choice([1, 0, -1, "2", 10**9]),
-                                "approval": rng.choice([True, False, "yes", None])}
+        body: dict[str, Any] = {
+            "package": rng.choice(["app", "", 5]),
+            "version": rng.choice(["1.2.3", None, []]),
+            "targets": rng.choice([["t-1", "t-2"], [], "t-1", [1, None], ["x" * 300]]),
+            "updateId": rng.choice([None, "fz-" + str(rng.randrange(50)), "a/b", "", 5]),
+            "waveSize": rng.choice([1, 0, -1, "2", 10**9]),
+            "approval": rng.choice([True, False, "yes", None]),
+        }
         return json.dumps(body).encode(), ctype
     if pick == 10:
         return json.dumps({"by": _text(rng), "comment": rng.choice([None, 5, _text(rng)])}).encode(), ctype
@@ -240,16 +297,18 @@ async def _fuzz(base: str, gen: RequestGen) -> tuple[int, list[str]]:
             if headers.get("Origin") == "SELF":
                 headers["Origin"] = base
             try:
-                async with session.request(method, URL(base + path, encoded=True), headers=headers, data=body,
-                                           allow_redirects=False) as resp:
+                async with session.request(
+                    method, URL(base + path, encoded=True), headers=headers, data=body, allow_redirects=False
+                ) as resp:
                     text = (await resp.read()).decode("utf-8", "replace")
                     # Error bodies must not leak exception text; 2xx bodies may show an instance's own
                     # failure details (the orchestration's data, shown as Azure shows it).
                     if _expected_500(path, resp.status, text):
                         pass  # the status of a Failed instance, asked for as a 500 (as Azure answers it)
                     elif resp.status >= 500 or (resp.status >= 400 and not _no_traceback(text)):
-                        failures.append(f"{method} {path[:200]} ({len(body or b'')} bytes) -> {resp.status}: "
-                                        f"{text[:300]}")
+                        failures.append(
+                            f"{method} {path[:200]} ({len(body or b'')} bytes) -> {resp.status}: {text[:300]}"
+                        )
                     if resp.status == 202 and "/orchestrators/" in path:
                         with_id = json.loads(text).get("id") if text.startswith("{") else None
                         if with_id:
@@ -289,8 +348,16 @@ def test_no_5xx_and_no_traceback_on_any_input_and_existing_instances_intact(fuzz
     host = fuzz_host
     # Sentinels: a rollout waiting for approval and a finished orchestration, created before the fuzz.
     waiting = "sentinel-waiting"
-    resp = host.post("/api/updates", {"updateId": waiting, "package": "app", "version": "2.0.0",
-                                      "targets": ["t-a", "t-b"], "approval": {"required": True}})
+    resp = host.post(
+        "/api/updates",
+        {
+            "updateId": waiting,
+            "package": "app",
+            "version": "2.0.0",
+            "targets": ["t-a", "t-b"],
+            "approval": {"required": True},
+        },
+    )
     assert resp.status == 202, resp.text
     wait_for(lambda: (host.update(waiting).get("phase") == "awaiting_approval") or None, "the approval wait", 30)
     done = http("POST", f"{host.base}{WEBHOOK}/orchestrators/rollout_wave/sentinel-done", None).body["id"]
@@ -312,4 +379,3 @@ def test_no_5xx_and_no_traceback_on_any_input_and_existing_instances_intact(fuzz
 def test_fuzz_sequence_is_deterministic() -> None:
     a, b = RequestGen(SEED), RequestGen(SEED)
     assert [a.next() for _ in range(200)] == [b.next() for _ in range(200)]
-

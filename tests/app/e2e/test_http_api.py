@@ -15,8 +15,14 @@ FAST_HEALTH = {"intervalSeconds": 1, "timeoutMinutes": 0}
 
 
 def rollout(update_id: str, targets: list[str], **extra: Any) -> dict[str, Any]:
-    return {"updateId": update_id, "package": "agent", "version": "2.4.1", "targets": targets,
-            "healthCheck": FAST_HEALTH, **extra}
+    return {
+        "updateId": update_id,
+        "package": "agent",
+        "version": "2.4.1",
+        "targets": targets,
+        "healthCheck": FAST_HEALTH,
+        **extra,
+    }
 
 
 def report_blob(host: AppHost, update_id: str) -> Any:
@@ -88,22 +94,21 @@ def faulty_rollouts(app_host: AppHost) -> dict[str, Any]:
     return started
 
 
-def test_flaky_target_is_retried_and_sick_target_reported_unhealthy(app_host: AppHost,
-                                                                   faulty_rollouts: dict[str, Any]) -> None:
+def test_flaky_target_is_retried_and_sick_target_reported_unhealthy(
+    app_host: AppHost, faulty_rollouts: dict[str, Any]
+) -> None:
     update_id, targets = faulty_rollouts["mixed"]
     view = app_host.wait_done(update_id)
     report = view["report"]
     assert view["outcome"] == report["outcome"] == "CompletedWithFailures"
-    assert statuses(report) == {targets["flaky"]: "updated", targets["sick"]: "unhealthy",
-                                targets["ok"]: "updated"}
+    assert statuses(report) == {targets["flaky"]: "updated", targets["sick"]: "unhealthy", targets["ok"]: "updated"}
     assert "not healthy" in report["targets"][targets["sick"]]["error"]
     flaky = app_host.get(f"/api/simulator/targets/{targets['flaky']}").body
     assert flaky["calls"] == 3 and flaky["version"] == "2.4.1"  # two 503s, then success on the last try
     assert report_blob(app_host, update_id) == report
 
 
-def test_too_many_failures_roll_back_every_touched_target(app_host: AppHost,
-                                                          faulty_rollouts: dict[str, Any]) -> None:
+def test_too_many_failures_roll_back_every_touched_target(app_host: AppHost, faulty_rollouts: dict[str, Any]) -> None:
     update_id, targets = faulty_rollouts["rollback"]
     view = app_host.wait_done(update_id)
     report = view["report"]
@@ -118,8 +123,9 @@ def test_too_many_failures_roll_back_every_touched_target(app_host: AppHost,
     assert report_blob(app_host, update_id) == report
 
 
-def test_a_target_reserved_by_another_rollout_is_reported_busy(app_host: AppHost,
-                                                               faulty_rollouts: dict[str, Any]) -> None:
+def test_a_target_reserved_by_another_rollout_is_reported_busy(
+    app_host: AppHost, faulty_rollouts: dict[str, Any]
+) -> None:
     update_id, targets = faulty_rollouts["busy"]
     report = app_host.wait_done(update_id)["report"]
     assert report["outcome"] == "CompletedWithFailures"
@@ -127,8 +133,9 @@ def test_a_target_reserved_by_another_rollout_is_reported_busy(app_host: AppHost
     assert report["targets"][targets["taken"]]["error"] == "reserved by another rollout"
 
 
-def test_cancel_during_the_rollout_rolls_back_what_was_updated(app_host: AppHost,
-                                                              faulty_rollouts: dict[str, Any]) -> None:
+def test_cancel_during_the_rollout_rolls_back_what_was_updated(
+    app_host: AppHost, faulty_rollouts: dict[str, Any]
+) -> None:
     update_id, targets = faulty_rollouts["cancel"]
     view = app_host.wait_done(update_id)
     report = view["report"]
@@ -203,41 +210,85 @@ def test_an_update_id_reused_with_another_request_is_409_and_one_body_runs(app_h
 VALID = {"package": "agent", "version": "2.4.1", "targets": ["a"]}
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    (b"{not json", ["The request body is not valid JSON."]),
-    (b"", ["The request body is not valid JSON."]),
-    (b"[" * 100_000, ["The request body is not valid JSON."]),
-    (b"\xff\xfe", ["The request body is not valid JSON."]),
-    (b"[1, 2]", ["The request body must be a JSON object."]),
-    (b"null", ["The request body must be a JSON object."]),
-], ids=["malformed", "empty", "deeply-nested", "not-utf8", "array", "null"])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"{not json", ["The request body is not valid JSON."]),
+        (b"", ["The request body is not valid JSON."]),
+        (b"[" * 100_000, ["The request body is not valid JSON."]),
+        (b"\xff\xfe", ["The request body is not valid JSON."]),
+        (b"[1, 2]", ["The request body must be a JSON object."]),
+        (b"null", ["The request body must be a JSON object."]),
+    ],
+    ids=["malformed", "empty", "deeply-nested", "not-utf8", "array", "null"],
+)
 def test_unreadable_bodies_are_400(app_host: AppHost, raw: bytes, expected: list[str]) -> None:
     resp = app_host.post("/api/updates", raw=raw)
     assert resp.status == 400, resp.text
     assert resp.body["problems"] == expected
 
 
-@pytest.mark.parametrize(("body", "fragments"), [
-    ({}, ["'package' is required", "'version' is required", "'targets' is required"]),
-    ({"package": 7, "version": ["1"], "targets": "a,b", "waveSize": "2", "maxFailureRatio": "0.1"},
-     ["'package' is required", "'version' is required", "'targets' is required", "'waveSize' must be an integer",
-      "'maxFailureRatio' must be a number"]),
-    ({**VALID, "targets": []}, ["'targets' is required: a list of 1 to 1000 target ids."]),
-    ({**VALID, "targets": ["a", "b", "a", "b"]}, ["targets[2] 'a' is a duplicate.", "targets[3] 'b' is a duplicate."]),
-    ({**VALID, "targets": [f"t{i}" for i in range(1001)]}, ["'targets' has 1001 entries; at most 1000 are allowed."]),
-    ({**VALID, "targets": ["ok", 5, "has space"]},
-     ["targets[1] must be a target id", "targets[2] must be a target id"]),
-    ({**VALID, "updateId": "no spaces allowed"}, ["'updateId' must be 1-64 characters"]),
-    ({**VALID, "updateId": "x" * 65}, ["'updateId' must be 1-64 characters"]),
-    ({**VALID, "updateId": 42}, ["'updateId' must be 1-64 characters"]),
-    ({**VALID, "waveSize": 0, "maxFailureRatio": 1.5, "colour": "red"},
-     ["Unknown field 'colour'.", "'waveSize' must be between 1 and 1000, got 0.",
-      "'maxFailureRatio' must be a number"]),
-    ({**VALID, "approval": {"required": "yes", "timeoutMinutes": 0}, "healthCheck": []},
-     ["'approval.required' must be true or false.", "'approval.timeoutMinutes' must be between 1",
-      "'healthCheck' must be an object"]),
-], ids=["empty-object", "wrong-types", "no-targets", "duplicates", "1001-targets", "bad-target-ids", "bad-update-id",
-        "long-update-id", "numeric-update-id", "out-of-range", "bad-approval-and-health"])
+@pytest.mark.parametrize(
+    ("body", "fragments"),
+    [
+        ({}, ["'package' is required", "'version' is required", "'targets' is required"]),
+        (
+            {"package": 7, "version": ["1"], "targets": "a,b", "waveSize": "2", "maxFailureRatio": "0.1"},
+            [
+                "'package' is required",
+                "'version' is required",
+                "'targets' is required",
+                "'waveSize' must be an integer",
+                "'maxFailureRatio' must be a number",
+            ],
+        ),
+        ({**VALID, "targets": []}, ["'targets' is required: a list of 1 to 1000 target ids."]),
+        (
+            {**VALID, "targets": ["a", "b", "a", "b"]},
+            ["targets[2] 'a' is a duplicate.", "targets[3] 'b' is a duplicate."],
+        ),
+        (
+            {**VALID, "targets": [f"t{i}" for i in range(1001)]},
+            ["'targets' has 1001 entries; at most 1000 are allowed."],
+        ),
+        (
+            {**VALID, "targets": ["ok", 5, "has space"]},
+            ["targets[1] must be a target id", "targets[2] must be a target id"],
+        ),
+        ({**VALID, "updateId": "no spaces allowed"}, ["'updateId' must be 1-64 characters"]),
+        ({**VALID, "updateId": "x" * 65}, ["'updateId' must be 1-64 characters"]),
+        ({**VALID, "updateId": 42}, ["'updateId' must be 1-64 characters"]),
+        (
+            {**VALID, "waveSize": 0, "maxFailureRatio": 1.5, "colour": "red"},
+            [
+                "Unknown field 'colour'.",
+                "'waveSize' must be between 1 and 1000, got 0.",
+                "'maxFailureRatio' must be a number",
+            ],
+        ),
+        (
+            {**VALID, "approval": {"required": "yes", "timeoutMinutes": 0}, "healthCheck": []},
+            [
+                "'approval.required' must be true or false.",
+                "'approval.timeoutMinutes' must be between 1",
+                "'healthCheck' must be an object",
+            ],
+        ),
+    ],
+    ids=[
+        "empty-object",
+        "wrong-types",
+        "no-targets",
+        "duplicates",
+        "1001-targets",
+        "bad-target-ids",
+        "bad-update-id",
+        "long-update-id",
+        "numeric-update-id",
+        "out-of-range",
+        "bad-approval-and-health",
+    ],
+)
 def test_invalid_requests_list_every_problem(app_host: AppHost, body: dict[str, Any], fragments: list[str]) -> None:
     resp = app_host.post("/api/updates", body)
     assert resp.status == 400, resp.text
@@ -251,13 +302,22 @@ def test_invalid_requests_list_every_problem(app_host: AppHost, body: dict[str, 
         assert app_host.get(f"/api/updates/{update_id}").status == 404
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("GET", ""), ("POST", "/approve"), ("POST", "/reject"), ("POST", "/cancel"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", ""),
+        ("POST", "/approve"),
+        ("POST", "/reject"),
+        ("POST", "/cancel"),
+    ],
+)
 def test_unknown_update_is_404(app_host: AppHost, method: str, path: str) -> None:
     for update_id in (unique("missing"), "not%20an%20id"):
-        resp = app_host.get(f"/api/updates/{update_id}{path}") if method == "GET" else \
-            app_host.post(f"/api/updates/{update_id}{path}", {})
+        resp = (
+            app_host.get(f"/api/updates/{update_id}{path}")
+            if method == "GET"
+            else app_host.post(f"/api/updates/{update_id}{path}", {})
+        )
         assert resp.status == 404, resp.text
         assert "No update with id" in resp.body["error"]
 
@@ -345,10 +405,18 @@ def test_list_filters_by_status_and_pages(app_host: AppHost) -> None:
         assert app_host.post(f"/api/updates/{update_id}/cancel").status == 202
 
 
-@pytest.mark.parametrize("query", [
-    "status=bogus", "status=Running,Nope", "top=0", "top=101", "top=two", "continuationToken=abc",
-    "continuationToken=-2",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "status=bogus",
+        "status=Running,Nope",
+        "top=0",
+        "top=101",
+        "top=two",
+        "continuationToken=abc",
+        "continuationToken=-2",
+    ],
+)
 def test_bad_list_queries_are_400(app_host: AppHost, query: str) -> None:
     resp = app_host.get(f"/api/updates?{query}")
     assert resp.status == 400, resp.text

@@ -18,8 +18,10 @@ from .support import REPO, free_port, http, wait_for
 
 SCRIPT = REPO / "scripts" / "run-local.sh"
 
-pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find leftovers"),
-              pytest.mark.azurite]  # the script starts its own Azurite (node_modules)
+pytestmark = [
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find leftovers"),
+    pytest.mark.azurite,
+]  # the script starts its own Azurite (node_modules)
 
 
 def processes_mentioning(text: str) -> list[str]:
@@ -45,15 +47,29 @@ def run_rollout_then_ctrl_c(tmp_path: Path, blob: int, queue: int, table: int) -
     data = tmp_path / "azurite-data"
     drop = {"AzureWebJobsStorage", "TARGETS_BASE_URL", "DEVHOST_STORE", "TASK_HUB_NAME", "PORT"}
     env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("AZURITE_")}
-    env.update(PORT=str(port), AZURITE_BLOB_PORT=str(blob), AZURITE_QUEUE_PORT=str(queue),
-               AZURITE_TABLE_PORT=str(table), AZURITE_LOCATION=str(data),
-               TASK_HUB_NAME=f"Run{uuid.uuid4().hex[:12]}", PYTHONUNBUFFERED="1")
+    env.update(
+        PORT=str(port),
+        AZURITE_BLOB_PORT=str(blob),
+        AZURITE_QUEUE_PORT=str(queue),
+        AZURITE_TABLE_PORT=str(table),
+        AZURITE_LOCATION=str(data),
+        TASK_HUB_NAME=f"Run{uuid.uuid4().hex[:12]}",
+        PYTHONUNBUFFERED="1",
+    )
     log_path = tmp_path / "run-local.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([str(SCRIPT)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                process_group=0, preexec_fn=_default_sigint)
+        proc = subprocess.Popen(
+            [str(SCRIPT)],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            process_group=0,
+            preexec_fn=_default_sigint,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
+
         def up() -> bool:
             assert proc.poll() is None, log_path.read_text()
             try:
@@ -63,10 +79,17 @@ def run_rollout_then_ctrl_c(tmp_path: Path, blob: int, queue: int, table: int) -
 
         wait_for(up, "the app to answer", timeout=90, interval=0.2)
         update_id = f"run-{uuid.uuid4().hex[:8]}"
-        started = http("POST", f"{base}/api/updates", {
-            "updateId": update_id, "package": "agent", "version": "9.1.0", "targets": ["web-1", "web-2"],
-            "healthCheck": {"intervalSeconds": 1, "timeoutMinutes": 0},
-        })
+        started = http(
+            "POST",
+            f"{base}/api/updates",
+            {
+                "updateId": update_id,
+                "package": "agent",
+                "version": "9.1.0",
+                "targets": ["web-1", "web-2"],
+                "healthCheck": {"intervalSeconds": 1, "timeoutMinutes": 0},
+            },
+        )
         assert started.status == 202, started.text
 
         def finished() -> dict[str, object] | None:
@@ -98,8 +121,9 @@ def test_run_local_starts_azurite_serves_the_app_and_stops_both_on_ctrl_c(tmp_pa
     assert processes_mentioning(str(data)) == []  # no Azurite left behind
 
 
-def test_run_local_reuses_a_running_azurite_and_leaves_it_running(tmp_path: Path,
-                                                                  azurite_connection_string: str) -> None:
+def test_run_local_reuses_a_running_azurite_and_leaves_it_running(
+    tmp_path: Path, azurite_connection_string: str
+) -> None:
     ports = dict(re.findall(r"(Blob|Queue|Table)Endpoint=http://127\.0\.0\.1:(\d+)/", azurite_connection_string))
     output = run_rollout_then_ctrl_c(tmp_path, int(ports["Blob"]), int(ports["Queue"]), int(ports["Table"]))
     assert "already listens on port" in output and "Azurite stopped." not in output

@@ -26,8 +26,13 @@ def send(host: AppHost, message: dict[str, Any] | str, message_id: str | None = 
 
 
 def request(update_id: str | None = None, **extra: Any) -> dict[str, Any]:
-    body = {"package": "agent", "version": "3.0.0", "targets": [unique("q")],
-            "healthCheck": {"intervalSeconds": 1, "timeoutMinutes": 0}, **extra}
+    body = {
+        "package": "agent",
+        "version": "3.0.0",
+        "targets": [unique("q")],
+        "healthCheck": {"intervalSeconds": 1, "timeoutMinutes": 0},
+        **extra,
+    }
     return body if update_id is None else {"updateId": update_id, **body}
 
 
@@ -46,8 +51,9 @@ def test_a_message_starts_a_rollout_once_per_update_id(app_host: AppHost) -> Non
 
     view = app_host.wait_done(update_id)
     assert view["outcome"] == "Succeeded"
-    assert view["report"]["targets"] == {message["targets"][0]: {"status": "updated", "wave": 1,
-                                                                 "previousVersion": "1.0.0"}}
+    assert view["report"]["targets"] == {
+        message["targets"][0]: {"status": "updated", "wave": 1, "previousVersion": "1.0.0"}
+    }
     assert app_host.get(f"/api/simulator/targets/{message['targets'][0]}").body["calls"] == 1
 
     send(app_host, message)  # redelivered after the rollout finished
@@ -100,8 +106,9 @@ def test_a_reused_update_id_with_another_request_is_dead_lettered_not_ignored(ap
     other = request(update_id, version="4.0.0")
     send(app_host, other)
     wait_for(lambda: executed(app_host, "Failed") > failures, "the conflicting message's invocation to fail")
-    assert (f"conflicts with update {update_id}, which already exists with a different request, and will be "
-            "dead-lettered") in app_host.log()
+    assert (
+        f"conflicts with update {update_id}, which already exists with a different request, and will be dead-lettered"
+    ) in app_host.log()
     send(app_host, first)  # the same request again is still a harmless duplicate
     wait_for(lambda: app_host.log().count(f"update {update_id} already exists; message") >= 1, "the duplicate")
     view = app_host.wait_done(update_id)

@@ -12,8 +12,12 @@ def test_purge_removes_finished_rollouts_and_keeps_running_ones(app_host: AppHos
     health = {"intervalSeconds": 1, "timeoutMinutes": 0}
     common = {"package": "agent", "version": "5.0.0", "healthCheck": health}
     assert app_host.post("/api/updates", {"updateId": finished, "targets": [unique("t")], **common}).status == 202
-    assert app_host.post("/api/updates", {"updateId": waiting, "targets": [unique("t")], **common,
-                                          "approval": {"required": True}}).status == 202
+    assert (
+        app_host.post(
+            "/api/updates", {"updateId": waiting, "targets": [unique("t")], **common, "approval": {"required": True}}
+        ).status
+        == 202
+    )
     assert app_host.wait_done(finished)["outcome"] == "Succeeded"
     app_host.wait_phase(waiting, "awaiting_approval")
 

@@ -67,4 +67,3 @@ def flatten(actions: list[Any]) -> list[Action]:
 
     walk(actions)
     return out
-

@@ -60,8 +60,11 @@ def _call_args(info: FunctionInfo, arg: Any, invocation_id: str) -> dict[str, An
 def _context(info: FunctionInfo, invocation_id: str) -> Any:
     """The fields of `func.Context` that activity code reads."""
     return SimpleNamespace(
-        invocation_id=invocation_id, function_name=info.function_name, function_directory="",
-        trace_context=None, retry_context=None,
+        invocation_id=invocation_id,
+        function_name=info.function_name,
+        function_directory="",
+        trace_context=None,
+        retry_context=None,
     )
 
 
@@ -123,7 +126,8 @@ def failure_details(exc: BaseException) -> str:
             continue
         seen.add(id(item))
         item.stack = traceback.StackSummary.from_list(
-            [f for f in item.stack if not str(Path(f.filename).resolve()).startswith(_HOST_DIRS)])
+            [f for f in item.stack if not str(Path(f.filename).resolve()).startswith(_HOST_DIRS)]
+        )
         todo += [item.__cause__, item.__context__]
     return "".join(te.format())
 
@@ -135,9 +139,8 @@ async def _http_activity(request_text: str | None) -> dict[str, Any]:
     request = json.loads(request_text or "{}")
     headers = {k: (v[0] if isinstance(v, list) else v) for k, v in (request.get("headers") or {}).items()}
     async with aiohttp.ClientSession() as session:
-        async with session.request(request.get("method", "GET"), request["uri"], data=request.get("content"),
-                                   headers=headers) as resp:
+        async with session.request(
+            request.get("method", "GET"), request["uri"], data=request.get("content"), headers=headers
+        ) as resp:
             body = await resp.text()
             return {"statusCode": resp.status, "headers": dict(resp.headers), "content": body}
-
-

@@ -104,8 +104,9 @@ class Azurite:
             self._tmp = None
 
 
-def start_azurite(timeout: float = 30.0, *, location: Path | None = None,
-                  ports: tuple[int, int, int] | None = None) -> Azurite:
+def start_azurite(
+    timeout: float = 30.0, *, location: Path | None = None, ports: tuple[int, int, int] | None = None
+) -> Azurite:
     """Start Azurite and wait until all three services accept connections.
 
     By default on free ports with its data in a fresh temp directory (removed by `stop`);
@@ -127,15 +128,34 @@ def start_azurite(timeout: float = 30.0, *, location: Path | None = None,
             ports = free_port(), free_port(), free_port()
     blob, queue, table = ports
     args = [
-        str(binary), "--location", str(location), "--silent", "--skipApiVersionCheck", "--disableTelemetry",
-        "--blobHost", "127.0.0.1", "--blobPort", str(blob),
-        "--queueHost", "127.0.0.1", "--queuePort", str(queue),
-        "--tableHost", "127.0.0.1", "--tablePort", str(table),
+        str(binary),
+        "--location",
+        str(location),
+        "--silent",
+        "--skipApiVersionCheck",
+        "--disableTelemetry",
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(blob),
+        "--queueHost",
+        "127.0.0.1",
+        "--queuePort",
+        str(queue),
+        "--tableHost",
+        "127.0.0.1",
+        "--tablePort",
+        str(table),
     ]
     log = open(location / "azurite.log", "ab")  # noqa: SIM115 - lives as long as the process
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=str(location),
-                               env={**os.environ, "AZURITE_ACCEPT_EULA": "true"},
-                               preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+    process = subprocess.Popen(
+        args,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=str(location),
+        env={**os.environ, "AZURITE_ACCEPT_EULA": "true"},
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+    )
     log.close()
     azurite = Azurite(process, location, blob, queue, table, tmp)
     deadline = time.monotonic() + timeout

@@ -27,27 +27,45 @@ def add_replay_command(subparsers: Any) -> None:
         "replay",
         help="replay recorded or deployed orchestration histories against the current code",
         description="Replay orchestration histories against the current orchestrator code, without running "
-                    "activities, and report the first nondeterminism of each. SOURCE is a recording (a devhost "
-                    "export, a list of DTFx events, or an HTTP API status payload with historyEvents) or a "
-                    "folder of them; --url checks every running instance of a deployed app instead (before "
-                    "a deploy). Exit code 0: all replay; 1: one or more diverge; 2: bad input or unreachable.",
+        "activities, and report the first nondeterminism of each. SOURCE is a recording (a devhost "
+        "export, a list of DTFx events, or an HTTP API status payload with historyEvents) or a "
+        "folder of them; --url checks every running instance of a deployed app instead (before "
+        "a deploy). Exit code 0: all replay; 1: one or more diverge; 2: bad input or unreachable.",
     )
     parser.add_argument("source", type=Path, nargs="?", help="a recording (JSON) or a folder of recordings")
-    parser.add_argument("--url", metavar="URL",
-                        help="the deployed app's Durable HTTP API base, e.g. "
-                             "https://APP.azurewebsites.net/runtime/webhooks/durabletask")
-    parser.add_argument("--code", metavar="KEY", default=os.environ.get("DURABLETASK_EXTENSION_KEY"),
-                        help="the app's durabletask_extension system key (default: $DURABLETASK_EXTENSION_KEY)")
+    parser.add_argument(
+        "--url",
+        metavar="URL",
+        help="the deployed app's Durable HTTP API base, e.g. "
+        "https://APP.azurewebsites.net/runtime/webhooks/durabletask",
+    )
+    parser.add_argument(
+        "--code",
+        metavar="KEY",
+        default=os.environ.get("DURABLETASK_EXTENSION_KEY"),
+        help="the app's durabletask_extension system key (default: $DURABLETASK_EXTENSION_KEY)",
+    )
     parser.add_argument("--task-hub", metavar="NAME", help="the task hub, when it is not the app's default")
     parser.add_argument("--page-size", type=int, default=100, metavar="N", help="instances per list request")
-    parser.add_argument("--version", metavar="V",
-                        help="the orchestration version to replay HTTP histories under (context.version; the "
-                             "HTTP API does not show it): the deployed defaultVersion, if the code branches on it")
-    parser.add_argument("--app", default="function_app", metavar="MODULE[:ATTR]",
-                        help="the module defining the app (default: function_app; its one FunctionApp/DFApp, "
-                             "whatever its name)")
-    parser.add_argument("--script-root", type=Path, default=None, metavar="DIR",
-                        help="directory to import the app from (default: the current directory)")
+    parser.add_argument(
+        "--version",
+        metavar="V",
+        help="the orchestration version to replay HTTP histories under (context.version; the "
+        "HTTP API does not show it): the deployed defaultVersion, if the code branches on it",
+    )
+    parser.add_argument(
+        "--app",
+        default="function_app",
+        metavar="MODULE[:ATTR]",
+        help="the module defining the app (default: function_app; its one FunctionApp/DFApp, whatever its name)",
+    )
+    parser.add_argument(
+        "--script-root",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="directory to import the app from (default: the current directory)",
+    )
     parser.set_defaults(func=run_replay)
 
 
@@ -119,8 +137,9 @@ def _replay_deployed(app: Any, args: argparse.Namespace) -> int:
 
     checked = diverged = errors = 0
     try:
-        for item in replay_deployed(app, args.url, args.code, task_hub=args.task_hub, page_size=args.page_size,
-                                    version=args.version):
+        for item in replay_deployed(
+            app, args.url, args.code, task_hub=args.task_hub, page_size=args.page_size, version=args.version
+        ):
             checked += 1
             errors += item.report is None
             diverged += item.report is not None and not item.report.ok

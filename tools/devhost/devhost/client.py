@@ -61,8 +61,9 @@ class TaskHubClient:
     store: Store
     versioning: Versioning = field(default_factory=Versioning)
 
-    async def start(self, name: str, input_text: str | None = None, instance_id: str | None = None,
-                    version: str | None = None) -> str:
+    async def start(
+        self, name: str, input_text: str | None = None, instance_id: str | None = None, version: str | None = None
+    ) -> str:
         """Start an orchestration; `input_text` is the stored input as JSON text.
 
         `version` (None: host.json's defaultVersion) is the instance's for life: `context.version`."""
@@ -76,13 +77,26 @@ class TaskHubClient:
         now = self.store.clock.now()
         execution_id = new_guid()
         generation = existing.generation + 1 if existing is not None else 0
-        start = h.execution_started(now, instance_id=iid, execution_id=execution_id, name=name, input_text=input_text,
-                                    generation=generation, version=self.versioning.version_for_new(version))
+        start = h.execution_started(
+            now,
+            instance_id=iid,
+            execution_id=execution_id,
+            name=name,
+            input_text=input_text,
+            generation=generation,
+            version=self.versioning.version_for_new(version),
+        )
         if tracing.active is not None:  # create_orchestration span; its context goes in ExecutionStarted
             tracing.active.new_orchestration(start)
         record = Instance(
-            instance_id=iid, name=name, runtime_status=RuntimeStatus.PENDING, execution_id=execution_id,
-            created_time=now, last_updated_time=now, input=input_text, generation=generation,
+            instance_id=iid,
+            name=name,
+            runtime_status=RuntimeStatus.PENDING,
+            execution_id=execution_id,
+            created_time=now,
+            last_updated_time=now,
+            input=input_text,
+            generation=generation,
             etag=existing.etag if existing is not None else None,
         )
         # DTFx order: the start message first, then the Pending row. If the dispatcher got
@@ -139,11 +153,13 @@ class TaskHubClient:
         """Run a failed instance again from its failure (failed tasks and children re-run)."""
         inst = await self._require(instance_id)
         if inst.runtime_status in (RuntimeStatus.COMPLETED, RuntimeStatus.CANCELED, RuntimeStatus.TERMINATED):
-            raise Gone(f"Instance '{instance_id}' is {inst.runtime_status.value}; only failed instances can be "
-                       "rewound.")
+            raise Gone(
+                f"Instance '{instance_id}' is {inst.runtime_status.value}; only failed instances can be rewound."
+            )
         if inst.runtime_status != RuntimeStatus.FAILED:
-            raise Conflict(f"Instance '{instance_id}' is {inst.runtime_status.value}; only failed instances can be "
-                           "rewound.")
+            raise Conflict(
+                f"Instance '{instance_id}' is {inst.runtime_status.value}; only failed instances can be rewound."
+            )
         await self._send(instance_id, h.execution_rewound(self.store.clock.now(), reason))
 
     async def get(self, instance_id: str, *, history: bool = False) -> Instance | None:
@@ -162,8 +178,9 @@ class TaskHubClient:
             )
         return await self.store.purge(instance_id)
 
-    async def signal_entity(self, name: str, key: str, operation: str, input_text: str | None, *,
-                            input_json: str | None = None) -> None:
+    async def signal_entity(
+        self, name: str, key: str, operation: str, input_text: str | None, *, input_json: str | None = None
+    ) -> None:
         """`input_text` is the operation input as JSON text (the entity decodes it), stored as a JSON string as
         the SDK's client sends it. `input_json` is stored as it is: the extension's HTTP API passes a raw JSON
         body encoded once (HttpApiHandler.cs 1077)."""

@@ -77,15 +77,17 @@ class Dispatcher:
         self.options = options or DispatcherOptions()
         self.activity_overrides: dict[str, ActivityImpl] = {k.lower(): v for k, v in (activity_overrides or {}).items()}
         self.on_finished = on_finished
-        self._executor = ThreadPoolExecutor(max_workers=self.options.max_concurrent_activities,
-                                            thread_name_prefix="devhost-activity")
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.options.max_concurrent_activities, thread_name_prefix="devhost-activity"
+        )
         # Orchestrator and entity steps call user code that is always sync (the SDK wraps it in a sync
         # handler), so they run on worker threads as the Python worker runs sync functions
         # (azure_functions_worker/dispatcher.py 664-674: run_in_executor on its ThreadPoolExecutor),
         # never on this loop: user code may block, or run its own loop (Runner.run_sync).
         # `_busy` keeps one step per instance at a time; each step works on its own Instance copy.
-        self._user_threads = ThreadPoolExecutor(max_workers=self.options.max_concurrent_orchestrations,
-                                                thread_name_prefix="devhost-orchestrator")
+        self._user_threads = ThreadPoolExecutor(
+            max_workers=self.options.max_concurrent_orchestrations, thread_name_prefix="devhost-orchestrator"
+        )
         self._orch_tasks: set[asyncio.Task[Any]] = set()
         self._activity_tasks: set[asyncio.Task[Any]] = set()
         self._busy: set[str] = set()
@@ -128,8 +130,7 @@ class Dispatcher:
         started = False
         free_orch = self.options.max_concurrent_orchestrations - len(self._orch_tasks)
         if free_orch > 0:
-            msgs = await self.store.dequeue("control", self.options.control_batch_size,
-                                          self.options.visibility_seconds)
+            msgs = await self.store.dequeue("control", self.options.control_batch_size, self.options.visibility_seconds)
             if msgs:
                 started = True
                 groups: dict[str, list[Message]] = defaultdict(list)
@@ -211,8 +212,12 @@ class Dispatcher:
         if sends:
             await self.store.enqueue(sends)
         if work:
-            log.info("devhost: re-running %d unfinished activit%s of %d instance(s)", len(work),
-                     "y" if len(work) == 1 else "ies", len({m.instance_id for m in work}))
+            log.info(
+                "devhost: re-running %d unfinished activit%s of %d instance(s)",
+                len(work),
+                "y" if len(work) == 1 else "ies",
+                len({m.instance_id for m in work}),
+            )
             self._run_local(work)
         return len(work)
 
@@ -222,9 +227,12 @@ class Dispatcher:
         Each is delivered (or, if its step fails, sent through the queue), so `recover` need not run
         the activity again (it would only produce a duplicate the engine drops)."""
         groups = [*self._waiting.values(), *self._in_process.values(), *self._redelivering.values()]
-        return {(m.instance_id, m.execution_id, int(m.event["TaskScheduledId"]))
-                for group in groups for m in group
-                if m.is_local and m.event["EventType"] in _ACTIVITY_RESULTS and "TaskScheduledId" in m.event}
+        return {
+            (m.instance_id, m.execution_id, int(m.event["TaskScheduledId"]))
+            for group in groups
+            for m in group
+            if m.is_local and m.event["EventType"] in _ACTIVITY_RESULTS and "TaskScheduledId" in m.event
+        }
 
     async def _child_outcome(self, parent: Instance, start: Message) -> Message | None:
         """For a sub-orchestration that already finished: its result for the parent (the one it sent
@@ -262,8 +270,12 @@ class Dispatcher:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
-            log.warning("devhost: %s; resumed every unfinished instance from storage (%d activit%s re-run)",
-                        why, rerun, "y" if rerun == 1 else "ies")
+            log.warning(
+                "devhost: %s; resumed every unfinished instance from storage (%d activit%s re-run)",
+                why,
+                rerun,
+                "y" if rerun == 1 else "ies",
+            )
             if not self._resume_again:
                 return
 
@@ -321,8 +333,11 @@ class Dispatcher:
             try:
                 progressed = await self.pump()
             except Exception as exc:  # storage hiccup: back off and retry, never die
-                log.warning("devhost: receiving work failed (%s); retrying in %.1fs",
-                            (str(exc).splitlines() or [type(exc).__name__])[0], delay)
+                log.warning(
+                    "devhost: receiving work failed (%s); retrying in %.1fs",
+                    (str(exc).splitlines() or [type(exc).__name__])[0],
+                    delay,
+                )
                 progressed = False
                 delay = min(delay * 2, 5.0)
                 self._outage = True
@@ -354,8 +369,7 @@ class Dispatcher:
             backlog, self._backlog = list(self._backlog), deque()
             self._spawn(self._background, self.store.abandon(backlog, delay_seconds=0))
         while self._orch_tasks or self._activity_tasks or self._background:
-            await asyncio.gather(*(self._orch_tasks | self._activity_tasks | self._background),
-                                 return_exceptions=True)
+            await asyncio.gather(*(self._orch_tasks | self._activity_tasks | self._background), return_exceptions=True)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -396,7 +410,8 @@ class Dispatcher:
             now = store.clock.now()
             if is_entity_id(iid):
                 eresult = await asyncio.get_running_loop().run_in_executor(
-                    self._user_threads, process_entity, self.app, inst, group, now)
+                    self._user_threads, process_entity, self.app, inst, group, now
+                )
                 if tracing.active is not None:
                     tracing.active.after_entity(group, eresult, time.perf_counter() - started)
                 self.stats["entity_operations"] += eresult.operations
@@ -411,7 +426,8 @@ class Dispatcher:
             spans = tracing.active
             old_start = spans.execution_started(inst) if spans is not None else None
             result = await asyncio.get_running_loop().run_in_executor(
-                self._user_threads, process_orchestration, self.app, inst, group, now, self.engine)
+                self._user_threads, process_orchestration, self.app, inst, group, now, self.engine
+            )
             if spans is not None:  # trace context into new events before they are sent and stored
                 spans.after_orchestration(old_start, result)
             self.stats["episodes"] += result.episodes
@@ -430,8 +446,7 @@ class Dispatcher:
                 # crash. (DTFx gets this for free: a result is a queue message before the
                 # orchestrator sees it, so a replay re-sends the same messages.)
                 done.engine.outbox = [m.to_json() for m in others]
-                await store.checkpoint(done, new_events_from=result.new_events_from,
-                                       history_reset=result.history_reset)
+                await store.checkpoint(done, new_events_from=result.new_events_from, history_reset=result.history_reset)
                 await store.enqueue(others)
                 if done.runtime_status.is_terminal:  # no later step of it clears the outbox
                     done.engine.outbox = []
@@ -439,10 +454,16 @@ class Dispatcher:
             else:
                 if others:
                     await store.enqueue(others)
-                if done is not None and (result.episodes or result.history_reset or done.buffered
-                                         or inst is None or done.engine != inst.engine):
-                    await store.checkpoint(done, new_events_from=result.new_events_from,
-                                           history_reset=result.history_reset)
+                if done is not None and (
+                    result.episodes
+                    or result.history_reset
+                    or done.buffered
+                    or inst is None
+                    or done.engine != inst.engine
+                ):
+                    await store.checkpoint(
+                        done, new_events_from=result.new_events_from, history_reset=result.history_reset
+                    )
             for text in result.new_warnings:  # about the user's code, once per instance (checkpointed)
                 log.warning("%s", text)
             if work:
@@ -491,8 +512,7 @@ class Dispatcher:
             if local:  # held here: they exist nowhere else until checkpointed
                 self._spawn(self._background, self._redeliver_later(iid, local))
             with contextlib.suppress(ServiceRequestError, OSError):
-                await self.store.abandon([m for m in group if not m.is_local],
-                                         delay_seconds=1.0)
+                await self.store.abandon([m for m in group if not m.is_local], delay_seconds=1.0)
         except Exception:
             log.exception("devhost: processing messages for %s failed", iid)
             try:  # e.g. a checkpoint whose answer was lost
@@ -511,23 +531,37 @@ class Dispatcher:
         scheduled, which run only after a checkpoint returns, are started now. The retried messages
         are then duplicates and dropped."""
         stored = await self.store.load(iid)
-        if cached is not None and cached[1] and (
-                stored is None or (stored.execution_id == cached[0] and len(stored.history) < cached[1])):
+        if (
+            cached is not None
+            and cached[1]
+            and (stored is None or (stored.execution_id == cached[0] and len(stored.history) < cached[1]))
+        ):
             restored = await self.store.resync()  # this host's copies are the truth: written back
-            log.warning("devhost: storage lost the last writes of %s (it held %d of %d history events); %s",
-                        iid, 0 if stored is None else len(stored.history), cached[1],
-                        "written back" if iid in restored else "not in this host's copies")
+            log.warning(
+                "devhost: storage lost the last writes of %s (it held %d of %d history events); %s",
+                iid,
+                0 if stored is None else len(stored.history),
+                cached[1],
+                "written back" if iid in restored else "not in this host's copies",
+            )
             self._request_resume("storage lost writes it had acknowledged")
             return
         if stored is None or not stored.history or stored.runtime_status.is_terminal or is_entity_id(iid):
             return
         if cached is not None and stored.execution_id == cached[0] and len(stored.history) <= cached[1]:
             return  # nothing of this work item landed
-        work = [m for m in pending_messages(stored) if m.queue == "work"
-                and (iid, stored.execution_id, int(m.event["EventId"])) not in self._running_work]
+        work = [
+            m
+            for m in pending_messages(stored)
+            if m.queue == "work" and (iid, stored.execution_id, int(m.event["EventId"])) not in self._running_work
+        ]
         if work:
-            log.info("devhost: the checkpoint of %s committed although it failed; running the %d activit%s "
-                     "it scheduled", iid, len(work), "y" if len(work) == 1 else "ies")
+            log.info(
+                "devhost: the checkpoint of %s committed although it failed; running the %d activit%s it scheduled",
+                iid,
+                len(work),
+                "y" if len(work) == 1 else "ies",
+            )
             self._expected[iid] += len(work)
             self._run_local(work)
 
@@ -555,8 +589,9 @@ class Dispatcher:
         """Local results that cannot be applied now go through the queue like any other."""
         if local:
             visible_at = self.store.clock.now() + timedelta(seconds=delay_seconds) if delay_seconds else None
-            await self.store.enqueue([Message(m.instance_id, m.event, execution_id=m.execution_id,
-                                              visible_at=visible_at) for m in local])
+            await self.store.enqueue(
+                [Message(m.instance_id, m.event, execution_id=m.execution_id, visible_at=visible_at) for m in local]
+            )
             queued = [m.answers for m in local if m.answers is not None and m.answers.origin == "queue"]
             if queued:
                 await self.store.ack(queued)
@@ -573,8 +608,12 @@ class Dispatcher:
         poison = [m for m in group if m.dequeue_count >= self.options.max_dequeue_count]
         retry = [m for m in group if m.dequeue_count < self.options.max_dequeue_count]
         if poison:
-            log.error("devhost: %d poison message(s) set aside after %d attempts: %s", len(poison),
-                      self.options.max_dequeue_count, ", ".join(m.id for m in poison))
+            log.error(
+                "devhost: %d poison message(s) set aside after %d attempts: %s",
+                len(poison),
+                self.options.max_dequeue_count,
+                ", ".join(m.id for m in poison),
+            )
             await self.store.poison(poison)
         if retry:
             await self.store.abandon(retry, delay_seconds=min(2 ** max(m.dequeue_count for m in retry), 600))
@@ -600,10 +639,16 @@ class Dispatcher:
             self._deliver(msg.instance_id, [result])
             # One line per activity execution, in the same shape as the server's function lines.
             failed = completion["EventType"] == EventType.TASK_FAILED
-            log.info("Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms, InstanceId=%s, TaskId=%s)%s",
-                     msg.event.get("Name"), "Failed" if failed else "Succeeded", msg.id,
-                     (time.perf_counter() - started) * 1000, msg.instance_id, msg.event.get("EventId"),
-                     f": {completion.get('Reason')}\n{completion.get('Details') or ''}".rstrip() if failed else "")
+            log.info(
+                "Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms, InstanceId=%s, TaskId=%s)%s",
+                msg.event.get("Name"),
+                "Failed" if failed else "Succeeded",
+                msg.id,
+                (time.perf_counter() - started) * 1000,
+                msg.instance_id,
+                msg.event.get("EventId"),
+                f": {completion.get('Reason')}\n{completion.get('Details') or ''}".rstrip() if failed else "",
+            )
         except Exception:
             self._running_work.discard(key)
             log.exception("devhost: activity work item %s failed", msg.id)
@@ -616,9 +661,13 @@ class Dispatcher:
         """Our own work failed inside devhost (not in the activity): back off, then try again."""
         msg.dequeue_count += 1
         if msg.dequeue_count >= self.options.max_dequeue_count:
-            log.error("devhost: activity %s of %s failed %d times inside devhost; it runs again when "
-                      "the host restarts", msg.event.get("Name"), msg.instance_id, msg.dequeue_count)
+            log.error(
+                "devhost: activity %s of %s failed %d times inside devhost; it runs again when the host restarts",
+                msg.event.get("Name"),
+                msg.instance_id,
+                msg.dequeue_count,
+            )
             self.poisoned.append(msg)
             return
-        await asyncio.sleep(min(2 ** msg.dequeue_count * 0.1, 30))
+        await asyncio.sleep(min(2**msg.dequeue_count * 0.1, 30))
         self._run_local([msg])

@@ -53,11 +53,19 @@ def _log_failed_operation(entity_id: str, request: dict[str, Any], error: Any, d
     of `str(e)`) and input redacted to their lengths as on Azure by default; devhost adds the error itself on
     a continuation line, since locally nobody else would ever hear of a failed signal."""
     name, _key = parse_entity_id(entity_id)
-    log.error("%s: Function '%s (Entity)' failed '%s' operation %s after %sms with exception %s. Input: %s. "
-              "IsReplay: False.\n  devhost: the operation (%s) raised: %s", entity_id, name, request.get("op") or "",
-              request.get("id") or "", duration if isinstance(duration, int | float) else 0, _redacted(error),
-              _redacted(request.get("input")),
-              "signal" if request.get("signal") else f"call from {request.get('parent')}", _error_text(error))
+    log.error(
+        "%s: Function '%s (Entity)' failed '%s' operation %s after %sms with exception %s. Input: %s. "
+        "IsReplay: False.\n  devhost: the operation (%s) raised: %s",
+        entity_id,
+        name,
+        request.get("op") or "",
+        request.get("id") or "",
+        duration if isinstance(duration, int | float) else 0,
+        _redacted(error),
+        _redacted(request.get("input")),
+        "signal" if request.get("signal") else f"call from {request.get('parent')}",
+        _error_text(error),
+    )
 
 
 def _error_text(error: Any) -> str:
@@ -132,9 +140,14 @@ def process_entity(
         except Exception as exc:  # the whole batch failed (e.g. an operation without a name)
             # Azure (inferred: ExecuteOutOfProcBatch, AbortOnInternalError) would not commit the batch
             # and retry it forever, callers never answered; devhost answers each caller with the error.
-            log.error("devhost: the operation batch of entity %s failed as a whole (%s: %s); its state is "
-                      "unchanged and each caller gets the error. On Azure this batch would be retried "
-                      "without end and callers would never get a reply.", entity_id, type(exc).__name__, exc)
+            log.error(
+                "devhost: the operation batch of entity %s failed as a whole (%s: %s); its state is "
+                "unchanged and each caller gets the error. On Azure this batch would be retried "
+                "without end and callers would never get a reply.",
+                entity_id,
+                type(exc).__name__,
+                exc,
+            )
             outcomes = [(True, json.dumps(f"{type(exc).__name__}: {exc}")) for _ in requests]
             batch_failed = True
         else:

@@ -75,8 +75,14 @@ def cut_index(history: list[Event], at_event: int) -> int:
     return 0
 
 
-def build_fork(app: AppIndex, original: Instance, at_event: int, new_instance_id: str, now_text: str,
-               options: EngineOptions | None = None) -> Fork:
+def build_fork(
+    app: AppIndex,
+    original: Instance,
+    at_event: int,
+    new_instance_id: str,
+    now_text: str,
+    options: EngineOptions | None = None,
+) -> Fork:
     """Build the fork of `original` (loaded with its history) at `at_event`. Pure: no I/O.
 
     `now_text` (an ISO timestamp) becomes the fork's created time. Raises ForkError."""
@@ -90,11 +96,19 @@ def build_fork(app: AppIndex, original: Instance, at_event: int, new_instance_id
     rewritten = []
     for ev in prefix:
         if ev["EventType"] == EventType.EXECUTION_STARTED:
-            ev = {**ev, "OrchestrationInstance": {"InstanceId": new_instance_id, "ExecutionId": execution_id},
-                  "ParentInstance": None}
+            ev = {
+                **ev,
+                "OrchestrationInstance": {"InstanceId": new_instance_id, "ExecutionId": execution_id},
+                "ParentInstance": None,
+            }
         rewritten.append(ev)
-    rec = Recording(format=FULL, events=[{**ev, "IsPlayed": False} for ev in rewritten],
-                    instance_id=new_instance_id, name=original.name, execution_id=execution_id)
+    rec = Recording(
+        format=FULL,
+        events=[{**ev, "IsPlayed": False} for ev in rewritten],
+        instance_id=new_instance_id,
+        name=original.name,
+        execution_id=execution_id,
+    )
     replayer = FullReplayer(app, options or EngineOptions(), rec)
     try:
         replayer.run()
@@ -104,8 +118,11 @@ def build_fork(app: AppIndex, original: Instance, at_event: int, new_instance_id
     if inst is None:
         raise ForkError("The history before the cut has no ExecutionStarted.")
     if inst.runtime_status.is_terminal:
-        raise ForkError(f"Up to the cut the current code already ends the orchestration "
-                        f"({inst.runtime_status.value}); pick an earlier event.", 409)
+        raise ForkError(
+            f"Up to the cut the current code already ends the orchestration "
+            f"({inst.runtime_status.value}); pick an earlier event.",
+            409,
+        )
     _keep_finished_children(inst, prefix)
     now = h.parse_ts(now_text)
     inst.created_time = inst.last_updated_time = now
@@ -123,10 +140,16 @@ def _keep_finished_children(inst: Instance, prefix: list[Event]) -> None:
     (e.g. `{instanceId}:wave:1`); those instances never ran. The engine matches sub-orchestrations by
     name, not id, so restoring the recorded ids is safe. Unfinished ones keep the new id: they are started
     again under it (see `pending_messages`)."""
-    recorded = {ev.get("EventId"): ev.get("InstanceId") for ev in prefix
-                if ev["EventType"] == EventType.SUB_ORCHESTRATION_CREATED}
-    finished = {ev.get("TaskScheduledId") for ev in inst.history if ev["EventType"] in
-                (EventType.SUB_ORCHESTRATION_COMPLETED, EventType.SUB_ORCHESTRATION_FAILED)}
+    recorded = {
+        ev.get("EventId"): ev.get("InstanceId")
+        for ev in prefix
+        if ev["EventType"] == EventType.SUB_ORCHESTRATION_CREATED
+    }
+    finished = {
+        ev.get("TaskScheduledId")
+        for ev in inst.history
+        if ev["EventType"] in (EventType.SUB_ORCHESTRATION_COMPLETED, EventType.SUB_ORCHESTRATION_FAILED)
+    }
     for i, ev in enumerate(inst.history):
         seq = ev.get("EventId")
         if ev["EventType"] == EventType.SUB_ORCHESTRATION_CREATED and seq in finished and recorded.get(seq):
@@ -148,17 +171,31 @@ def pending_messages(inst: Instance) -> list[Message]:
         elif t == EventType.TIMER_CREATED:
             if (EventType.TIMER_FIRED, seq) not in done:
                 fire_at = h.parse_ts(ev["FireAt"])
-                out.append(Message(iid, h.timer_fired(fire_at, int(ev["EventId"]), fire_at), execution_id=exec_id,
-                                   visible_at=fire_at, sender=iid))
+                out.append(
+                    Message(
+                        iid,
+                        h.timer_fired(fire_at, int(ev["EventId"]), fire_at),
+                        execution_id=exec_id,
+                        visible_at=fire_at,
+                        sender=iid,
+                    )
+                )
         elif t == EventType.SUB_ORCHESTRATION_CREATED:
-            if ((EventType.SUB_ORCHESTRATION_COMPLETED, seq) not in done
-                    and (EventType.SUB_ORCHESTRATION_FAILED, seq) not in done):
+            if (EventType.SUB_ORCHESTRATION_COMPLETED, seq) not in done and (
+                EventType.SUB_ORCHESTRATION_FAILED,
+                seq,
+            ) not in done:
                 out.append(_child_start(inst, ev))
         elif t == EventType.EVENT_SENT and ev.get("Input"):
             request = parse_request(ev["Input"])
             if request is not None and not request.get("signal") and request.get("id") not in responses:
-                out.append(Message(str(ev.get("InstanceId") or ""), h.event_raised(h.parse_ts(ev["Timestamp"]), "op",
-                                                                                     ev["Input"]), sender=iid))
+                out.append(
+                    Message(
+                        str(ev.get("InstanceId") or ""),
+                        h.event_raised(h.parse_ts(ev["Timestamp"]), "op", ev["Input"]),
+                        sender=iid,
+                    )
+                )
     return out
 
 
@@ -166,19 +203,29 @@ def _child_start(inst: Instance, ev: Event) -> Message:
     """The ExecutionStarted the engine sends for a sub-orchestration (as `_schedule_sub` builds it)."""
     seq = int(ev["EventId"])
     child = str(ev.get("InstanceId") or "")
-    parent = {"OrchestrationInstance": {"InstanceId": inst.instance_id, "ExecutionId": inst.execution_id},
-              "Name": inst.name, "Version": version_of(inst.history), "TaskScheduleId": seq}
+    parent = {
+        "OrchestrationInstance": {"InstanceId": inst.instance_id, "ExecutionId": inst.execution_id},
+        "Name": inst.name,
+        "Version": version_of(inst.history),
+        "TaskScheduleId": seq,
+    }
     child_exec = uuid.uuid5(ENTITY_REQUEST_NS, f"{inst.instance_id}|{inst.execution_id}|{seq}|child").hex
     input_text = ev.get("Input")
-    start = h.execution_started(h.parse_ts(ev["Timestamp"]), instance_id=child, execution_id=child_exec,
-                                name=str(ev.get("Name") or ""),
-                                input_text=json.dumps(input_text) if input_text is not None else None, parent=parent,
-                                version=ev.get("Version") or None)
+    start = h.execution_started(
+        h.parse_ts(ev["Timestamp"]),
+        instance_id=child,
+        execution_id=child_exec,
+        name=str(ev.get("Name") or ""),
+        input_text=json.dumps(input_text) if input_text is not None else None,
+        parent=parent,
+        version=ev.get("Version") or None,
+    )
     return Message(child, start, execution_id=child_exec, sender=inst.instance_id)
 
 
-async def fork_instance(client: TaskHubClient, instance_id: str, at_event: int,
-                        new_instance_id: str | None = None) -> tuple[str, Fork]:
+async def fork_instance(
+    client: TaskHubClient, instance_id: str, at_event: int, new_instance_id: str | None = None
+) -> tuple[str, Fork]:
     """Load `instance_id`, build its fork at `at_event`, store it, then send its pending messages.
 
     The record is created before its messages are sent, so no completion can arrive for an instance
@@ -192,8 +239,9 @@ async def fork_instance(client: TaskHubClient, instance_id: str, at_event: int,
         raise ForkError(f"An instance with ID '{new_id}' already exists; pick another newInstanceId.", 409)
     now_text = h.format_ts(client.store.clock.now())
     # The replay runs user code: on a worker thread, as every orchestrator step (dispatcher.py), never on this loop.
-    fork = await asyncio.get_running_loop().run_in_executor(None, build_fork, client.app, original, at_event,
-                                                            new_id, now_text)
+    fork = await asyncio.get_running_loop().run_in_executor(
+        None, build_fork, client.app, original, at_event, new_id, now_text
+    )
     if fork.instance is None:
         await client.start(original.name, original.input, new_id, version=version_of(original.history))
         return new_id, fork

@@ -67,9 +67,15 @@ class OrchestrationStatus:
         if isinstance(raw_input, str):  # started through the SDK client: JSON text inside a string
             raw_input = parse_json_text(raw_input)
         return cls(
-            instance_id=inst.instance_id, name=inst.name, runtime_status=inst.runtime_status, input=raw_input,
-            output=parse_json_text(inst.output), custom_status=parse_json_text(inst.custom_status),
-            created_time=inst.created_time, last_updated_time=inst.last_updated_time, history=list(inst.history),
+            instance_id=inst.instance_id,
+            name=inst.name,
+            runtime_status=inst.runtime_status,
+            input=raw_input,
+            output=parse_json_text(inst.output),
+            custom_status=parse_json_text(inst.custom_status),
+            created_time=inst.created_time,
+            last_updated_time=inst.last_updated_time,
+            history=list(inst.history),
         )
 
 
@@ -100,7 +106,10 @@ class DurableHarness:
         self.clock = VirtualClock(start_time)
         self.store = MemoryStore(self.clock)
         self.dispatcher = Dispatcher(
-            self.index, self.store, engine=engine, activity_overrides=activities,
+            self.index,
+            self.store,
+            engine=engine,
+            activity_overrides=activities,
             options=DispatcherOptions(max_concurrent_activities=max_concurrent_activities),
         )
         self.client = TaskHubClient(self.index, self.store, versioning or Versioning())
@@ -116,8 +125,9 @@ class DurableHarness:
         return self.clock.peek()
 
     # -------------------------------------------------------------- async
-    async def astart(self, name: str, input: Any = None, instance_id: str | None = None,
-                     version: str | None = None) -> str:
+    async def astart(
+        self, name: str, input: Any = None, instance_id: str | None = None, version: str | None = None
+    ) -> str:
         """Start like `client.start_new(name, instance_id, input, version)` does."""
         text = None if input is None else json.dumps(to_json_text(input))
         return await self.client.start(name, text, instance_id, version=version)
@@ -248,15 +258,16 @@ class DurableHarness:
         return self._sync(self.astatus(instance_id))
 
     @overload
-    def run(self, instance_id: str, *, timeout: timedelta | None = None,
-            auto_advance: bool = True) -> OrchestrationStatus: ...
+    def run(
+        self, instance_id: str, *, timeout: timedelta | None = None, auto_advance: bool = True
+    ) -> OrchestrationStatus: ...
 
     @overload
-    def run(self, instance_id: None = None, *, timeout: timedelta | None = None,
-            auto_advance: bool = True) -> None: ...
+    def run(self, instance_id: None = None, *, timeout: timedelta | None = None, auto_advance: bool = True) -> None: ...
 
-    def run(self, instance_id: str | None = None, *, timeout: timedelta | None = None,
-            auto_advance: bool = True) -> OrchestrationStatus | None:
+    def run(
+        self, instance_id: str | None = None, *, timeout: timedelta | None = None, auto_advance: bool = True
+    ) -> OrchestrationStatus | None:
         """`arun`: the instance's status when one is named (typed so tests need no None check)."""
         if instance_id is None:
             return self._sync(self.arun(None, timeout=timeout, auto_advance=auto_advance))

@@ -229,15 +229,25 @@ def execution_resumed(now: datetime, reason: str | None) -> Event:
 
 
 def execution_rewound(now: datetime, reason: str | None) -> Event:
-    return _event(EventType.EXECUTION_REWOUND, now, Reason=reason, ParentExecutionId=None, InstanceId=None,
-                  ParentTraceContext=None)
+    return _event(
+        EventType.EXECUTION_REWOUND,
+        now,
+        Reason=reason,
+        ParentExecutionId=None,
+        InstanceId=None,
+        ParentTraceContext=None,
+    )
 
 
 def rewound(event: Event) -> Event:
     """What rewind turns a failure (and what it refers to) into: a GenericEvent the SDK ignores."""
     return {
-        "EventType": int(EventType.GENERIC), "EventId": -1, "IsPlayed": event.get("IsPlayed", False),
-        "Timestamp": event["Timestamp"], "Data": None, "Reason": f"Rewound: {event_name(event)}",
+        "EventType": int(EventType.GENERIC),
+        "EventId": -1,
+        "IsPlayed": event.get("IsPlayed", False),
+        "Timestamp": event["Timestamp"],
+        "Data": None,
+        "Reason": f"Rewound: {event_name(event)}",
     }
 
 

@@ -94,8 +94,13 @@ class AppIndex:
                 name = function_name
                 table = index.others
             info = FunctionInfo(
-                name=name, function_name=function_name, kind=ttype, handler=handler,
-                trigger_param=trigger.get("name", ""), bindings=bindings, function=fn,
+                name=name,
+                function_name=function_name,
+                kind=ttype,
+                handler=handler,
+                trigger_param=trigger.get("name", ""),
+                bindings=bindings,
+                function=fn,
             )
             key = name.lower()
             if key in table:

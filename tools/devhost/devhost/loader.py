@@ -67,8 +67,7 @@ def run_sdk_host_json_checks(script_root: Path) -> None:
             if callable(func):
                 func()
     except Exception as exc:  # noqa: BLE001 - JSONDecodeError, OSError, ...
-        raise AppLoadError(f"host.json: azure-functions-durable cannot read it ({type(exc).__name__}: {exc})") \
-            from None
+        raise AppLoadError(f"host.json: azure-functions-durable cannot read it ({type(exc).__name__}: {exc})") from None
     finally:
         os.chdir(cwd)
 
@@ -80,8 +79,9 @@ def _import_error_line(exc: BaseException, path: Path) -> str:
         where = f" ({os.path.relpath(exc.filename, root)}:{exc.lineno})"
         return f"{path.name} failed to import: SyntaxError: {exc.msg}{where}"
     frames = traceback.extract_tb(exc.__traceback__)
-    user = [f for f in frames if f.filename.startswith(root + os.sep)
-            and f"{os.sep}site-packages{os.sep}" not in f.filename]
+    user = [
+        f for f in frames if f.filename.startswith(root + os.sep) and f"{os.sep}site-packages{os.sep}" not in f.filename
+    ]
     where = f" ({os.path.relpath(user[-1].filename, root)}:{user[-1].lineno})" if user else ""
     return f"{path.name} failed to import: {type(exc).__name__}: {exc}{where}"
 
@@ -93,15 +93,20 @@ def find_function_app(module: ModuleType, file_name: str = "function_app.py") ->
     under two names is two instances."""
     from azure.functions import FunctionRegister
 
-    found = [(name, value) for name in module.__dir__()
-             if isinstance(value := getattr(module, name, None), FunctionRegister)]
+    found = [
+        (name, value) for name in module.__dir__() if isinstance(value := getattr(module, name, None), FunctionRegister)
+    ]
     if not found:
-        raise AppLoadError(f"{file_name} defines no function app: the worker needs one top-level "
-                           "func.FunctionApp / df.DFApp instance (any variable name)")
+        raise AppLoadError(
+            f"{file_name} defines no function app: the worker needs one top-level "
+            "func.FunctionApp / df.DFApp instance (any variable name)"
+        )
     if len(found) > 1:
         names = ", ".join(f"{name} ({type(value).__name__})" for name, value in found)
-        raise AppLoadError(f"{file_name} defines more than one function app: {names}; the worker accepts "
-                           "exactly one top-level FunctionRegister instance (register the others as Blueprints)")
+        raise AppLoadError(
+            f"{file_name} defines more than one function app: {names}; the worker accepts "
+            "exactly one top-level FunctionRegister instance (register the others as Blueprints)"
+        )
     return found[0][1]
 
 

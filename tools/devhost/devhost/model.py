@@ -48,16 +48,35 @@ class RetryState:
     timer: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "input": self.input, "iid": self.iid, "first": self.first,
-                "coef": self.coef, "max_interval": self.max_interval, "max": self.max, "attempt": self.attempt,
-                "current": self.current, "timer": self.timer}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "input": self.input,
+            "iid": self.iid,
+            "first": self.first,
+            "coef": self.coef,
+            "max_interval": self.max_interval,
+            "max": self.max,
+            "attempt": self.attempt,
+            "current": self.current,
+            "timer": self.timer,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RetryState:
-        return cls(kind=data["kind"], name=data.get("name") or "", input=data.get("input"), iid=data.get("iid"),
-                   first=int(data["first"]), coef=float(data["coef"]), max_interval=data.get("max_interval"),
-                   max=int(data["max"]), attempt=int(data["attempt"]), current=int(data["current"]),
-                   timer=None if data.get("timer") is None else int(data["timer"]))
+        return cls(
+            kind=data["kind"],
+            name=data.get("name") or "",
+            input=data.get("input"),
+            iid=data.get("iid"),
+            first=int(data["first"]),
+            coef=float(data["coef"]),
+            max_interval=data.get("max_interval"),
+            max=int(data["max"]),
+            attempt=int(data["attempt"]),
+            current=int(data["current"]),
+            timer=None if data.get("timer") is None else int(data["timer"]),
+        )
 
 
 @dataclass
@@ -121,9 +140,18 @@ class EngineState:
         )
 
     def copy(self) -> EngineState:
-        return EngineState(self.next_id, list(self.ids), self.played, self.last_os, list(self.msgs),
-                           list(self.rewound), {k: copy.copy(r) for k, r in self.retries.items()},
-                           list(self.warned), list(self.handled), list(self.outbox))
+        return EngineState(
+            self.next_id,
+            list(self.ids),
+            self.played,
+            self.last_os,
+            list(self.msgs),
+            list(self.rewound),
+            {k: copy.copy(r) for k, r in self.retries.items()},
+            list(self.warned),
+            list(self.handled),
+            list(self.outbox),
+        )
 
 
 @dataclass
@@ -219,16 +247,28 @@ class Message:
 
     def to_json(self) -> dict[str, Any]:
         """What an outbox keeps of a message to send (see `EngineState.outbox`)."""
-        return {"id": self.id, "instance_id": self.instance_id, "event": self.event, "queue": self.queue,
-                "execution_id": self.execution_id, "sender": self.sender,
-                "visible_at": None if self.visible_at is None else self.visible_at.isoformat()}
+        return {
+            "id": self.id,
+            "instance_id": self.instance_id,
+            "event": self.event,
+            "queue": self.queue,
+            "execution_id": self.execution_id,
+            "sender": self.sender,
+            "visible_at": None if self.visible_at is None else self.visible_at.isoformat(),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Message:
         visible_at = data.get("visible_at")
-        return cls(data["instance_id"], data["event"], queue=data.get("queue", "control"),
-                   execution_id=data.get("execution_id"), sender=data.get("sender"), id=data["id"],
-                   visible_at=None if visible_at is None else datetime.fromisoformat(visible_at))
+        return cls(
+            data["instance_id"],
+            data["event"],
+            queue=data.get("queue", "control"),
+            execution_id=data.get("execution_id"),
+            sender=data.get("sender"),
+            id=data["id"],
+            visible_at=None if visible_at is None else datetime.fromisoformat(visible_at),
+        )
 
     @property
     def is_local(self) -> bool:

@@ -50,8 +50,12 @@ OPEN_TASK_TYPES = frozenset({EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATI
 # most (DTFx: dequeue count 10), in case its client failed before writing the Pending row.
 _MAX_START_DEFERRALS = 10
 CONTROL_EVENTS = frozenset(
-    {EventType.EXECUTION_TERMINATED, EventType.EXECUTION_SUSPENDED, EventType.EXECUTION_RESUMED,
-     EventType.EXECUTION_REWOUND}
+    {
+        EventType.EXECUTION_TERMINATED,
+        EventType.EXECUTION_SUSPENDED,
+        EventType.EXECUTION_RESUMED,
+        EventType.EXECUTION_REWOUND,
+    }
 )
 
 
@@ -229,8 +233,11 @@ class OrchestrationStep:
                     batch = self._take_batch(queue, [first])
                     queue = self._episode(batch, queue)
                 continue
-            if not inst.history and t != EventType.EXECUTION_STARTED and not any(
-                    ev["EventType"] == EventType.EXECUTION_STARTED for ev in queue):
+            if (
+                not inst.history
+                and t != EventType.EXECUTION_STARTED
+                and not any(ev["EventType"] == EventType.EXECUTION_STARTED for ev in queue)
+            ):
                 # IsExecutableInstance (AzureStorageOrchestrationService.cs 1038-1060, 782-830): a work item
                 # for an orchestration without ExecutionStarted, in its history or among its messages, is
                 # discarded whole; the instance is not created (only entities auto-start).
@@ -269,13 +276,19 @@ class OrchestrationStep:
         if versioning.mismatch(version) != FailureStrategy.REJECT:
             return False
         self.result.deferred.extend(messages)
-        name = inst.name if inst is not None else next(
-            (m.event.get("Name") for m in messages if m.event["EventType"] == EventType.EXECUTION_STARTED), "")
+        name = (
+            inst.name
+            if inst is not None
+            else next(
+                (m.event.get("Name") for m in messages if m.event["EventType"] == EventType.EXECUTION_STARTED), ""
+            )
+        )
         self.result.version_rejected = (
             f"orchestration {name} ({messages[0].instance_id if messages else ''}) has version {version!r}, which "
             f"this host does not run (defaultVersion {versioning.default_version!r}, versionMatchStrategy "
             f"{versioning.match.value}); its work is left for a host that does (versionFailureStrategy Reject) "
-            "and tried again with back-off")
+            "and tried again with back-off"
+        )
         return True
 
     def _rewind(self, ev: Event) -> Event:
@@ -285,20 +298,25 @@ class OrchestrationStep:
         they are scheduled again under their old sequence numbers. Failed children are
         rewound too. Returns the event that opens the episode."""
         inst = self.inst
-        failed = {e["TaskScheduledId"] for e in inst.history
-                  if e["EventType"] in (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_FAILED)}
+        failed = {
+            e["TaskScheduledId"]
+            for e in inst.history
+            if e["EventType"] in (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_FAILED)
+        }
         again: list[int] = []
         for i, e in enumerate(inst.history):
             t = e["EventType"]
             undo = t in (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_FAILED) or (
-                t == EventType.EXECUTION_COMPLETED)
+                t == EventType.EXECUTION_COMPLETED
+            )
             if t in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_CREATED) and e["EventId"] in failed:
                 undo = True
                 again.append(e["EventId"])
                 if t == EventType.SUB_ORCHESTRATION_CREATED:
                     child = e.get("InstanceId") or ""
-                    self.result.outbound.append(Message(child, h.execution_rewound(self.now, ev.get("Reason")),
-                                                        sender=inst.instance_id))
+                    self.result.outbound.append(
+                        Message(child, h.execution_rewound(self.now, ev.get("Reason")), sender=inst.instance_id)
+                    )
             if undo:
                 inst.history[i] = h.rewound(e)
         inst.engine.rewound = sorted(set(inst.engine.rewound) | set(again))
@@ -391,13 +409,19 @@ class OrchestrationStep:
             generation = int(ev.get("Generation") or 0)
             if not inst.history and inst.runtime_status == RuntimeStatus.PENDING:
                 # Another client's start won the Pending row: this one never runs.
-                self.result.dropped.append((msg, f"start of execution {execution_id} lost to the Pending "
-                                                 f"execution {inst.execution_id}"))
+                self.result.dropped.append(
+                    (msg, f"start of execution {execution_id} lost to the Pending execution {inst.execution_id}")
+                )
                 return None
             if inst.runtime_status.is_terminal and inst.history:
                 if generation <= inst.generation or msg.dequeue_count >= _MAX_START_DEFERRALS:
-                    self.result.dropped.append((msg, f"stale ExecutionStarted (generation {generation}) for an "
-                                                     f"instance that is already {inst.runtime_status.value}"))
+                    self.result.dropped.append(
+                        (
+                            msg,
+                            f"stale ExecutionStarted (generation {generation}) for an "
+                            f"instance that is already {inst.runtime_status.value}",
+                        )
+                    )
                     return None
                 # A restart whose client has not written its Pending row yet: wait for the row.
                 self.result.deferred.append(msg)
@@ -579,8 +603,9 @@ class OrchestrationStep:
             still_open = self._open_tasks(flat)
             if still_open:
                 # TaskOrchestrationExecutor.cs 153-172: the execution ends only once no task is open.
-                self._warn_open(still_open, "failed" if "error" in state else "continued as new" if cont
-                                else "returned")
+                self._warn_open(
+                    still_open, "failed" if "error" in state else "continued as new" if cont else "returned"
+                )
                 hist.append(h.orchestrator_completed(self.now))
                 return rest
         if "error" in state:
@@ -706,13 +731,15 @@ class OrchestrationStep:
             elif found is Severity.WARNING:
                 self._warn_nondeterminism(
                     f"at sequence number {seq} the history recorded {describe.scheduled(ev)}, but the orchestrator now "
-                    f"produced {describe.action(replayed[k])}")
+                    f"produced {describe.action(replayed[k])}"
+                )
         layout = [not _takes_number(a) for a in flat[: len(ids)]]
         if [seq is None for seq in ids[: len(layout)]] != layout or len(flat) < len(ids):
             old = ", ".join("wait" if seq is None else str(seq) for seq in ids)
             self._warn_nondeterminism(
                 "the external-event waits moved or were removed (action order recorded: "
-                f"{old}; now: {', '.join(describe.action(a) for a in flat[: len(ids)]) or 'nothing'})")
+                f"{old}; now: {', '.join(describe.action(a) for a in flat[: len(ids)]) or 'nothing'})"
+            )
             # Realign the numbers with the replayed actions, as DTFx does by sequence number alone.
             realigned: list[int | None] = []
             left = iter(numbered)
@@ -756,15 +783,19 @@ class OrchestrationStep:
                 at = where.get(seq) if seq is not None else None
                 if seq is None or at is None or (reach is not None and at > reach):
                     continue
-                if blocker is None or action_type(blocker) != ActionType.WAIT_FOR_EXTERNAL_EVENT or (
-                        hist[at]["EventType"] == EventType.TIMER_CREATED):
+                if (
+                    blocker is None
+                    or action_type(blocker) != ActionType.WAIT_FOR_EXTERNAL_EVENT
+                    or (hist[at]["EventType"] == EventType.TIMER_CREATED)
+                ):
                     continue  # only a wait in front is pinned; the SDK's long-timer parts come out of order
                 waiting = describe.action(blocker)
                 moved = "the external-event waits moved"  # not a warning after all: this one fails
                 self.result.warnings = [w for w in self.result.warnings if moved not in w]
                 self.result.new_warnings = [w for w in self.result.new_warnings if moved not in w]
-                self._nondeterminism(seq, describe.scheduled(hist[at]),
-                                     f"nothing there yet (it comes only after {waiting} finishes)")
+                self._nondeterminism(
+                    seq, describe.scheduled(hist[at]), f"nothing there yet (it comes only after {waiting} finishes)"
+                )
             if reach is None:
                 continue
             done = shim._finished(action, start)
@@ -778,7 +809,8 @@ class OrchestrationStep:
         self._warn(
             f"devhost: orchestration '{inst.name}' ({inst.instance_id}) replayed differently from its history: "
             f"{text}. Azure does not detect this (DTFx compares only the kind and name of each numbered task) and "
-            "carries on; devhost carries on too.")
+            "carries on; devhost carries on too."
+        )
 
     def _warn(self, text: str, key: str | None = None) -> None:
         """A warning about the user's code: in the result every time, for the log once per instance."""
@@ -840,13 +872,15 @@ class OrchestrationStep:
                     f"devhost: orchestration '{self.inst.name}' ({self.inst.instance_id}) called "
                     f"{describe.action(action)} with max_number_of_attempts "
                     f"{(action.get('retryOptions') or {}).get('maxNumberOfAttempts')}: as on Azure, nothing is "
-                    "scheduled (RetryInterceptor.cs 57 makes no attempt) and the task never completes.")
+                    "scheduled (RetryInterceptor.cs 57 makes no attempt) and the task never completes."
+                )
                 continue
             if t != ActionType.CONTINUE_AS_NEW and invoked >= self.opts.max_actions:
                 # DurableOrchestrationContext.cs 1209-1214 (IncrementActionsOrThrowException).
                 raise _ActionRefused(
                     f"Maximum amount of orchestration actions ({self.opts.max_actions}) has been reached. This value "
-                    "can be configured in host.json file as MaxOrchestrationActions.")
+                    "can be configured in host.json file as MaxOrchestrationActions."
+                )
             seq = self._next_id()
             ids.append(seq)
             invoked += 1
@@ -865,7 +899,8 @@ class OrchestrationStep:
             name = action.get("functionName") or ""
             if self.app.activity(name) is None:
                 raise _ActionRefused(
-                    f"The function '{name}' doesn't exist, is disabled, or is not an activity function.")
+                    f"The function '{name}' doesn't exist, is disabled, or is not an activity function."
+                )
             self._schedule_activity(name, action.get("input"), seq, now)
             if t == ActionType.CALL_ACTIVITY_WITH_RETRY:
                 self._start_retry(seq, "activity", action)
@@ -873,7 +908,8 @@ class OrchestrationStep:
             name = action.get("functionName") or ""
             if self.app.orchestrator(name) is None:
                 raise _ActionRefused(
-                    f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function.")
+                    f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function."
+                )
             self._schedule_sub(name, action.get("input"), action.get("instanceId"), seq, now, action.get("version"))
             if t == ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY:
                 self._start_retry(seq, "sub", action)
@@ -900,15 +936,24 @@ class OrchestrationStep:
         self.inst.history.append(ev)
         self._out_work(ev)
 
-    def _schedule_sub(self, name: str, input_text: str | None, child_id: str | None, seq: int, now: datetime,
-                      version: str | None = None) -> None:
+    def _schedule_sub(
+        self,
+        name: str,
+        input_text: str | None,
+        child_id: str | None,
+        seq: int,
+        now: datetime,
+        version: str | None = None,
+    ) -> None:
         inst = self.inst
         version = (self.opts.versioning or Versioning()).version_for_new(version)  # else defaultVersion
         child = child_id or f"{inst.execution_id}:{seq}"
         # DurableOrchestrationContext.cs 597-607: a best-effort check against self and parent, ignoring case.
         if child.lower() in (inst.instance_id.lower(), (inst.parent_instance_id or "").lower()):
-            raise _ActionRefused("The instance ID of a sub-orchestration must be different than the instance ID of "
-                                 "a parent orchestration.")
+            raise _ActionRefused(
+                "The instance ID of a sub-orchestration must be different than the instance ID of "
+                "a parent orchestration."
+            )
         if child.startswith("@"):
             raise _ActionRefused("Orchestration instance ids must not start with @")
         inst.history.append(h.sub_orchestration_created(now, seq, name, child, input_text, version or ""))
@@ -947,7 +992,8 @@ class OrchestrationStep:
         entity_name = target[1:].split("@", 1)[0] if target.startswith("@") else ""
         if not entity_name or self.app.entity(entity_name) is None:
             raise _ActionRefused(
-                f"The function '{entity_name or target}' doesn't exist, is disabled, or is not an entity function.")
+                f"The function '{entity_name or target}' doesn't exist, is disabled, or is not an entity function."
+            )
         request: dict[str, Any] = {
             "op": action.get("operation"),
             "id": entity_request_id(inst.instance_id, inst.execution_id, seq),
@@ -1013,8 +1059,11 @@ class OrchestrationStep:
                 if r.kind == "activity":
                     self._schedule_activity(r.name, r.input, seq, now)
                 else:
-                    first = next(e for e in self.inst.history if e.get("EventId") == key
-                                 and e["EventType"] == EventType.SUB_ORCHESTRATION_CREATED)
+                    first = next(
+                        e
+                        for e in self.inst.history
+                        if e.get("EventId") == key and e["EventType"] == EventType.SUB_ORCHESTRATION_CREATED
+                    )
                     self._schedule_sub(r.name, r.input, r.iid, seq, now, first.get("Version") or None)
                 return
 
@@ -1033,9 +1082,7 @@ class OrchestrationStep:
         hist = inst.history
         if not hist or hist[-1]["EventType"] == EventType.ORCHESTRATOR_COMPLETED:
             hist.append(h.orchestrator_started(self.now))
-        hist.append(
-            h.execution_completed(self.now, inst.engine.next_id, RuntimeStatus.FAILED, reason, details)
-        )
+        hist.append(h.execution_completed(self.now, inst.engine.next_id, RuntimeStatus.FAILED, reason, details))
         hist.append(h.orchestrator_completed(self.now))
         self._finish(RuntimeStatus.FAILED, reason)
         if len(hist) > 1 and hist[1].get("ParentInstance"):
@@ -1050,8 +1097,13 @@ class OrchestrationStep:
         inst = self.inst
         output = f"VersionMismatch: {MISMATCH_MESSAGE}"
         ev = h.execution_completed(self.now, inst.engine.next_id, RuntimeStatus.FAILED, None)
-        ev["FailureDetails"] = {"ErrorType": "VersionMismatch", "ErrorMessage": MISMATCH_MESSAGE, "StackTrace": None,
-                                "InnerFailure": None, "IsNonRetriable": True}
+        ev["FailureDetails"] = {
+            "ErrorType": "VersionMismatch",
+            "ErrorMessage": MISMATCH_MESSAGE,
+            "StackTrace": None,
+            "InnerFailure": None,
+            "IsNonRetriable": True,
+        }
         inst.history.extend([ev, h.orchestrator_completed(self.now)])
         self._finish(RuntimeStatus.FAILED, output)
         if len(inst.history) > 1 and inst.history[1].get("ParentInstance"):
@@ -1095,8 +1147,11 @@ class OrchestrationStep:
         # action has finished. Events buffered before that point are dropped, as on Azure.
         point = _Shim(inst, plan).continue_as_new_point()
         responses = _entity_request_ids(hist)
-        carried = [{**ev, "IsPlayed": False} for i, ev in enumerate(hist)
-                   if i > point and ev["EventType"] == EventType.EVENT_RAISED and ev.get("Name") not in responses]
+        carried = [
+            {**ev, "IsPlayed": False}
+            for i, ev in enumerate(hist)
+            if i > point and ev["EventType"] == EventType.EVENT_RAISED and ev.get("Name") not in responses
+        ]
         carried += [ev for ev in rest if ev["EventType"] == EventType.EVENT_RAISED]
         started = hist[1]
         execution_id = self.opts.new_id()
@@ -1128,12 +1183,21 @@ class OrchestrationStep:
         activities, sub-orchestrations, call_http and timers that did not finish, but for timers the
         SDK cancelled (267). Entity calls and external-event waits are the extension's, not DTFx's."""
         inst = self.inst
-        cancelled = {seq for seq, action in zip(inst.engine.ids, flat, strict=False)
-                     if seq is not None and action_type(action) == ActionType.CREATE_TIMER and action.get("isCanceled")}
-        finished = {ev[h.COMPLETION_ID_FIELD[ev["EventType"]]] for ev in inst.history
-                    if ev["EventType"] in h.COMPLETION_ID_FIELD}
-        return [ev for ev in inst.history if ev["EventType"] in OPEN_TASK_TYPES
-                and ev["EventId"] not in finished and ev["EventId"] not in cancelled]
+        cancelled = {
+            seq
+            for seq, action in zip(inst.engine.ids, flat, strict=False)
+            if seq is not None and action_type(action) == ActionType.CREATE_TIMER and action.get("isCanceled")
+        }
+        finished = {
+            ev[h.COMPLETION_ID_FIELD[ev["EventType"]]]
+            for ev in inst.history
+            if ev["EventType"] in h.COMPLETION_ID_FIELD
+        }
+        return [
+            ev
+            for ev in inst.history
+            if ev["EventType"] in OPEN_TASK_TYPES and ev["EventId"] not in finished and ev["EventId"] not in cancelled
+        ]
 
     def _warn_open(self, still_open: list[Event], how: str) -> None:
         inst = self.inst
@@ -1143,7 +1207,9 @@ class OrchestrationStep:
             f"{'s it started are' if len(still_open) > 1 else ' it started is'} still open: {what}. As on Azure, it "
             "stays Running until they finish (DTFx ends an orchestration only when no task is open). A timer "
             "that lost a task_any needs timer.cancel(); in azure-functions-durable 1.7 cancel() does not reach a "
-            "timer longer than 6 days (the SDK splits it into 3-day parts).", key="open tasks")
+            "timer longer than 6 days (the SDK splits it into 3-day parts).",
+            key="open tasks",
+        )
 
     def _check_custom_status_size(self, custom: Any) -> None:
         """DurableOrchestrationContext.cs 221-230: custom status over 16 KB, counted as UTF-16
@@ -1152,8 +1218,11 @@ class OrchestrationStep:
         size_kb = len(text.encode("utf-16-le")) // 1024
         if size_kb > MAX_CUSTOM_STATUS_KB:
             self.inst.custom_status = None
-            self._fail("The UTF-16 size of the JSON-serialized payload must not exceed "
-                       f"{MAX_CUSTOM_STATUS_KB:,} KB. The current payload size is {size_kb:,} KB.", None)
+            self._fail(
+                "The UTF-16 size of the JSON-serialized payload must not exceed "
+                f"{MAX_CUSTOM_STATUS_KB:,} KB. The current payload size is {size_kb:,} KB.",
+                None,
+            )
             raise _Ended
 
 
@@ -1201,8 +1270,9 @@ def event_mismatch(recorded: Event, produced: Event) -> Severity | None:
     if t == EventType.EVENT_SENT:
         if str(recorded.get("Name") or "").lower() != str(produced.get("Name") or "").lower():
             return Severity.ERROR
-        same = (recorded.get("InstanceId") == produced.get("InstanceId")
-                and request_op(recorded.get("Input")) == request_op(produced.get("Input")))
+        same = recorded.get("InstanceId") == produced.get("InstanceId") and request_op(
+            recorded.get("Input")
+        ) == request_op(produced.get("Input"))
         return None if same else Severity.WARNING
     if t == EventType.TIMER_CREATED:
         return None if recorded.get("FireAt") == produced.get("FireAt") else Severity.WARNING
@@ -1225,8 +1295,9 @@ def action_mismatch(action: Action, recorded: Event) -> Severity | None:
     if t in ENTITY_TYPES:
         if et != EventType.EVENT_SENT:
             return Severity.ERROR
-        same = (recorded.get("InstanceId") == action.get("instanceId")
-                and request_op(recorded.get("Input")) == action.get("operation"))
+        same = recorded.get("InstanceId") == action.get("instanceId") and request_op(
+            recorded.get("Input")
+        ) == action.get("operation")
         return None if same else Severity.WARNING
     if t == ActionType.CALL_HTTP:
         ok = et == EventType.TASK_SCHEDULED and recorded.get("Name") == HTTP_ACTIVITY_NAME
@@ -1365,7 +1436,6 @@ class _Shim:
             # The last attempt's (dummy) timer fired: the retry gave up (RetryInterceptor.cs 73-81).
             return self.done_at.get(timer) if retry.attempt >= retry.max else None
         return self.done_at.get(seq)
-
 
 
 def process_orchestration(

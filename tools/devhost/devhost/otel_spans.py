@@ -82,8 +82,10 @@ OPERATION = "durabletask.task.operation"
 ENTITY_ERROR = "durabletask.entity.error_message"
 
 _COMPLETIONS: dict[int, bool] = {
-    EventType.TASK_COMPLETED: False, EventType.TASK_FAILED: True,
-    EventType.SUB_ORCHESTRATION_COMPLETED: False, EventType.SUB_ORCHESTRATION_FAILED: True,
+    EventType.TASK_COMPLETED: False,
+    EventType.TASK_FAILED: True,
+    EventType.SUB_ORCHESTRATION_COMPLETED: False,
+    EventType.SUB_ORCHESTRATION_FAILED: True,
 }
 
 
@@ -167,20 +169,37 @@ class Spans:
         self.provider.shutdown()
 
     # ---------------------------------------------------------------- recording
-    def _record(self, name: str, kind: SpanKind, parent: tuple[int, int, int] | None, start_ns: int, end_ns: int,
-                attributes: dict[str, Any], *, span_id: int | None = None, error: str | None = None,
-                ok: str | None = None, trace_state: str | None = None) -> None:
+    def _record(
+        self,
+        name: str,
+        kind: SpanKind,
+        parent: tuple[int, int, int] | None,
+        start_ns: int,
+        end_ns: int,
+        attributes: dict[str, Any],
+        *,
+        span_id: int | None = None,
+        error: str | None = None,
+        ok: str | None = None,
+        trace_state: str | None = None,
+    ) -> None:
         ctx = otel_context.Context()  # no parent: a root, whatever span is current
         if parent is not None:
             trace_id, parent_span, flags = parent
             state = trace.TraceState.from_header([trace_state]) if trace_state else None
-            remote = SpanContext(trace_id, parent_span, is_remote=True, trace_flags=TraceFlags(flags),
-                                 trace_state=state)
+            remote = SpanContext(
+                trace_id, parent_span, is_remote=True, trace_flags=TraceFlags(flags), trace_state=state
+            )
             ctx = trace.set_span_in_context(NonRecordingSpan(remote))
         if span_id is not None:
             self.ids.choose(span_id)
-        span = self.tracer.start_span(name, context=ctx, kind=kind, start_time=min(start_ns, end_ns),
-                                      attributes={k: v for k, v in attributes.items() if v is not None})
+        span = self.tracer.start_span(
+            name,
+            context=ctx,
+            kind=kind,
+            start_time=min(start_ns, end_ns),
+            attributes={k: v for k, v in attributes.items() if v is not None},
+        )
         self.ids.choose(0)  # a span the sampler dropped must not leave its id behind
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, error))
@@ -205,17 +224,36 @@ class Spans:
         name = start.get("Name") or ""
         if parent is None:  # a new trace: the create span is its root
             self.ids.choose(span_id)
-            span = self.tracer.start_span(f"create_orchestration:{name}", kind=SpanKind.PRODUCER, start_time=now,
-                                          attributes={TYPE: "orchestration", NAME: name,
-                                                      INSTANCE_ID: oi.get("InstanceId"),
-                                                      EXECUTION_ID: oi.get("ExecutionId")})
+            span = self.tracer.start_span(
+                f"create_orchestration:{name}",
+                kind=SpanKind.PRODUCER,
+                start_time=now,
+                attributes={
+                    TYPE: "orchestration",
+                    NAME: name,
+                    INSTANCE_ID: oi.get("InstanceId"),
+                    EXECUTION_ID: oi.get("ExecutionId"),
+                },
+            )
             self.ids.choose(0)
             trace_id = span.get_span_context().trace_id
             span.end(end_time=time.time_ns())
         else:
-            self._record(f"create_orchestration:{name}", SpanKind.PRODUCER, parent, now, time.time_ns(),
-                         {TYPE: "orchestration", NAME: name, INSTANCE_ID: oi.get("InstanceId"),
-                          EXECUTION_ID: oi.get("ExecutionId")}, span_id=span_id, trace_state=state)
+            self._record(
+                f"create_orchestration:{name}",
+                SpanKind.PRODUCER,
+                parent,
+                now,
+                time.time_ns(),
+                {
+                    TYPE: "orchestration",
+                    NAME: name,
+                    INSTANCE_ID: oi.get("InstanceId"),
+                    EXECUTION_ID: oi.get("ExecutionId"),
+                },
+                span_id=span_id,
+                trace_state=state,
+            )
         start["ParentTraceContext"] = {"TraceParent": traceparent(trace_id, span_id, flags), "TraceState": state}
 
     def client_signal(self, event: Event) -> None:
@@ -244,8 +282,13 @@ class Spans:
         history = inst.history
         new_from = 0 if result.history_reset else result.new_events_from
         start = _execution_started(history)
-        if start is not None and not start.get("ParentTraceContext") and old_start is not None \
-                and old_start is not start and old_start.get("ParentTraceContext"):
+        if (
+            start is not None
+            and not start.get("ParentTraceContext")
+            and old_start is not None
+            and old_start is not start
+            and old_start.get("ParentTraceContext")
+        ):
             # continue-as-new keeps the trace (ExecutionStartedEvent.cs:149, unless GenerateNewTrace)
             old = old_start["ParentTraceContext"]
             start["ParentTraceContext"] = {"TraceParent": old.get("TraceParent"), "TraceState": old.get("TraceState")}
@@ -266,17 +309,22 @@ class Spans:
             t = ev.get("EventType")
             if t == EventType.TASK_SCHEDULED:
                 if not ev.get("ParentTraceContext"):  # TaskOrchestrationDispatcher.cs:1199-1205
-                    ev["ParentTraceContext"] = {"TraceParent": traceparent(trace_id, _new_span_id(), flags),
-                                                "TraceState": state}
+                    ev["ParentTraceContext"] = {
+                        "TraceParent": traceparent(trace_id, _new_span_id(), flags),
+                        "TraceState": state,
+                    }
             elif t == EventType.SUB_ORCHESTRATION_CREATED:
                 if not ev.get("ClientSpanId"):  # TaskOrchestrationDispatcher.cs:1323-1329
                     ev["ClientSpanId"] = f"{_new_span_id():016x}"
                 children[int(ev.get("EventId", -1))] = traceparent(trace_id, int(ev["ClientSpanId"], 16), flags)
             elif t in _COMPLETIONS or t == EventType.TIMER_FIRED:
                 if scheduled is None:
-                    scheduled = {int(e.get("EventId", -1)): e for e in history
-                                 if e.get("EventType") in (EventType.TASK_SCHEDULED, EventType.TIMER_CREATED,
-                                                           EventType.SUB_ORCHESTRATION_CREATED)}
+                    scheduled = {
+                        int(e.get("EventId", -1)): e
+                        for e in history
+                        if e.get("EventType")
+                        in (EventType.TASK_SCHEDULED, EventType.TIMER_CREATED, EventType.SUB_ORCHESTRATION_CREATED)
+                    }
                 self._completion(ev, scheduled, inst, me, state, now)
         for m in result.outbound:
             ev = m.event
@@ -324,20 +372,46 @@ class Spans:
             error = _failure_text(inst.output) or status.value
         elif status == RuntimeStatus.TERMINATED:
             error = status.value
-        self._record(f"orchestration:{name}", SpanKind.SERVER, parent,
-                     _ns(ptc.get("ActivityStartTime"), now), now,
-                     {TYPE: "orchestration", NAME: name, INSTANCE_ID: inst.instance_id, STATUS: status.value},
-                     span_id=own[1], error=error, ok=None if error else status.value, trace_state=_trace_state(ptc))
+        self._record(
+            f"orchestration:{name}",
+            SpanKind.SERVER,
+            parent,
+            _ns(ptc.get("ActivityStartTime"), now),
+            now,
+            {TYPE: "orchestration", NAME: name, INSTANCE_ID: inst.instance_id, STATUS: status.value},
+            span_id=own[1],
+            error=error,
+            ok=None if error else status.value,
+            trace_state=_trace_state(ptc),
+        )
 
-    def _completion(self, ev: Event, scheduled: dict[int, Event], inst: Instance, me: tuple[int, int, int],
-                    state: str | None, now: int) -> None:
+    def _completion(
+        self,
+        ev: Event,
+        scheduled: dict[int, Event],
+        inst: Instance,
+        me: tuple[int, int, int],
+        state: str | None,
+        now: int,
+    ) -> None:
         t = ev.get("EventType")
         if t == EventType.TIMER_FIRED:  # TraceHelper.cs:485-507
             created = scheduled.get(int(ev.get("TimerId", -1)))
-            self._record(f"orchestration:{inst.name}:timer", SpanKind.INTERNAL, me,
-                         _ns(created.get("Timestamp") if created else None, now), now,
-                         {TYPE: "timer", NAME: inst.name, INSTANCE_ID: inst.instance_id, FIRE_AT: ev.get("FireAt"),
-                          TASK_ID: ev.get("TimerId")}, trace_state=state)
+            self._record(
+                f"orchestration:{inst.name}:timer",
+                SpanKind.INTERNAL,
+                me,
+                _ns(created.get("Timestamp") if created else None, now),
+                now,
+                {
+                    TYPE: "timer",
+                    NAME: inst.name,
+                    INSTANCE_ID: inst.instance_id,
+                    FIRE_AT: ev.get("FireAt"),
+                    TASK_ID: ev.get("TimerId"),
+                },
+                trace_state=state,
+            )
             return
         cause = scheduled.get(int(ev.get("TaskScheduledId", -1)))
         if cause is None:
@@ -349,14 +423,30 @@ class Spans:
             if client is None:
                 return
             name = cause.get("Name") or ""
-            self._record(f"activity:{name}", SpanKind.CLIENT, me, _ns(cause.get("Timestamp"), now), now,
-                         {TYPE: "activity", NAME: name, INSTANCE_ID: inst.instance_id, TASK_ID: cause.get("EventId")},
-                         span_id=client[1], error=error, trace_state=state)
+            self._record(
+                f"activity:{name}",
+                SpanKind.CLIENT,
+                me,
+                _ns(cause.get("Timestamp"), now),
+                now,
+                {TYPE: "activity", NAME: name, INSTANCE_ID: inst.instance_id, TASK_ID: cause.get("EventId")},
+                span_id=client[1],
+                error=error,
+                trace_state=state,
+            )
         elif cause.get("ClientSpanId"):  # TraceHelper.cs:327-407
             name = cause.get("Name") or ""
-            self._record(f"orchestration:{name}", SpanKind.CLIENT, me, _ns(cause.get("Timestamp"), now), now,
-                         {TYPE: "orchestration", NAME: name, INSTANCE_ID: inst.instance_id},
-                         span_id=int(cause["ClientSpanId"], 16), error=error, trace_state=state)
+            self._record(
+                f"orchestration:{name}",
+                SpanKind.CLIENT,
+                me,
+                _ns(cause.get("Timestamp"), now),
+                now,
+                {TYPE: "orchestration", NAME: name, INSTANCE_ID: inst.instance_id},
+                span_id=int(cause["ClientSpanId"], 16),
+                error=error,
+                trace_state=state,
+            )
 
     # --------------------------------------------------------------- activities
     def activity_starts(self, msg: Message) -> int | None:
@@ -381,10 +471,17 @@ class Spans:
         now = time.time_ns()
         name = ev.get("Name") or ""
         failed = completion.get("EventType") == EventType.TASK_FAILED
-        self._record(f"activity:{name}", SpanKind.SERVER, parent, now - int(elapsed_s * 1e9), now,
-                     {TYPE: "activity", NAME: name, INSTANCE_ID: msg.instance_id, TASK_ID: ev.get("EventId")},
-                     span_id=span_id, error=(completion.get("Reason") or "failed") if failed else None,
-                     trace_state=_trace_state(ptc))
+        self._record(
+            f"activity:{name}",
+            SpanKind.SERVER,
+            parent,
+            now - int(elapsed_s * 1e9),
+            now,
+            {TYPE: "activity", NAME: name, INSTANCE_ID: msg.instance_id, TASK_ID: ev.get("EventId")},
+            span_id=span_id,
+            error=(completion.get("Reason") or "failed") if failed else None,
+            trace_state=_trace_state(ptc),
+        )
 
     # ----------------------------------------------------------------- entities
     def after_entity(self, messages: list[Message], result: Any, elapsed_s: float) -> None:
@@ -422,25 +519,45 @@ class Spans:
             state = _trace_state(ptc)
             requested = _ns(request.get("Timestamp"), started)
             client_id = _new_span_id()
-            self._record(span_name, SpanKind.PRODUCER if signal else SpanKind.CLIENT, caller,
-                         requested, started if signal else now,
-                         {TYPE: "entity", OPERATION: operation, TARGET_INSTANCE_ID: entity},
-                         span_id=client_id, trace_state=state)
-            self._record(span_name, SpanKind.CONSUMER if signal else SpanKind.SERVER, (caller[0], client_id, caller[2]),
-                         started, now, {TYPE: "entity", OPERATION: operation, INSTANCE_ID: entity,
-                                        ENTITY_ERROR: error},
-                         error=error, ok=None if error else "Completed", trace_state=state)
+            self._record(
+                span_name,
+                SpanKind.PRODUCER if signal else SpanKind.CLIENT,
+                caller,
+                requested,
+                started if signal else now,
+                {TYPE: "entity", OPERATION: operation, TARGET_INSTANCE_ID: entity},
+                span_id=client_id,
+                trace_state=state,
+            )
+            self._record(
+                span_name,
+                SpanKind.CONSUMER if signal else SpanKind.SERVER,
+                (caller[0], client_id, caller[2]),
+                started,
+                now,
+                {TYPE: "entity", OPERATION: operation, INSTANCE_ID: entity, ENTITY_ERROR: error},
+                error=error,
+                ok=None if error else "Completed",
+                trace_state=state,
+            )
 
     # --------------------------------------------------------------------- HTTP
-    async def http_request(self, request: web.Request,
-                           handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    async def http_request(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         parent = TraceContextTextMapPropagator().extract(dict(request.headers))
         resource = request.match_info.route.resource if request.match_info.route else None
         route = resource.canonical if resource is not None else request.path
-        attributes = {"http.request.method": request.method, "url.path": request.path, "http.route": route,
-                      "url.scheme": request.scheme, "server.address": request.host}
-        span = self.http_tracer.start_span(f"{request.method} {route}", context=parent, kind=SpanKind.SERVER,
-                                           attributes=attributes)
+        attributes = {
+            "http.request.method": request.method,
+            "url.path": request.path,
+            "http.route": route,
+            "url.scheme": request.scheme,
+            "server.address": request.host,
+        }
+        span = self.http_tracer.start_span(
+            f"{request.method} {route}", context=parent, kind=SpanKind.SERVER, attributes=attributes
+        )
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         try:
             response = await handler(request)
@@ -467,8 +584,9 @@ class Spans:
 
 
 @web.middleware
-async def http_middleware(request: web.Request,
-                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def http_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     from . import tracing
 
     spans = tracing.active
@@ -499,8 +617,15 @@ def with_exporter(exporter: SpanExporter) -> Spans:
 
 def from_environment() -> Spans:
     """OTLP export configured by the standard OTEL_* variables (endpoint, headers, protocol, service name)."""
-    protocol = (os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-                or "http/protobuf").strip().lower()
+    protocol = (
+        (
+            os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+            or "http/protobuf"
+        )
+        .strip()
+        .lower()
+    )
     exporter: SpanExporter
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter

@@ -100,11 +100,14 @@ def _needs(item: pytest.Item) -> set[str]:
     if (function := getattr(item, "function", None)) is not None:
         funcs.append(function)
     info = getattr(item, "_fixtureinfo", None)
-    for defs in (info.name2fixturedefs.values() if info is not None else ()):
+    for defs in info.name2fixturedefs.values() if info is not None else ():
         # A parametrized fixture may reach Azurite for one param only: it marks that one itself,
         # `params=["memory", pytest.param("azure", marks=pytest.mark.azurite)]`.
-        funcs.extend(d.func for d in defs
-                      if d.params is None and not d.func.__module__.startswith(("_pytest", "pytest_", __name__)))
+        funcs.extend(
+            d.func
+            for d in defs
+            if d.params is None and not d.func.__module__.startswith(("_pytest", "pytest_", __name__))
+        )
     for func in funcs:
         text = _source(func)
         found |= {marker for marker, needles in _NEEDS.items() if any(n in text for n in needles)}

@@ -84,7 +84,7 @@ class Session:
         ex = self.executor
         ex.context._histories = objects
         ex._is_processing_new_events = True
-        for event in objects[self.consumed:]:
+        for event in objects[self.consumed :]:
             ex.process_event(event)
             if ex.has_execution_completed:
                 return None

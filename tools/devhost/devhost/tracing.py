@@ -28,8 +28,7 @@ _checked = False
 def endpoint_configured() -> str | None:
     if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return None
-    return os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") \
-        or None
+    return os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
 
 
 def setup() -> None:
@@ -44,8 +43,11 @@ def setup() -> None:
     try:
         from .otel_spans import from_environment
     except ImportError as exc:
-        log.warning("devhost: OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed (%s); "
-                    "pip install 'devhost[otel]' to export spans", exc)
+        log.warning(
+            "devhost: OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed (%s); "
+            "pip install 'devhost[otel]' to export spans",
+            exc,
+        )
         return
     try:
         active = from_environment()

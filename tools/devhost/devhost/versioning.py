@@ -67,10 +67,15 @@ class Versioning:
             raise ValueError("extensions.durableTask.defaultVersion must be a string")
         return cls(
             default_version=None if default is None else str(default),
-            match=_enum(MatchStrategy, section.get("versionMatchStrategy"), "versionMatchStrategy",
-                        MatchStrategy.CURRENT_OR_OLDER),
-            failure=_enum(FailureStrategy, section.get("versionFailureStrategy"), "versionFailureStrategy",
-                          FailureStrategy.REJECT),
+            match=_enum(
+                MatchStrategy,
+                section.get("versionMatchStrategy"),
+                "versionMatchStrategy",
+                MatchStrategy.CURRENT_OR_OLDER,
+            ),
+            failure=_enum(
+                FailureStrategy, section.get("versionFailureStrategy"), "versionFailureStrategy", FailureStrategy.REJECT
+            ),
         )
 
     def version_for_new(self, requested: str | None) -> str | None:

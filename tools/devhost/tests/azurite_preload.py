@@ -32,9 +32,16 @@ def start_azurite_with_tables(location: Path, tables: Mapping[str, Sequence[Mapp
     binary, node = azurite_bin(), shutil.which("node")
     assert binary is not None and binary.exists() and node, "Azurite (node_modules) and node are needed"
     package = binary.resolve().parents[2]  # node_modules/azurite/dist/src/azurite.js -> node_modules/azurite
-    payload = {"account": ACCOUNT, "tables": {name: [_add_entity_properties(dict(e)) for e in entities]
-                                              for name, entities in tables.items()}}
-    done = subprocess.run([node, str(SCRIPT), str(package), str(location)], input=json.dumps(payload),
-                          capture_output=True, text=True, timeout=120)
+    payload = {
+        "account": ACCOUNT,
+        "tables": {name: [_add_entity_properties(dict(e)) for e in entities] for name, entities in tables.items()},
+    }
+    done = subprocess.run(
+        [node, str(SCRIPT), str(package), str(location)],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, f"preloading Azurite's tables failed (Azurite's internals changed?):\n{done.stderr}"
     return start_azurite(location=location)

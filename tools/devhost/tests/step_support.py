@@ -32,12 +32,25 @@ def _text(value: Any) -> str | None:
 
 
 # ------------------------------------------------------------------ delivered events
-def started(name: str, value: Any = None, *, iid: str = IID, execution_id: str = "exec-1",
-            at: datetime = T0, parent: dict[str, Any] | None = None) -> Message:
+def started(
+    name: str,
+    value: Any = None,
+    *,
+    iid: str = IID,
+    execution_id: str = "exec-1",
+    at: datetime = T0,
+    parent: dict[str, Any] | None = None,
+) -> Message:
     """ExecutionStarted as the SDK's client sends it: the input is JSON text encoded again as a string."""
     text = _text(value)
-    ev = h.execution_started(at, instance_id=iid, execution_id=execution_id, name=name,
-                             input_text=None if text is None else json.dumps(text), parent=parent)
+    ev = h.execution_started(
+        at,
+        instance_id=iid,
+        execution_id=execution_id,
+        name=name,
+        input_text=None if text is None else json.dumps(text),
+        parent=parent,
+    )
     return Message(iid, ev, execution_id=execution_id)
 
 
@@ -106,7 +119,7 @@ class Step:
 def new_events(result: StepResult) -> list[Event]:
     """The history events this step appended (all of them after a reset)."""
     assert result.instance is not None
-    return result.instance.history[result.new_events_from:]
+    return result.instance.history[result.new_events_from :]
 
 
 def names(events: list[Event], *, framing: bool = False) -> list[str]:
@@ -133,8 +146,11 @@ def work(result: StepResult) -> list[tuple[int, str]]:
 
 def timers(result: StepResult) -> list[tuple[int, datetime]]:
     """The timer messages this step sent: (timer id, when it becomes visible)."""
-    return [(m.event["TimerId"], m.visible_at) for m in result.outbound
-            if m.event["EventType"] == EventType.TIMER_FIRED and m.visible_at is not None]
+    return [
+        (m.event["TimerId"], m.visible_at)
+        for m in result.outbound
+        if m.event["EventType"] == EventType.TIMER_FIRED and m.visible_at is not None
+    ]
 
 
 def reasons(result: StepResult) -> list[str]:

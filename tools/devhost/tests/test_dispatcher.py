@@ -123,8 +123,14 @@ async def test_a_new_host_reruns_activities_a_crashed_host_scheduled() -> None:
 def _start(store: MemoryStore, iid: str, n: int, generation: int = 0) -> Message:
     """A start message as a client sends it (before it writes the Pending row)."""
     exec_id = f"exec-{n}-{generation}"
-    ev = h.execution_started(store.clock.now(), instance_id=iid, execution_id=exec_id, name="fan",
-                             input_text=json.dumps(json.dumps(["async_work", n])), generation=generation)
+    ev = h.execution_started(
+        store.clock.now(),
+        instance_id=iid,
+        execution_id=exec_id,
+        name="fan",
+        input_text=json.dumps(json.dumps(["async_work", n])),
+        generation=generation,
+    )
     return Message(iid, ev, execution_id=exec_id)
 
 
@@ -143,8 +149,17 @@ async def test_only_the_start_matching_the_pending_row_runs() -> None:
     msgs = [_start(store, "race", n) for n in range(20)]
     await store.enqueue(msgs)
     winner = msgs[7]
-    await store.create(Instance("race", "fan", RuntimeStatus.PENDING, winner.execution_id or "",
-                                store.clock.now(), store.clock.now(), input=winner.event["Input"]))
+    await store.create(
+        Instance(
+            "race",
+            "fan",
+            RuntimeStatus.PENDING,
+            winner.execution_id or "",
+            store.clock.now(),
+            store.clock.now(),
+            input=winner.event["Input"],
+        )
+    )
     dispatcher = Dispatcher(index, store)
     await dispatcher.run_until_idle()
     dispatcher.close()
@@ -188,8 +203,16 @@ async def test_a_stale_start_never_restarts_a_finished_instance() -> None:
     while dispatcher._orch_tasks:
         await asyncio.wait(dispatcher._orch_tasks)
     assert (await store.load(iid)).output == str(sum(range(3)))  # type: ignore[union-attr]
-    row = Instance(iid, "fan", RuntimeStatus.PENDING, restart.execution_id or "", store.clock.now(),
-                   store.clock.now(), generation=1, etag=after.etag)
+    row = Instance(
+        iid,
+        "fan",
+        RuntimeStatus.PENDING,
+        restart.execution_id or "",
+        store.clock.now(),
+        store.clock.now(),
+        generation=1,
+        etag=after.etag,
+    )
     await store.create(row)
     deadline = time.monotonic() + 10
     while True:
@@ -295,6 +318,7 @@ async def test_a_crash_never_lets_a_child_see_a_result_the_parent_forgets(point:
     parent = await store.load("leaky")
     assert parent is not None and parent.runtime_status == RuntimeStatus.COMPLETED, parent
     value, echoed = json.loads(parent.output or "null")
-    recorded = [json.loads(ev["Result"]) for ev in parent.history
-                if ev["EventType"] == 5 and ev["TaskScheduledId"] == 0]
+    recorded = [
+        json.loads(ev["Result"]) for ev in parent.history if ev["EventType"] == 5 and ev["TaskScheduledId"] == 0
+    ]
     assert recorded == [value] and echoed == value

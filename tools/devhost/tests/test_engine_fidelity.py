@@ -152,7 +152,8 @@ def test_custom_status_over_16_kb_in_utf16_fails_the_orchestration() -> None:
     assert step.inst.runtime_status == RuntimeStatus.FAILED
     assert step.inst.output == (
         "Orchestrator function 'big_status' failed: The UTF-16 size of the JSON-serialized payload must not "
-        "exceed 16 KB. The current payload size is 17 KB.")
+        "exceed 16 KB. The current payload size is 17 KB."
+    )
     assert scheduled(step.inst.history) == []
 
     fits = Step(app)
@@ -204,8 +205,13 @@ def test_a_changed_activity_name_still_fails() -> None:
     rec = {"EventType": EventType.TASK_SCHEDULED, "EventId": 0, "Name": "work"}
     assert event_mismatch(rec, {**rec, "Name": "WORK"}) is None
     assert event_mismatch(rec, {**rec, "Name": "compensate"}) is Severity.ERROR
-    sent = {"EventType": EventType.EVENT_SENT, "EventId": 1, "Name": "op", "InstanceId": "@a@1",
-            "Input": json.dumps({"op": "add"})}
+    sent = {
+        "EventType": EventType.EVENT_SENT,
+        "EventId": 1,
+        "Name": "op",
+        "InstanceId": "@a@1",
+        "Input": json.dumps({"op": "add"}),
+    }
     assert event_mismatch(sent, {**sent, "InstanceId": "@a@2"}) is Severity.WARNING
     assert event_mismatch(sent, {**sent, "EventType": EventType.TIMER_CREATED}) is Severity.ERROR
 
@@ -233,12 +239,18 @@ def test_retry_delay_is_capped_at_six_days() -> None:
 def test_a_child_id_equal_to_self_or_parent_ignoring_case_fails(child_id: str) -> None:
     # DurableOrchestrationContext.cs 597-601.
     step = Step(app)
-    parent = {"OrchestrationInstance": {"InstanceId": "the-parent", "ExecutionId": "p"}, "Name": "x",
-              "Version": "", "TaskScheduleId": 0}
+    parent = {
+        "OrchestrationInstance": {"InstanceId": "the-parent", "ExecutionId": "p"},
+        "Name": "x",
+        "Version": "",
+        "TaskScheduleId": 0,
+    }
     step(started("sub_with_id", child_id, parent=parent))
     assert step.inst.runtime_status == RuntimeStatus.FAILED
-    assert step.inst.output == ("Orchestrator function 'sub_with_id' failed: The instance ID of a sub-orchestration "
-                                "must be different than the instance ID of a parent orchestration.")
+    assert step.inst.output == (
+        "Orchestrator function 'sub_with_id' failed: The instance ID of a sub-orchestration "
+        "must be different than the instance ID of a parent orchestration."
+    )
 
 
 # ----------------------------------------------------------- A10 / A11: continue-as-new bookkeeping
@@ -261,8 +273,14 @@ def test_continue_as_new_resets_created_time_and_carries_custom_status() -> None
 def test_a_control_message_before_the_start_is_discarded(control) -> None:  # type: ignore[no-untyped-def]
     # AzureStorageOrchestrationService.cs 1038-1060 (IsExecutableInstance): no ExecutionStarted, discarded.
     step = Step(app)
-    step.instance = Instance(instance_id=IID, name="chain", runtime_status=RuntimeStatus.PENDING,
-                             execution_id="exec-1", created_time=T0, last_updated_time=T0)
+    step.instance = Instance(
+        instance_id=IID,
+        name="chain",
+        runtime_status=RuntimeStatus.PENDING,
+        execution_id="exec-1",
+        created_time=T0,
+        last_updated_time=T0,
+    )
     result = step(control("too early"))
     assert reasons(result) == ["the instance has not started"]
     assert step.inst.history == []
@@ -277,8 +295,14 @@ def test_an_event_before_the_start_is_discarded_unless_the_start_comes_with_it(s
     # orchestration with no ExecutionStarted in its history or its new messages is discarded (DiscardingWorkItem);
     # only entities auto-start. With the start among the messages the instance runs and gets the event.
     step = Step(app)
-    step.instance = Instance(instance_id=IID, name="wait_go", runtime_status=RuntimeStatus.PENDING,
-                             execution_id="exec-1", created_time=T0, last_updated_time=T0)
+    step.instance = Instance(
+        instance_id=IID,
+        name="wait_go",
+        runtime_status=RuntimeStatus.PENDING,
+        execution_id="exec-1",
+        created_time=T0,
+        last_updated_time=T0,
+    )
     if same_work_item:
         step(raised("Go", "early"), started("wait_go"))
         assert step.inst.runtime_status == RuntimeStatus.COMPLETED
@@ -295,7 +319,8 @@ def test_an_event_before_the_start_is_discarded_unless_the_start_comes_with_it(s
 
 # ---------------------------------------------------------------- A15: activity failure details
 def test_an_activity_failure_carries_the_users_traceback_and_cause_without_devhost_frames(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     # The worker reports the function's own traceback, with its chained cause (the extension's BasicPython
     # e2e test asserts both in the log); devhost's and the thread pool's frames are not the user's.
     with caplog.at_level(logging.INFO, logger="devhost"), DurableHarness(app) as harness:
@@ -342,8 +367,12 @@ def test_the_full_replay_warns_of_a_signal_now_sent_in_an_earlier_episode(drift:
     drift.update(wait_first=False)
     report = replay_history(app, recording)
     assert report.ok, report.divergence
-    assert any("sequence number 0" in w and "already here, the recording in episode 2" in w and
-               "Azure does not detect this" in w for w in report.warnings), report.warnings
+    assert any(
+        "sequence number 0" in w
+        and "already here, the recording in episode 2" in w
+        and "Azure does not detect this" in w
+        for w in report.warnings
+    ), report.warnings
 
 
 def test_the_full_replay_still_fails_a_signal_now_sent_in_a_later_episode(drift: dict[str, object]) -> None:
@@ -365,8 +394,9 @@ def test_the_full_replay_still_fails_a_signal_now_sent_in_a_later_episode(drift:
 
 
 @pytest.mark.parametrize("finished", [False, True])
-def test_the_http_replay_fails_a_signal_now_sent_after_a_wait_but_not_before(drift: dict[str, object],
-                                                                             finished: bool) -> None:
+def test_the_http_replay_fails_a_signal_now_sent_after_a_wait_but_not_before(
+    drift: dict[str, object], finished: bool
+) -> None:
     # As the full format: a recorded EventSent the code reaches only after a wait moved in front of it fails
     # on Azure (TaskOrchestrationContext.cs 377-386); sending it earlier than recorded does not.
     recordings = {}
@@ -377,8 +407,10 @@ def test_the_http_replay_fails_a_signal_now_sent_after_a_wait_but_not_before(dri
         step(raised("Go"), after=timedelta(seconds=1))
         if finished:
             step(completed(1, "after"), after=timedelta(seconds=1))
-        recordings[wait_first] = {"name": "drifting", "historyEvents": to_http_history(
-            step.inst.history, show_input=True, show_output=True)}
+        recordings[wait_first] = {
+            "name": "drifting",
+            "historyEvents": to_http_history(step.inst.history, show_input=True, show_output=True),
+        }
     drift.update(wait_first=False)
     assert replay_history(app, recordings[True]).ok  # signal now earlier: fine
     drift.update(wait_first=True)
@@ -389,7 +421,8 @@ def test_the_http_replay_fails_a_signal_now_sent_after_a_wait_but_not_before(dri
 
 # ------------------------------------------------------------------- B1: a batch that fails whole
 def test_an_entity_batch_that_fails_as_a_whole_is_logged_loudly_and_answered_with_the_error(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     # Azure (inferred, extension: ExecuteOutOfProcBatch raises, AbortOnInternalError abandons the work item)
     # retries such a batch without end and never answers; devhost answers each caller with the error (the
     # closest behaviour that does not loop) and says so in the log (README: Differences from the Azure host).
@@ -414,8 +447,10 @@ def test_an_unknown_activity_fails_the_orchestration_once_the_tasks_before_it_fi
     done = step(completed(0, "ok"))
     assert work(done) == []
     assert step.inst.runtime_status == RuntimeStatus.FAILED
-    assert step.inst.output == ("Orchestrator function 'fan_out_to_a_missing_activity' failed: The function 'missing' "
-                                "doesn't exist, is disabled, or is not an activity function.")
+    assert step.inst.output == (
+        "Orchestrator function 'fan_out_to_a_missing_activity' failed: The function 'missing' "
+        "doesn't exist, is disabled, or is not an activity function."
+    )
 
 
 def test_the_action_limit_fails_the_orchestration_as_the_extension_does() -> None:
@@ -429,15 +464,18 @@ def test_the_action_limit_fails_the_orchestration_as_the_extension_does() -> Non
     assert step.inst.runtime_status == RuntimeStatus.FAILED
     assert step.inst.output == (
         "Orchestrator function 'fan_out' failed: Maximum amount of orchestration actions (2) has been reached. "
-        "This value can be configured in host.json file as MaxOrchestrationActions.")
+        "This value can be configured in host.json file as MaxOrchestrationActions."
+    )
 
 
 def test_the_http_replay_reports_another_entity_operation_as_a_warning(drift: dict[str, object]) -> None:
     step = Step(app)
     step(started("drifting"))
     step(raised("Go"), after=timedelta(seconds=1))  # still running: the HTTP replay compares entity messages
-    payload = {"name": "drifting", "historyEvents": to_http_history(step.inst.history, show_input=True,
-                                                                    show_output=True)}
+    payload = {
+        "name": "drifting",
+        "historyEvents": to_http_history(step.inst.history, show_input=True, show_output=True),
+    }
     assert replay_history(app, payload).warnings == []
     drift.update(key="other")
     report = replay_history(app, payload)

@@ -27,6 +27,7 @@ def test_seven_day_timeout_runs_in_virtual_time(durable: DurableHarness) -> None
 
 def test_event_before_timeout_with_fake_activity(durable: DurableHarness) -> None:
     calls: list[dict] = []
+
     def notify(msg: dict) -> str:
         calls.append(msg)
         return "fake-receipt"

@@ -30,12 +30,23 @@ def at(seconds: float) -> str:
 
 def sample_history() -> list[dict[str, Any]]:
     """Every kind of event the view treats specially, in a DTFx-shaped three-and-a-bit episode history."""
-    parent = {"OrchestrationInstance": {"InstanceId": "p", "ExecutionId": "pe"}, "Name": "root", "Version": "",
-              "TaskScheduleId": 3}
+    parent = {
+        "OrchestrationInstance": {"InstanceId": "p", "ExecutionId": "pe"},
+        "Name": "root",
+        "Version": "",
+        "TaskScheduleId": 3,
+    }
     return [
         h.orchestrator_started(ts(1)),
-        h.execution_started(ts(0), instance_id="i1", execution_id="e1", name="hello",
-                            input_text='"{\\"city\\": \\"Tokyo\\"}"', parent=parent, tags={"team": "a"}),
+        h.execution_started(
+            ts(0),
+            instance_id="i1",
+            execution_id="e1",
+            name="hello",
+            input_text='"{\\"city\\": \\"Tokyo\\"}"',
+            parent=parent,
+            tags={"team": "a"},
+        ),
         h.task_scheduled(ts(1), 0, "say", '"Tokyo"'),
         h.orchestrator_completed(ts(1)),
         h.orchestrator_started(ts(2)),
@@ -63,22 +74,44 @@ def test_http_history_without_input_or_output() -> None:
     view = to_http_history(events, show_input=False, show_output=False)
     assert events == original, "the stored events must not be modified"
     assert view == [
-        {"EventType": "ExecutionStarted", "Timestamp": at(0), "Correlation": None, "ParentTraceContext": None,
-         "ScheduledStartTime": None, "Generation": 0, "GenerateNewTrace": False, "FunctionName": "hello"},
+        {
+            "EventType": "ExecutionStarted",
+            "Timestamp": at(0),
+            "Correlation": None,
+            "ParentTraceContext": None,
+            "ScheduledStartTime": None,
+            "Generation": 0,
+            "GenerateNewTrace": False,
+            "FunctionName": "hello",
+        },
         {"EventType": "TaskCompleted", "Timestamp": at(2), "ScheduledTime": at(1), "FunctionName": "say"},
         {"EventType": "TaskScheduled", "Timestamp": at(2), "Name": "never_done", "Tags": None},
         {"EventType": "TimerCreated", "Timestamp": at(2), "FireAt": at(60)},
-        {"EventType": "SubOrchestrationInstanceCompleted", "Timestamp": at(3), "ScheduledTime": at(2),
-         "FunctionName": "child"},
-        {"EventType": "TaskFailed", "Timestamp": at(4),
-         "Reason": "Activity function 'fails' failed: ValueError: boom", "Details": "Traceback ...",
-         "FailureDetails": None, "ScheduledTime": at(2), "FunctionName": "fails"},
+        {
+            "EventType": "SubOrchestrationInstanceCompleted",
+            "Timestamp": at(3),
+            "ScheduledTime": at(2),
+            "FunctionName": "child",
+        },
+        {
+            "EventType": "TaskFailed",
+            "Timestamp": at(4),
+            "Reason": "Activity function 'fails' failed: ValueError: boom",
+            "Details": "Traceback ...",
+            "FailureDetails": None,
+            "ScheduledTime": at(2),
+            "FunctionName": "fails",
+        },
         {"EventType": "TimerFired", "Timestamp": at(60), "FireAt": at(60)},
         {"EventType": "EventRaised", "Timestamp": at(5), "Name": "Go", "ParentTraceContext": None},
         {"EventType": "EventSent", "Timestamp": at(61), "InstanceId": "@counter@k1", "Name": "op"},
         {"EventType": "ExecutionTerminated", "Timestamp": at(61)},
-        {"EventType": "ExecutionCompleted", "Timestamp": at(61), "OrchestrationStatus": "Terminated",
-         "FailureDetails": None},
+        {
+            "EventType": "ExecutionCompleted",
+            "Timestamp": at(61),
+            "OrchestrationStatus": "Terminated",
+            "FailureDetails": None,
+        },
     ]
 
 
@@ -94,15 +127,22 @@ def test_http_history_with_input_and_output() -> None:
     assert not removed & set(started)
 
     completed = by_type["TaskCompleted"][0]
-    assert completed == {"EventType": "TaskCompleted", "Timestamp": at(2), "Result": "Hello Tokyo",
-                         "ScheduledTime": at(1), "FunctionName": "say", "Input": '"Tokyo"'}
+    assert completed == {
+        "EventType": "TaskCompleted",
+        "Timestamp": at(2),
+        "Result": "Hello Tokyo",
+        "ScheduledTime": at(1),
+        "FunctionName": "say",
+        "Input": '"Tokyo"',
+    }
     sub = by_type["SubOrchestrationInstanceCompleted"][0]
     assert sub["Result"] == {"ok": 1} and sub["Input"] == "null" and sub["FunctionName"] == "child"
     assert "TaskScheduledId" not in sub
     failed = by_type["TaskFailed"][0]
     assert "Result" not in failed and failed["Input"] == "null"
-    assert by_type["TaskScheduled"] == [{"EventType": "TaskScheduled", "Timestamp": at(2), "Name": "never_done",
-                                         "Input": '"x"', "Tags": None}]
+    assert by_type["TaskScheduled"] == [
+        {"EventType": "TaskScheduled", "Timestamp": at(2), "Name": "never_done", "Input": '"x"', "Tags": None}
+    ]
     assert by_type["EventRaised"][0]["Input"] == "true"
     assert by_type["ExecutionTerminated"][0]["Input"] == "enough"
     # A Result that is not JSON (a reason) stays text.
@@ -132,17 +172,34 @@ def test_completion_without_its_scheduling_event_is_kept_as_is() -> None:
     assert view == [{"EventType": "TaskCompleted", "Timestamp": at(1), "Result": 1}]
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    (None, None), ("", ""), ("  ", ""), ('{"a": 1}', {"a": 1}), ("3", 3), ("not json", "not json"), ([1], [1]),
-])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        (None, None),
+        ("", ""),
+        ("  ", ""),
+        ('{"a": 1}', {"a": 1}),
+        ("3", 3),
+        ("not json", "not json"),
+        ([1], [1]),
+    ],
+)
 def test_parse_json_token(text: Any, value: Any) -> None:
     assert parse_json_token(text) == value
 
 
 def test_export_instance_is_full_fidelity() -> None:
     events = sample_history()
-    inst = Instance(instance_id="i1", name="hello", runtime_status=RuntimeStatus.TERMINATED, execution_id="e1",
-                    created_time=T0, last_updated_time=T0, input=events[1]["Input"], history=events)
+    inst = Instance(
+        instance_id="i1",
+        name="hello",
+        runtime_status=RuntimeStatus.TERMINATED,
+        execution_id="e1",
+        created_time=T0,
+        last_updated_time=T0,
+        input=events[1]["Input"],
+        history=events,
+    )
     export = export_instance(inst)
     assert tuple(export) == EXPORT_KEYS
     assert export["instanceId"] == "i1" and export["name"] == "hello" and export["executionId"] == "e1"

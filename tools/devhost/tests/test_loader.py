@@ -58,8 +58,10 @@ def test_none_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "function_app.py").write_text("import azure.durable_functions as df\nbp = df.Blueprint()\n")
     with pytest.raises(AppLoadError) as err:
         load_function_app(tmp_path)
-    assert str(err.value) == ("function_app.py defines no function app: the worker needs one top-level "
-                              "func.FunctionApp / df.DFApp instance (any variable name)")
+    assert str(err.value) == (
+        "function_app.py defines no function app: the worker needs one top-level "
+        "func.FunctionApp / df.DFApp instance (any variable name)"
+    )
 
 
 def test_several_is_one_clear_error(tmp_path: Path) -> None:
@@ -100,8 +102,14 @@ def _free_port() -> int:
 def _start(root: Path, cwd: Path, port: int) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("AzureWebJobsStorage", "PYTEST_CURRENT_TEST")}
     env.update(DEVHOST_STORE="memory", PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "devhost", "start", "--port", str(port), "--script-root",
-                             str(root)], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "devhost", "start", "--port", str(port), "--script-root", str(root)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.slow  # devhost processes
@@ -110,8 +118,10 @@ def test_start_any_name_foreign_cwd_and_storage_provider_notice(tmp_path: Path) 
     folder's host.json at import) serves an app named `myApp`, and says in one line that the
     host.json's Durable Task Scheduler is not emulated."""
     root = write_app(tmp_path / "app", "myApp = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)")
-    (root / "host.json").write_text('{"version": "2.0", "extensions": {"durableTask": {"storageProvider": '
-                                    '{"type": "azureManaged", "connectionStringName": "DTS"}}}}')
+    (root / "host.json").write_text(
+        '{"version": "2.0", "extensions": {"durableTask": {"storageProvider": '
+        '{"type": "azureManaged", "connectionStringName": "DTS"}}}}'
+    )
     (tmp_path / "host.json").write_text("{ // the Functions host allows comments, json.loads does not\n}")
     port = _free_port()
     proc = _start(root, tmp_path, port)
@@ -131,8 +141,10 @@ def test_start_any_name_foreign_cwd_and_storage_provider_notice(tmp_path: Path) 
         out, err = proc.communicate(timeout=30)
     notices = [line for line in out.splitlines() if "storageProvider" in line]
     assert len(notices) == 1, out
-    assert ("host.json asks for storageProvider type 'azureManaged' (the Durable Task Scheduler), which devhost "
-            "does not emulate; this run keeps the task hub in memory (DEVHOST_STORE=memory) instead") in notices[0]
+    assert (
+        "host.json asks for storageProvider type 'azureManaged' (the Durable Task Scheduler), which devhost "
+        "does not emulate; this run keeps the task hub in memory (DEVHOST_STORE=memory) instead"
+    ) in notices[0]
     assert "Traceback" not in out + err
 
 
@@ -148,4 +160,5 @@ def test_start_with_host_json_the_sdk_rejects_is_one_line(tmp_path: Path) -> Non
     assert proc.returncode == 1
     assert err.strip().splitlines() == [
         "devhost: error: host.json: azure-functions-durable cannot read it "
-        "(JSONDecodeError: Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0))"]
+        "(JSONDecodeError: Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0))"
+    ]

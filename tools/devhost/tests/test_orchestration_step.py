@@ -46,7 +46,11 @@ def test_start_schedules_the_first_activity_in_one_framed_episode() -> None:
 
     assert result.history_reset and result.episodes == 1
     assert names(new_events(result), framing=True) == [
-        "OrchestratorStarted", "ExecutionStarted", "TaskScheduled", "OrchestratorCompleted"]
+        "OrchestratorStarted",
+        "ExecutionStarted",
+        "TaskScheduled",
+        "OrchestratorCompleted",
+    ]
     assert work(result) == [(0, "work")]
     assert step.inst.runtime_status == RuntimeStatus.RUNNING
 
@@ -56,7 +60,11 @@ def test_each_completion_appends_one_episode_until_the_output() -> None:
     step(started("chain"))
     second = step(completed(0, "r1"), after=timedelta(seconds=1))
     assert names(new_events(second), framing=True) == [
-        "OrchestratorStarted", "TaskCompleted", "TaskScheduled", "OrchestratorCompleted"]
+        "OrchestratorStarted",
+        "TaskCompleted",
+        "TaskScheduled",
+        "OrchestratorCompleted",
+    ]
     assert work(second) == [(1, "work")]
 
     done = step(completed(1, "r2"), after=timedelta(seconds=1))
@@ -170,7 +178,11 @@ def test_events_while_suspended_go_into_history_and_run_the_code_but_schedule_no
 
     result = step(resume("done"))
     assert names(new_events(result), framing=True) == [
-        "OrchestratorStarted", "ExecutionResumed", "TaskScheduled", "OrchestratorCompleted"]
+        "OrchestratorStarted",
+        "ExecutionResumed",
+        "TaskScheduled",
+        "OrchestratorCompleted",
+    ]
     assert work(result) == [(0, "work")]
     step(completed(0, "worked"))
     assert json.loads(step.inst.output or "") == "worked"
@@ -184,7 +196,11 @@ def test_an_orchestration_that_would_return_while_suspended_ends_only_after_resu
     assert held.finished == [] and step.inst.runtime_status == RuntimeStatus.SUSPENDED
     result = step(resume())
     assert names(new_events(result), framing=True) == [
-        "OrchestratorStarted", "ExecutionResumed", "ExecutionCompleted", "OrchestratorCompleted"]
+        "OrchestratorStarted",
+        "ExecutionResumed",
+        "ExecutionCompleted",
+        "OrchestratorCompleted",
+    ]
     assert json.loads(step.inst.output or "") == "while suspended"
 
 
@@ -209,7 +225,10 @@ def test_continue_as_new_starts_a_new_execution_with_the_new_input() -> None:
     assert step.inst.runtime_status == RuntimeStatus.RUNNING
     assert json.loads(json.loads(step.inst.input or "")) == {"items": ["a"], "limit": 2}
     assert names(step.inst.history, framing=True) == [
-        "OrchestratorStarted", "ExecutionStarted", "OrchestratorCompleted"]
+        "OrchestratorStarted",
+        "ExecutionStarted",
+        "OrchestratorCompleted",
+    ]
 
     step(raised("Item", "b"))
     assert json.loads(step.inst.output or "") == ["a", "b"]
@@ -250,8 +269,13 @@ def test_retry_takes_a_timer_then_a_new_task_number_per_attempt() -> None:
     assert step.inst.runtime_status == RuntimeStatus.COMPLETED
     assert "attempt 3" in json.loads(step.inst.output or "")["gave_up"]
     assert scheduled(step.inst.history) == [
-        (0, "TaskScheduled work"), (1, "TimerCreated"), (2, "TaskScheduled work"), (3, "TimerCreated"),
-        (4, "TaskScheduled work"), (5, "TimerCreated")]
+        (0, "TaskScheduled work"),
+        (1, "TimerCreated"),
+        (2, "TaskScheduled work"),
+        (3, "TimerCreated"),
+        (4, "TaskScheduled work"),
+        (5, "TimerCreated"),
+    ]
 
 
 def test_fan_out_numbers_tasks_in_action_order() -> None:

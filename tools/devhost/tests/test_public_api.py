@@ -17,7 +17,7 @@ import devhost
 from devhost import NondeterminismError, assert_replays, export_instance, serve
 from tests import DEVHOST_ROOT
 
-ORDER_APP = '''
+ORDER_APP = """
 import azure.durable_functions as df
 
 app = df.DFApp()
@@ -44,7 +44,7 @@ def reserve_stock(order):
 @app.activity_trigger(input_name="order")
 def ship(order):
     return "shipped"
-'''
+"""
 
 
 def readme_python_blocks() -> list[str]:
@@ -73,8 +73,13 @@ def test_readme_pytest_example_runs_on_another_app(tmp_path: Path) -> None:
     write_app(tmp_path)
     (tmp_path / "conftest.py").write_text(conftest)
     (tmp_path / "test_order.py").write_text(test_file)
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 passed" in run.stdout
 
@@ -93,8 +98,10 @@ def test_recording_and_replay_with_public_names(tmp_path: Path, monkeypatch: pyt
     assert assert_replays(old_app, recording).ok
     with pytest.raises(NondeterminismError) as err:
         assert_replays(new_app, recording)
-    assert "the recording scheduled activity 'charge_card', but the current code scheduled activity " \
-           "'reserve_stock'" in str(err.value)
+    assert (
+        "the recording scheduled activity 'charge_card', but the current code scheduled activity "
+        "'reserve_stock'" in str(err.value)
+    )
 
 
 def test_serve_reports_a_missing_folder_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -112,8 +112,12 @@ def test_http_history_replays_against_same_code(fan_out: dict[str, Any]) -> None
 
 def test_http_status_payload_replays(fan_out: dict[str, Any]) -> None:
     payload = {
-        "name": "fan_out_flow", "instanceId": fan_out["instanceId"], "runtimeStatus": "Completed",
-        "input": json.loads(fan_out["input"]), "output": None, "historyEvents": http_view(fan_out),
+        "name": "fan_out_flow",
+        "instanceId": fan_out["instanceId"],
+        "runtimeStatus": "Completed",
+        "input": json.loads(fan_out["input"]),
+        "output": None,
+        "historyEvents": http_view(fan_out),
     }
     assert assert_replays(replay_app.app, payload).episodes == 7
 
@@ -138,7 +142,9 @@ def test_http_input_comes_from_the_status_payload_when_history_has_none() -> Non
 
 def test_sub_orchestration_retry_and_entities_replay(parent: dict[str, Any]) -> None:
     assert json.loads(parent["history"][-2]["Result"]) == {
-        "child": ["Hello Tokyo", "HELLO TOKYO"], "flaky": "ok x", "total": 5,
+        "child": ["Hello Tokyo", "HELLO TOKYO"],
+        "flaky": "ok x",
+        "total": 5,
     }
     calls = len(replay_app.FLAKY_CALLS)
     assert assert_replays(replay_app.app, parent).episodes == episodes_in(parent)
@@ -210,8 +216,9 @@ def test_terminated_and_still_running_recordings_replay() -> None:
     terminated = record(replay_app.app, "waits_for_event", None, terminate)
     assert terminated["history"][-2]["OrchestrationStatus"] == 5
     assert assert_replays(replay_app.app, terminated).ok
-    assert assert_replays(replay_app.app, to_http_history(terminated["history"], show_input=False,
-                                                          show_output=False)).ok
+    assert assert_replays(
+        replay_app.app, to_http_history(terminated["history"], show_input=False, show_output=False)
+    ).ok
 
     running = record(replay_app.app, "fan_out_flow", CITIES, lambda hs, iid: hs.run(iid, auto_advance=False))
     assert all(ev["EventType"] != h.EventType.EXECUTION_COMPLETED for ev in running["history"])
@@ -267,8 +274,9 @@ def test_continue_as_new_across_executions() -> None:
     events[6]["Result"] = "5"  # the recorded ContinueAsNew carried another input
     with pytest.raises(NondeterminismError) as err:
         assert_replays(replay_app.app, events)
-    assert str(err.value) == ("episode 2: the recording continued as new with input 5, "
-                              "but the current code continued as new with input 0")
+    assert str(err.value) == (
+        "episode 2: the recording continued as new with input 5, but the current code continued as new with input 0"
+    )
 
 
 def test_last_execution_of_continue_as_new_recorded_by_harness() -> None:
@@ -283,8 +291,10 @@ def test_changed_activity_name_full(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(replay_app, "GREETING_ACTIVITY", "say_goodbye")
     with pytest.raises(NondeterminismError) as err:
         assert_replays(replay_app.app, recorded)
-    assert str(err.value) == ("episode 1, sequence number 0: the recording scheduled activity 'say_hello', "
-                              "but the current code scheduled activity 'say_goodbye'")
+    assert str(err.value) == (
+        "episode 1, sequence number 0: the recording scheduled activity 'say_hello', "
+        "but the current code scheduled activity 'say_goodbye'"
+    )
     assert isinstance(err.value, AssertionError)
     report = err.value.report
     assert not report.ok and report.episodes == 1
@@ -304,8 +314,10 @@ def test_changed_activity_name_http(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_second_app_registering_the_same_orchestrator_name() -> None:
     recorded = record(replay_app.app, "hello_sequence")
     report = replay_history(replay_app.app_v2, recorded)
-    assert report.divergence == ("episode 1, sequence number 0: the recording scheduled activity 'say_hello', "
-                                 "but the current code scheduled activity 'say_goodbye'")
+    assert report.divergence == (
+        "episode 1, sequence number 0: the recording scheduled activity 'say_hello', "
+        "but the current code scheduled activity 'say_goodbye'"
+    )
     # ...and the other way round: v2's recording against v1's code.
     report = replay_history(replay_app.app, record(replay_app.app_v2, "hello_sequence"))
     assert report.divergence is not None
@@ -315,16 +327,19 @@ def test_second_app_registering_the_same_orchestrator_name() -> None:
 def test_narrower_fan_out_diverges(fan_out: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(replay_app, "FAN_OUT_LIMIT", 2)
     full = replay_history(replay_app.app, fan_out)
-    assert full.divergence == ("episode 1, sequence number 2: the recording scheduled activity 'say_hello', "
-                               "but the current code did nothing more in that episode")
+    assert full.divergence == (
+        "episode 1, sequence number 2: the recording scheduled activity 'say_hello', "
+        "but the current code did nothing more in that episode"
+    )
     http = replay_history(replay_app.app, http_view(fan_out))
     assert http.divergence is not None
     assert http.divergence.startswith("episode 4: the recording completed activity 'say_hello' with input \"London\"")
 
 
 def test_wider_fan_out_diverges(fan_out: dict[str, Any]) -> None:
-    wider = record(replay_app.app, "fan_out_flow", {"cities": ["Tokyo", "Seattle", "London", "Paris"]},
-                   approve_after_fan_out)
+    wider = record(
+        replay_app.app, "fan_out_flow", {"cities": ["Tokyo", "Seattle", "London", "Paris"]}, approve_after_fan_out
+    )
     shrunk = dict(wider, input=fan_out["input"])
     shrunk["history"] = [dict(ev) for ev in wider["history"]]
     shrunk["history"][1]["Input"] = fan_out["input"]  # same recording, but the code now sees three cities
@@ -365,14 +380,15 @@ def test_renamed_event_wait_explains_the_stall(monkeypatch: pytest.MonkeyPatch) 
     assert "pending: external event 'Proceed'" in http.divergence
 
 
-def test_code_that_fails_where_the_recording_went_on(fan_out: dict[str, Any],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_code_that_fails_where_the_recording_went_on(fan_out: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(replay_app, "FAN_OUT_LIMIT", "not a number")
     report = replay_history(replay_app.app, fan_out)
     assert report.divergence is not None
-    assert report.divergence.startswith("episode 1, sequence number 0: the recording scheduled activity 'say_hello', "
-                                        "but the current code failed the orchestration: Orchestrator function "
-                                        "'fan_out_flow' failed:")
+    assert report.divergence.startswith(
+        "episode 1, sequence number 0: the recording scheduled activity 'say_hello', "
+        "but the current code failed the orchestration: Orchestrator function "
+        "'fan_out_flow' failed:"
+    )
 
 
 def test_http_recording_without_outputs_is_flagged(fan_out: dict[str, Any]) -> None:
@@ -479,8 +495,9 @@ def import_app(path: Path) -> Any:
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "devhost", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "devhost", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.slow  # ten `devhost replay` processes
@@ -501,8 +518,10 @@ def test_cli_replay(tmp_path: Path) -> None:
     write_app(app_dir, "say_goodbye")  # the code changed after the recording
     bad = run_cli("replay", str(full), cwd=app_dir)
     assert bad.returncode == 1, bad.stderr
-    assert bad.stdout == ("DIVERGENCE: episode 1, sequence number 0: the recording scheduled activity 'say_hello', "
-                          "but the current code scheduled activity 'say_goodbye'\n")
+    assert bad.stdout == (
+        "DIVERGENCE: episode 1, sequence number 0: the recording scheduled activity 'say_hello', "
+        "but the current code scheduled activity 'say_goodbye'\n"
+    )
 
     # From elsewhere, naming the script root and the app attribute explicitly.
     other = run_cli("replay", str(full), "--script-root", str(app_dir), "--app", "function_app:app", cwd=tmp_path)

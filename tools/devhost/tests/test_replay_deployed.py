@@ -30,7 +30,7 @@ from devhost.store.memory import MemoryStore
 WEBHOOK = "/runtime/webhooks/durabletask"
 KEY = "not-a-real-key-5f1c"
 
-APP = '''
+APP = """
 import azure.durable_functions as df
 
 app = df.DFApp()
@@ -58,7 +58,7 @@ def prepare_v2(order):
 @app.activity_trigger(input_name="order")
 def ship(order):
     return f"shipped {order}"
-'''
+"""
 
 
 def write_app(root: Path, first: str = "prepare", after: str = "") -> Path:
@@ -77,8 +77,9 @@ def import_app(root: Path) -> Any:
 
 
 async def devhost_replay(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "devhost", "replay", *args,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "devhost", "replay", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
@@ -105,17 +106,20 @@ async def test_replay_running_instances_of_a_deployed_app(tmp_path: Path) -> Non
             await wait_for_status(session, api, ids[2], "Completed")  # finished: nothing to check
 
             # The breaking change: both running instances diverge, each reported with its first divergence.
-            code, out, err = await devhost_replay("--url", api, "--code", KEY, "--page-size", "1",
-                                                  "--script-root", str(breaking))
+            code, out, err = await devhost_replay(
+                "--url", api, "--code", KEY, "--page-size", "1", "--script-root", str(breaking)
+            )
             assert code == 1, out + err
             lines = out.splitlines()
             assert lines[-1] == "2 running instance(s) checked: 2 diverge"
             for iid, order in zip(ids[:2], "ab", strict=True):
                 line = next(line for line in lines if line.startswith(iid))
-                assert line == (f'{iid} (approval, Running): DIVERGENCE: episode 2: the recording completed '
-                                f'activity \'prepare\' with input {{"order": "{order}"}}, but the current code never '
-                                f'scheduled it (its pending activity calls: \'prepare_v2\' with input '
-                                f'{{"order": "{order}"}} (sequence number 0))')
+                assert line == (
+                    f"{iid} (approval, Running): DIVERGENCE: episode 2: the recording completed "
+                    f'activity \'prepare\' with input {{"order": "{order}"}}, but the current code never '
+                    f"scheduled it (its pending activity calls: 'prepare_v2' with input "
+                    f'{{"order": "{order}"}} (sequence number 0))'
+                )
             assert ids[2] not in out
             assert KEY not in out + err
 
@@ -172,15 +176,35 @@ def test_what_is_asked_of_the_api_and_what_it_answers() -> None:
     reported for that instance only, a refused key is one clear error."""
     app = import_app_source(APP.replace("{first}", "prepare").replace("{after}", ""))
     asked: list[tuple[str, dict[str, str]]] = []
-    waiting = {"name": "approval", "runtimeStatus": "Running", "input": {"order": "a"}, "historyEvents": [
-        {"EventType": "ExecutionStarted", "Timestamp": "2026-11-30T08:00:00Z", "FunctionName": "approval",
-         "Input": '{"order": "a"}'},
-        {"EventType": "TaskCompleted", "Timestamp": "2026-11-30T08:00:01Z", "ScheduledTime": "2026-11-30T08:00:00Z",
-         "FunctionName": "prepare", "Result": "prepared a"}]}
-    pages = {None: ([{"instanceId": "one"}, {"instanceId": "@counter@k"}], "tok1"),
-             "tok1": ([{"instanceId": "done-now"}, {"instanceId": "broken"}], None)}
-    details = {"one": {**waiting, "instanceId": "one"}, "done-now": {**waiting, "runtimeStatus": "Completed"},
-               "broken": {**waiting, "instanceId": "broken", "historyEvents": [{"EventType": "Nonsense"}]}}
+    waiting = {
+        "name": "approval",
+        "runtimeStatus": "Running",
+        "input": {"order": "a"},
+        "historyEvents": [
+            {
+                "EventType": "ExecutionStarted",
+                "Timestamp": "2026-11-30T08:00:00Z",
+                "FunctionName": "approval",
+                "Input": '{"order": "a"}',
+            },
+            {
+                "EventType": "TaskCompleted",
+                "Timestamp": "2026-11-30T08:00:01Z",
+                "ScheduledTime": "2026-11-30T08:00:00Z",
+                "FunctionName": "prepare",
+                "Result": "prepared a",
+            },
+        ],
+    }
+    pages = {
+        None: ([{"instanceId": "one"}, {"instanceId": "@counter@k"}], "tok1"),
+        "tok1": ([{"instanceId": "done-now"}, {"instanceId": "broken"}], None),
+    }
+    details = {
+        "one": {**waiting, "instanceId": "one"},
+        "done-now": {**waiting, "runtimeStatus": "Completed"},
+        "broken": {**waiting, "instanceId": "broken", "historyEvents": [{"EventType": "Nonsense"}]},
+    }
 
     def fetch(url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         asked.append((url, headers))
@@ -190,15 +214,21 @@ def test_what_is_asked_of_the_api_and_what_it_answers() -> None:
             return 200, ({"x-ms-continuation-token": token} if token else {}), json.dumps(body).encode()
         return 202, {}, json.dumps(details[path.rsplit("/", 1)[1]]).encode()
 
-    items = list(replay_deployed(app, "https://app.example/runtime/webhooks/durabletask/", "k3y", page_size=2,
-                                 fetch=fetch))
+    items = list(
+        replay_deployed(app, "https://app.example/runtime/webhooks/durabletask/", "k3y", page_size=2, fetch=fetch)
+    )
     assert [(i.instance_id, i.report is not None and i.report.ok) for i in items] == [("one", True), ("broken", False)]
     assert items[1].report is None and "Nonsense" in str(items[1].error)
     first_list, second_list = (u for u, _ in asked if u.split("?")[0].endswith("/instances"))
-    assert first_list == ("https://app.example/runtime/webhooks/durabletask/instances?code=k3y&runtimeStatus="
-                          "Pending%2CRunning%2CSuspended%2CContinuedAsNew&top=2&showInput=false")
-    assert ("https://app.example/runtime/webhooks/durabletask/instances/one?code=k3y&showHistory=true"
-            "&showHistoryOutput=true&showInput=true", {}) in asked
+    assert first_list == (
+        "https://app.example/runtime/webhooks/durabletask/instances?code=k3y&runtimeStatus="
+        "Pending%2CRunning%2CSuspended%2CContinuedAsNew&top=2&showInput=false"
+    )
+    assert (
+        "https://app.example/runtime/webhooks/durabletask/instances/one?code=k3y&showHistory=true"
+        "&showHistoryOutput=true&showInput=true",
+        {},
+    ) in asked
     assert not any("%40counter" in u or "@counter" in u.split("?")[0] for u, _ in asked)  # entities: skipped
     assert [h for _, h in asked if h] == [{"x-ms-continuation-token": "tok1"}]
 
@@ -207,8 +237,10 @@ def test_what_is_asked_of_the_api_and_what_it_answers() -> None:
 
     with pytest.raises(RemoteError) as err:
         list(fetch_running("https://app.example/runtime/webhooks/durabletask", "wrong", fetch=refused))
-    assert str(err.value) == ("https://app.example/runtime/webhooks/durabletask/instances answered 401: pass the "
-                              "app's durabletask_extension system key with --code")
+    assert str(err.value) == (
+        "https://app.example/runtime/webhooks/durabletask/instances answered 401: pass the "
+        "app's durabletask_extension system key with --code"
+    )
 
 
 def import_app_source(source: str) -> Any:

@@ -46,8 +46,11 @@ def test_sync_and_async_activities_return_their_values(harness: DurableHarness) 
     assert status.runtime_status == RuntimeStatus.COMPLETED
     assert status.output == ["Hello Tokyo", "Hello async Tokyo", {"n": 1, "items": ["Tokyo"]}]
     assert status.input == "Tokyo"
-    assert scheduled(status) == [(0, "TaskScheduled say_hello"), (1, "TaskScheduled say_hello_async"),
-                                 (2, "TaskScheduled echo")]
+    assert scheduled(status) == [
+        (0, "TaskScheduled say_hello"),
+        (1, "TaskScheduled say_hello_async"),
+        (2, "TaskScheduled echo"),
+    ]
     # The activity input is recorded as JSON text, the way the SDK emitted it.
     assert events(status, "TaskScheduled")[0]["Input"] == '"Tokyo"'
     assert [ev["TaskScheduledId"] for ev in events(status, "TaskCompleted")] == [0, 1, 2]
@@ -100,7 +103,10 @@ def test_retry_succeeds_after_failures(harness: DurableHarness, key: str) -> Non
     assert ATTEMPTS[key] == 3
     # attempt, back-off timer, attempt, back-off timer, attempt (docs/durable-protocol.md §2.7)
     assert scheduled(status) == [
-        (0, "TaskScheduled flaky"), (1, "TimerCreated"), (2, "TaskScheduled flaky"), (3, "TimerCreated"),
+        (0, "TaskScheduled flaky"),
+        (1, "TimerCreated"),
+        (2, "TaskScheduled flaky"),
+        (3, "TimerCreated"),
         (4, "TaskScheduled flaky"),
     ]
     assert [ev["TaskScheduledId"] for ev in events(status, "TaskFailed")] == [0, 2]
@@ -122,8 +128,12 @@ def test_retry_exhausted_surfaces_the_last_error(harness: DurableHarness, key: s
     assert ATTEMPTS[key] == 3
     # Three attempts, two back-off timers and DTFx's final zero-length "dummy" timer.
     assert scheduled(status) == [
-        (0, "TaskScheduled flaky"), (1, "TimerCreated"), (2, "TaskScheduled flaky"), (3, "TimerCreated"),
-        (4, "TaskScheduled flaky"), (5, "TimerCreated"),
+        (0, "TaskScheduled flaky"),
+        (1, "TimerCreated"),
+        (2, "TaskScheduled flaky"),
+        (3, "TimerCreated"),
+        (4, "TaskScheduled flaky"),
+        (5, "TimerCreated"),
     ]
     dummy = events(status, "TimerCreated")[-1]
     assert parse_ts(dummy["FireAt"]) == episode_start_before(status, dummy)
@@ -148,8 +158,11 @@ def test_retry_inside_task_all_numbers_like_the_extension(harness: DurableHarnes
     assert status.runtime_status == RuntimeStatus.COMPLETED
     assert status.output == [{"key": key, "attempt": 2}, "Hello B", "Hello C"]
     assert scheduled(status) == [
-        (0, "TaskScheduled flaky"), (1, "TaskScheduled say_hello"), (2, "TimerCreated"),
-        (3, "TaskScheduled flaky"), (4, "TaskScheduled say_hello"),
+        (0, "TaskScheduled flaky"),
+        (1, "TaskScheduled say_hello"),
+        (2, "TimerCreated"),
+        (3, "TaskScheduled flaky"),
+        (4, "TaskScheduled say_hello"),
     ]
     assert events(status, "TaskScheduled")[-1]["Input"] == '"C"'
 
@@ -160,8 +173,13 @@ def test_retry_inside_task_all_with_two_failures(harness: DurableHarness, key: s
     assert status.runtime_status == RuntimeStatus.COMPLETED
     assert status.output == [{"key": key, "attempt": 3}, "Hello B", "Hello C"]
     assert scheduled(status) == [
-        (0, "TaskScheduled flaky"), (1, "TaskScheduled say_hello"), (2, "TimerCreated"),
-        (3, "TaskScheduled flaky"), (4, "TimerCreated"), (5, "TaskScheduled flaky"), (6, "TaskScheduled say_hello"),
+        (0, "TaskScheduled flaky"),
+        (1, "TaskScheduled say_hello"),
+        (2, "TimerCreated"),
+        (3, "TaskScheduled flaky"),
+        (4, "TimerCreated"),
+        (5, "TaskScheduled flaky"),
+        (6, "TaskScheduled say_hello"),
     ]
 
 

@@ -88,8 +88,9 @@ def test_failed_operation_does_not_break_the_entity(harness: DurableHarness) -> 
     assert harness.entity_state("Counter", "sturdy") == 2
 
 
-def test_a_failed_operation_is_logged_as_the_extension_logs_it(harness: DurableHarness,
-                                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failed_operation_is_logged_as_the_extension_logs_it(
+    harness: DurableHarness, caplog: pytest.LogCaptureFixture
+) -> None:
     # TaskEntityShim.cs 651 -> EndToEndTraceHelper.cs 529-576 (OperationFailed), SanitizeString 61-66: the
     # error (the SDK's JSON text of str(e)) and the input are logged as their lengths; devhost adds the message.
     with caplog.at_level(logging.ERROR, logger="devhost"):

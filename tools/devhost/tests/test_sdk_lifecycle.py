@@ -57,9 +57,17 @@ def test_suspend_holds_the_work_of_events_until_resume(harness: DurableHarness) 
     assert status.runtime_status == RuntimeStatus.COMPLETED
     assert status.output == "sent while suspended"
     assert kinds(status, framing=True)[-10:] == [
-        "OrchestratorStarted", "ExecutionSuspended", "OrchestratorCompleted",
-        "OrchestratorStarted", "EventRaised", "OrchestratorCompleted",
-        "OrchestratorStarted", "ExecutionResumed", "ExecutionCompleted", "OrchestratorCompleted"]
+        "OrchestratorStarted",
+        "ExecutionSuspended",
+        "OrchestratorCompleted",
+        "OrchestratorStarted",
+        "EventRaised",
+        "OrchestratorCompleted",
+        "OrchestratorStarted",
+        "ExecutionResumed",
+        "ExecutionCompleted",
+        "OrchestratorCompleted",
+    ]
 
 
 def test_resume_with_nothing_held_is_recorded_and_the_instance_carries_on(harness: DurableHarness) -> None:

@@ -34,8 +34,9 @@ def key(request: pytest.FixtureRequest) -> str:
 
 # ---------------------------------------------------------------------- sub-orchestrators
 def test_sub_orchestrator_with_explicit_instance_id(harness: DurableHarness) -> None:
-    iid = harness.start("parent_of", {"child": "child_double", "input": 21, "instance_id": "the-child"},
-                        instance_id="the-parent")
+    iid = harness.start(
+        "parent_of", {"child": "child_double", "input": 21, "instance_id": "the-child"}, instance_id="the-parent"
+    )
     status = harness.run(iid)
 
     assert status.runtime_status == RuntimeStatus.COMPLETED
@@ -72,7 +73,8 @@ def test_sub_orchestrator_with_retry_runs_a_new_child_per_attempt(harness: Durab
     exec_id = execution_id(status)
     assert status.output == {"attempt": 2, "me": f"{exec_id}:2"}
     assert scheduled(status) == [
-        (0, "SubOrchestrationInstanceCreated child_flaky"), (1, "TimerCreated"),
+        (0, "SubOrchestrationInstanceCreated child_flaky"),
+        (1, "TimerCreated"),
         (2, "SubOrchestrationInstanceCreated child_flaky"),
     ]
     first = harness.status(f"{exec_id}:0")
@@ -88,8 +90,11 @@ def test_sub_orchestrator_with_retry_reuses_an_explicit_child_id(harness: Durabl
     assert status.runtime_status == RuntimeStatus.COMPLETED
     assert status.output == {"attempt": 3, "me": "retried-child"}
     created = events(status, "SubOrchestrationInstanceCreated")
-    assert [(ev["EventId"], ev["InstanceId"]) for ev in created] == [(0, "retried-child"), (2, "retried-child"),
-                                                                      (4, "retried-child")]
+    assert [(ev["EventId"], ev["InstanceId"]) for ev in created] == [
+        (0, "retried-child"),
+        (2, "retried-child"),
+        (4, "retried-child"),
+    ]
     child = harness.status("retried-child")  # the last attempt's execution
     assert child.runtime_status == RuntimeStatus.COMPLETED
     assert child.output == {"attempt": 3, "me": "retried-child"}
@@ -99,8 +104,9 @@ def test_sub_orchestrator_with_retry_exhausted_fails_the_parent(harness: Durable
     status = harness.run_to_completion("parent_with_retry", {"key": key, "failures": 10, "max_attempts": 2})
 
     assert status.runtime_status == RuntimeStatus.FAILED
-    assert status.output.startswith("Orchestrator function 'parent_with_retry' failed: "
-                                    "Orchestrator function 'child_flaky' failed: ")
+    assert status.output.startswith(
+        "Orchestrator function 'parent_with_retry' failed: Orchestrator function 'child_flaky' failed: "
+    )
     assert f"{key} attempt 2 failed" in status.output
     assert ATTEMPTS[key] == 2
 

@@ -47,8 +47,9 @@ def _json_route(history: list[dict[str, Any]]) -> list[Any]:
     return list(DurableOrchestrationContext.from_json(text).histories)
 
 
-def _run(name: str, cache: bool, events: tuple[str, ...] = (), input: Any = "in",
-         replay: str = "full") -> tuple[Any, list[dict[str, Any]]]:
+def _run(
+    name: str, cache: bool, events: tuple[str, ...] = (), input: Any = "in", replay: str = "full"
+) -> tuple[Any, list[dict[str, Any]]]:
     counter = itertools.count()
     engine = EngineOptions(new_id=lambda: f"{next(counter):032x}", replay=replay)
     if not cache:
@@ -66,12 +67,14 @@ def _normal(result: tuple[Any, list[dict[str, Any]]]) -> Any:
     """Execution ids (the client draws them at random) by order of appearance; no times (the virtual
     clock ticks per read, and activity threads read it in any order)."""
     text = json.dumps(result)
-    for n, eid in enumerate(dict.fromkeys(ev["OrchestrationInstance"]["ExecutionId"] for ev in result[1]
-                                          if ev.get("OrchestrationInstance"))):
+    for n, eid in enumerate(
+        dict.fromkeys(ev["OrchestrationInstance"]["ExecutionId"] for ev in result[1] if ev.get("OrchestrationInstance"))
+    ):
         text = text.replace(eid, f"execution-{n}")
     # Entity request ids are uuid5s of the execution id: name them by order of appearance too.
-    for n, rid in enumerate(dict.fromkeys(re.findall(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-                                                     text))):
+    for n, rid in enumerate(
+        dict.fromkeys(re.findall(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", text))
+    ):
         text = text.replace(rid, f"request-{n}")
     return json.loads(re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+Z", "<time>", text))
 
@@ -100,7 +103,7 @@ def test_a_history_that_is_not_an_extension_is_decoded_again() -> None:
     cache = ReplayCache()
     cache.sync("i", history)
     at = next(i for i, ev in enumerate(history) if ev["EventType"] == EventType.TASK_SCHEDULED)
-    changed = [*history[:at], {**history[at], "Name": "another"}, *history[at + 1:]]
+    changed = [*history[:at], {**history[at], "Name": "another"}, *history[at + 1 :]]
     objects, recorded, _ = cache.sync("i", changed)
     assert _sdk_view(objects) == _sdk_view(_json_route(changed))
     assert recorded[history[at]["EventId"]]["Name"] == "another"

@@ -77,7 +77,9 @@ def test_long_timer_is_sliced_and_fires_after_the_deadline(harness: DurableHarne
     assert gaps[-1] <= MAX_SHORT_TIMER
     # Each slice after the first was scheduled while the previous one fired.
     assert kinds(status) == ["ExecutionStarted", "TimerCreated"] + ["TimerFired", "TimerCreated"] * (slices - 1) + [
-        "TimerFired", "ExecutionCompleted"]
+        "TimerFired",
+        "ExecutionCompleted",
+    ]
 
 
 def test_seven_day_approval_times_out_in_virtual_time(harness: DurableHarness) -> None:

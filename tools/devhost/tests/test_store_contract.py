@@ -97,8 +97,12 @@ async def hub(request: pytest.FixtureRequest) -> AsyncIterator[Hub]:
 def _instance(store: Store, iid: str | None = None, **fields: Any) -> Instance:
     now = store.clock.now()
     values: dict[str, Any] = dict(
-        instance_id=iid or new_guid(), name="flow", runtime_status=RuntimeStatus.PENDING, execution_id=new_guid(),
-        created_time=now, last_updated_time=now,
+        instance_id=iid or new_guid(),
+        name="flow",
+        runtime_status=RuntimeStatus.PENDING,
+        execution_id=new_guid(),
+        created_time=now,
+        last_updated_time=now,
     )
     values.update(fields)
     return Instance(**values)
@@ -111,12 +115,17 @@ def _events(store: Store, n: int, start: int = 0) -> list[dict[str, Any]]:
 
 def _started(store: Store, inst: Instance) -> list[dict[str, Any]]:
     now = store.clock.now()
-    return [h.orchestrator_started(now), h.execution_started(
-        now, instance_id=inst.instance_id, execution_id=inst.execution_id, name=inst.name, input_text=inst.input)]
+    return [
+        h.orchestrator_started(now),
+        h.execution_started(
+            now, instance_id=inst.instance_id, execution_id=inst.execution_id, name=inst.name, input_text=inst.input
+        ),
+    ]
 
 
-async def _drain(hub: Hub, queue: str = "control", want: int = 1, timeout: float = 10.0,
-                 visibility: float = 300.0) -> list[Message]:
+async def _drain(
+    hub: Hub, queue: str = "control", want: int = 1, timeout: float = 10.0, visibility: float = 300.0
+) -> list[Message]:
     """Receive until `want` messages arrived (queues promise no batch sizes, only eventual delivery)."""
     got: list[Message] = []
     deadline = time.monotonic() + timeout
@@ -133,10 +142,27 @@ def test_engine_state_keeps_its_stored_shape() -> None:
     """Hubs written before the engine state was typed hold a plain JSON object with these keys
     (retries keyed by the sequence number as text); it must load, and be written back, unchanged."""
     stored = {
-        "next_id": 7, "ids": [0, None, 1, 2], "played": 12, "last_os": "2026-01-01T00:00:05.000000Z",
-        "msgs": ["a", "b"], "rewound": [1],
-        "retries": {"2": {"kind": "sub", "name": "child", "input": [1], "iid": "c1", "first": 500, "coef": 1.5,
-                          "max_interval": 2000, "max": 4, "attempt": 2, "current": 5, "timer": None}},
+        "next_id": 7,
+        "ids": [0, None, 1, 2],
+        "played": 12,
+        "last_os": "2026-01-01T00:00:05.000000Z",
+        "msgs": ["a", "b"],
+        "rewound": [1],
+        "retries": {
+            "2": {
+                "kind": "sub",
+                "name": "child",
+                "input": [1],
+                "iid": "c1",
+                "first": 500,
+                "coef": 1.5,
+                "max_interval": 2000,
+                "max": 4,
+                "attempt": 2,
+                "current": 5,
+                "timer": None,
+            }
+        },
     }
     state = EngineState.from_json(json.loads(json.dumps(stored)))
     assert state.retries[2].current == 5 and state.retries[2].kind == "sub" and state.ids[1] is None
@@ -147,20 +173,39 @@ def test_engine_state_keeps_its_stored_shape() -> None:
 
 async def test_create_load_round_trip(hub: Hub) -> None:
     store = hub.store
-    inst = _instance(store, "order/42#a?", input='{"a": 1}', custom_status='"warm"', generation=3,
-                     engine=EngineState(next_id=4, ids=[0, None, 1], msgs=["m1"], last_os="2026-01-01T00:00:00Z",
-                                        retries={1: RetryState("activity", "step", {"n": 1}, None, 1000, 2.0, None,
-                                                               3, 2, 3, timer=2)}),
-                     buffered=[h.event_raised(T0, "go", "1")])
+    inst = _instance(
+        store,
+        "order/42#a?",
+        input='{"a": 1}',
+        custom_status='"warm"',
+        generation=3,
+        engine=EngineState(
+            next_id=4,
+            ids=[0, None, 1],
+            msgs=["m1"],
+            last_os="2026-01-01T00:00:00Z",
+            retries={1: RetryState("activity", "step", {"n": 1}, None, 1000, 2.0, None, 3, 2, 3, timer=2)},
+        ),
+        buffered=[h.event_raised(T0, "go", "1")],
+    )
     await store.create(inst)
     assert inst.etag
     for reader in (store, await hub.reopen()):
         got = await reader.load(inst.instance_id)
         assert got is not None
-        assert (got.instance_id, got.name, got.runtime_status, got.execution_id) == \
-            (inst.instance_id, "flow", RuntimeStatus.PENDING, inst.execution_id)
-        assert (got.input, got.custom_status, got.generation, got.engine, got.buffered) == \
-            (inst.input, inst.custom_status, 3, inst.engine, inst.buffered)
+        assert (got.instance_id, got.name, got.runtime_status, got.execution_id) == (
+            inst.instance_id,
+            "flow",
+            RuntimeStatus.PENDING,
+            inst.execution_id,
+        )
+        assert (got.input, got.custom_status, got.generation, got.engine, got.buffered) == (
+            inst.input,
+            inst.custom_status,
+            3,
+            inst.engine,
+            inst.buffered,
+        )
         assert got.created_time == inst.created_time and got.last_updated_time == inst.last_updated_time
         assert got.history == [] and got.etag == inst.etag
     assert await store.load("nope") is None
@@ -414,13 +459,24 @@ async def _query_all(store: Store, query: InstanceQuery) -> list[Instance]:
 async def test_query_filters_and_paging(hub: Hub) -> None:
     store = hub.store
     base = T0 + timedelta(days=30)
-    specs = [("alpha-1", RuntimeStatus.COMPLETED, 0), ("alpha-2", RuntimeStatus.RUNNING, 1),
-             ("alpha-3", RuntimeStatus.RUNNING, 2), ("beta-1", RuntimeStatus.FAILED, 3),
-             ("beta-2", RuntimeStatus.RUNNING, 4), ("@counter@k1", RuntimeStatus.RUNNING, 5)]
+    specs = [
+        ("alpha-1", RuntimeStatus.COMPLETED, 0),
+        ("alpha-2", RuntimeStatus.RUNNING, 1),
+        ("alpha-3", RuntimeStatus.RUNNING, 2),
+        ("beta-1", RuntimeStatus.FAILED, 3),
+        ("beta-2", RuntimeStatus.RUNNING, 4),
+        ("@counter@k1", RuntimeStatus.RUNNING, 5),
+    ]
     for iid, status, day in specs:
         created = base + timedelta(days=day)
-        inst = _instance(store, iid, runtime_status=status, created_time=created, last_updated_time=created,
-                         name="counter" if iid.startswith("@") else ("Flow" if iid.startswith("alpha") else "other"))
+        inst = _instance(
+            store,
+            iid,
+            runtime_status=status,
+            created_time=created,
+            last_updated_time=created,
+            name="counter" if iid.startswith("@") else ("Flow" if iid.startswith("alpha") else "other"),
+        )
         await store.create(inst)
 
     def ids(found: list[Instance]) -> list[str]:
@@ -432,14 +488,16 @@ async def test_query_filters_and_paging(hub: Hub) -> None:
     assert len(page.instances) <= 2 and page.continuation
     running = await _query_all(store, InstanceQuery(runtime_status=[RuntimeStatus.RUNNING], page_size=1))
     assert ids(running) == ["alpha-2", "alpha-3", "beta-2"]
-    window = await _query_all(store, InstanceQuery(created_from=base + timedelta(days=1),
-                                                   created_to=base + timedelta(days=3)))
+    window = await _query_all(
+        store, InstanceQuery(created_from=base + timedelta(days=1), created_to=base + timedelta(days=3))
+    )
     assert ids(window) == ["alpha-2", "alpha-3", "beta-1"]
     prefixed = await _query_all(store, InstanceQuery(instance_id_prefix="alpha-", page_size=2))
     assert ids(prefixed) == ["alpha-1", "alpha-2", "alpha-3"]
     assert ids(await _query_all(store, InstanceQuery(name="flow"))) == ["alpha-1", "alpha-2", "alpha-3"]
-    combined = await _query_all(store, InstanceQuery(runtime_status=[RuntimeStatus.RUNNING, RuntimeStatus.FAILED],
-                                                     instance_id_prefix="beta"))
+    combined = await _query_all(
+        store, InstanceQuery(runtime_status=[RuntimeStatus.RUNNING, RuntimeStatus.FAILED], instance_id_prefix="beta")
+    )
     assert ids(combined) == ["beta-1", "beta-2"]
     entities = await _query_all(store, InstanceQuery(entities=True))
     assert ids(entities) == ["@counter@k1"]
@@ -460,8 +518,12 @@ async def test_purge(hub: Hub) -> None:
     assert await store.purge("to/purge") == 0
     assert [i.instance_id for i in await _query_all(store, InstanceQuery())] == ["to/keep"]
     if isinstance(store, AzureStorageStore):  # no rows and no blobs left behind
-        rows = [r async for r in store.history.table.query_entities("PartitionKey eq @pk",
-                                                               parameters={"pk": sanitize_key("to/purge")})]
+        rows = [
+            r
+            async for r in store.history.table.query_entities(
+                "PartitionKey eq @pk", parameters={"pk": sanitize_key("to/purge")}
+            )
+        ]
         blobs = [b async for b in store.blobs.container.list_blobs(name_starts_with=sanitize_key("to/purge") + "/")]
         assert rows == [] and blobs == []
     # The id can be reused afterwards.
@@ -471,8 +533,14 @@ async def test_purge(hub: Hub) -> None:
 async def test_large_payloads_round_trip(hub: Hub) -> None:
     store = hub.store
     big_in, big_out = json.dumps(BIG + "in"), json.dumps("é€😀" * 20000)  # also multi-byte / surrogate pairs
-    inst = _instance(store, input=big_in, custom_status=json.dumps(BIG), entity_state=None,
-                     engine=EngineState(msgs=[BIG]), buffered=[h.event_raised(T0, "big", json.dumps(BIG))])
+    inst = _instance(
+        store,
+        input=big_in,
+        custom_status=json.dumps(BIG),
+        entity_state=None,
+        engine=EngineState(msgs=[BIG]),
+        buffered=[h.event_raised(T0, "big", json.dumps(BIG))],
+    )
     await store.create(inst)
     cur = await store.load(inst.instance_id)
     assert cur is not None
@@ -556,8 +624,13 @@ async def test_host_start_repairs_an_entity_listing_left_stale_by_a_crash(azurit
     settings = {"AzureWebJobsStorage": azurite_connection_string}
     store = await open_store(settings, new_hub_name("lock"))
     try:
-        lock = _instance(store, "@target_lock@web-1", runtime_status=RuntimeStatus.RUNNING, entity_exists=True,
-                         entity_state=json.dumps("rollout-1"))
+        lock = _instance(
+            store,
+            "@target_lock@web-1",
+            runtime_status=RuntimeStatus.RUNNING,
+            entity_exists=True,
+            entity_state=json.dumps("rollout-1"),
+        )
         await store.checkpoint(lock, new_events_from=0, history_reset=True)
         await store.flush_index()
         held_row = dict(await store.instances.table.get_entity(sanitize_key(lock.instance_id), ""))
@@ -569,12 +642,14 @@ async def test_host_start_repairs_an_entity_listing_left_stale_by_a_crash(azurit
         reopened = await open_store(settings, store.hub)
         try:
             listed = await reopened.query(InstanceQuery(entities=True))
-            assert [(i.instance_id, i.entity_state) for i in listed.instances] == \
-                [(lock.instance_id, json.dumps("rollout-1"))]
+            assert [(i.instance_id, i.entity_state) for i in listed.instances] == [
+                (lock.instance_id, json.dumps("rollout-1"))
+            ]
             await reopened.unfinished()  # what a host does when it starts
             listed = await reopened.query(InstanceQuery(entities=True))
-            assert [(i.instance_id, i.entity_exists, i.entity_state) for i in listed.instances] == \
-                [(lock.instance_id, False, None)]
+            assert [(i.instance_id, i.entity_exists, i.entity_state) for i in listed.instances] == [
+                (lock.instance_id, False, None)
+            ]
         finally:
             await reopened.close()
     finally:
@@ -591,8 +666,12 @@ async def test_message_is_never_processed_before_it_is_due(azurite_connection_st
         now = sender.clock.now()
         far = now + timedelta(days=10)  # beyond what a queue can delay: enqueued with the maximum
         soon = now + timedelta(seconds=1)
-        await sender.enqueue([Message("i1", h.timer_fired(now, 0, far), visible_at=far),
-                              Message("i2", h.timer_fired(now, 1, soon), visible_at=soon)])
+        await sender.enqueue(
+            [
+                Message("i1", h.timer_fired(now, 0, far), visible_at=far),
+                Message("i2", h.timer_fired(now, 1, soon), visible_at=soon),
+            ]
+        )
         await asyncio.sleep(1.5)
         # Visible in the queue, but due only in ~30 s by the receiver's clock: hidden again.
         assert await receiver.dequeue("control", 32) == []
@@ -614,18 +693,28 @@ async def test_foreign_queue_message_is_dropped_not_retried_forever(azurite_conn
 
 
 async def test_a_hub_written_by_the_azure_functions_host_is_refused_in_one_line(
-        azurite_connection_string: str, caplog: pytest.LogCaptureFixture) -> None:
+    azurite_connection_string: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """Audit D1: DTFx's formats are not devhost's. A DTFx `MessageData` envelope (MessageData.cs: no
     `instance_id`) is left alone with one error line, not retried every 2 s; DTFx's partition leases
     (BlobPartitionLeaseManager.cs 30, 55: `taskhub.json`, `default/{queue}`) make the lease refuse."""
     store = await open_store({"AzureWebJobsStorage": azurite_connection_string}, new_hub_name("dtfx"))
     try:
-        envelope = {"$type": "DurableTask.AzureStorage.MessageData, DurableTask.AzureStorage",
-                    "ActivityId": str(uuid.uuid4()), "SequenceNumber": 7, "Episode": 1,
-                    "TaskMessage": {"$type": "DurableTask.Core.TaskMessage, DurableTask.Core",
-                                    "Event": {"$type": "DurableTask.Core.History.ExecutionStartedEvent, "
-                                                       "DurableTask.Core", "EventType": 0, "EventId": -1},
-                                    "OrchestrationInstance": {"InstanceId": "abc", "ExecutionId": "e1"}}}
+        envelope = {
+            "$type": "DurableTask.AzureStorage.MessageData, DurableTask.AzureStorage",
+            "ActivityId": str(uuid.uuid4()),
+            "SequenceNumber": 7,
+            "Episode": 1,
+            "TaskMessage": {
+                "$type": "DurableTask.Core.TaskMessage, DurableTask.Core",
+                "Event": {
+                    "$type": "DurableTask.Core.History.ExecutionStartedEvent, DurableTask.Core",
+                    "EventType": 0,
+                    "EventId": -1,
+                },
+                "OrchestrationInstance": {"InstanceId": "abc", "ExecutionId": "e1"},
+            },
+        }
         queue = store.queues.clients[store.layout.control_queue_for("abc")]
         await queue.send_message(json.dumps(envelope))
         with caplog.at_level(logging.DEBUG, logger="devhost.store"):
@@ -671,8 +760,10 @@ async def test_connection_settings() -> None:
     ident = _clients({"Storage__accountName": "acct", "Storage__queueServiceUri": "https://q.example/"}, "Storage")
     try:
         assert (dev.tables.url, dev.queues.url, dev.blobs.url) == (
-            "http://127.0.0.1:10002/devstoreaccount1", "http://127.0.0.1:10001/devstoreaccount1/",
-            "http://127.0.0.1:10000/devstoreaccount1/")
+            "http://127.0.0.1:10002/devstoreaccount1",
+            "http://127.0.0.1:10001/devstoreaccount1/",
+            "http://127.0.0.1:10000/devstoreaccount1/",
+        )
         assert ident.tables.url.startswith("https://acct.table.core.windows.net")
         assert ident.queues.url.startswith("https://q.example")
         assert ident.blobs.url.startswith("https://acct.blob.core.windows.net")
@@ -801,8 +892,10 @@ async def test_end_to_end_on_azurite(azurite_connection_string: str) -> None:
     assert timings["e2e_timer"] >= 1.0
     assert entity == (True, "7")
     assert entity_row is not None and entity_row.entity_exists and entity_row.entity_state == "7"
-    print(f"\nazurite e2e: chain(20) {timings['e2e_chain']:.2f}s, fan-out(50) {timings['e2e_fan']:.2f}s, "
-          f"timer(1s) {timings['e2e_timer']:.2f}s")
+    print(
+        f"\nazurite e2e: chain(20) {timings['e2e_chain']:.2f}s, fan-out(50) {timings['e2e_fan']:.2f}s, "
+        f"timer(1s) {timings['e2e_timer']:.2f}s"
+    )
 
 
 async def test_restart_resumes_from_storage(azurite_connection_string: str) -> None:
@@ -888,7 +981,8 @@ async def test_a_checkpoint_whose_answer_was_lost_heals(azurite_connection_strin
 
 
 async def test_hub_resources_gone_from_storage_are_recreated_and_instances_written_back(
-        azurite_connection_string: str, caplog: pytest.LogCaptureFixture) -> None:
+    azurite_connection_string: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """Storage that comes back without the hub's tables, queues and containers (Azurite killed before it
     first saved them; it persists on an interval): every request fails with TableNotFound, QueueNotFound
     or ContainerNotFound. The store recreates the hub's resources as at start-up, the dispatcher resumes
@@ -906,8 +1000,10 @@ async def test_hub_resources_gone_from_storage_are_recreated_and_instances_writt
         while True:  # a few steps of the chain, then the storage loses everything
             await dispatcher.pump()
             current = await store.load(running)
-            if current is not None and sum(ev["EventType"] == h.EventType.TASK_COMPLETED
-                                           for ev in current.history) >= 2:
+            if (
+                current is not None
+                and sum(ev["EventType"] == h.EventType.TASK_COMPLETED for ev in current.history) >= 2
+            ):
                 break
             await asyncio.sleep(0.005)
         pending = await client.start("e2e_chain", json.dumps(json.dumps(3)))  # its start message only queued
@@ -941,12 +1037,13 @@ async def test_hub_resources_gone_from_storage_are_recreated_and_instances_writt
     finally:
         await reopened.close()
     assert [(i.runtime_status, i.output) if i else None for i in stored.values()] == [
-        (RuntimeStatus.COMPLETED, "6"), (RuntimeStatus.COMPLETED, "3")]
+        (RuntimeStatus.COMPLETED, "6"),
+        (RuntimeStatus.COMPLETED, "3"),
+    ]
     messages = [r.getMessage() for r in caplog.records]
     assert any("was missing from storage" in m and "recreated" in m for m in messages), messages
     written_back = [m for m in messages if "written back:" in m]
-    assert written_back and {running, pending} <= set(written_back[0].split("written back: ")[1].split(", ")), \
-        messages
+    assert written_back and {running, pending} <= set(written_back[0].split("written back: ")[1].split(", ")), messages
     assert any("sent again the start message" in m and pending in m for m in messages), messages
 
 

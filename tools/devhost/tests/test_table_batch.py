@@ -21,8 +21,10 @@ from azure.data.tables.aio import TableClient
 from devhost.store.azure import batch
 
 _KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-_CONN = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={_KEY};"
-         "TableEndpoint=http://127.0.0.1:1/devstoreaccount1;")
+_CONN = (
+    f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={_KEY};"
+    "TableEndpoint=http://127.0.0.1:1/devstoreaccount1;"
+)
 _ETAG = "W/\"datetime'2026-01-01T00%3A00%3A00.1234567Z'\""
 
 
@@ -63,14 +65,30 @@ def _normalised(text: str) -> str:
 
 
 OPERATIONS: list[tuple[Any, ...]] = [
-    ("update", {"PartitionKey": "p^0'1 é", "RowKey": "sentinel", "HistoryLength": 7, "IsCheckpointComplete": True,
-                "CreatedTime": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC), "Ratio": 1.5, "Name": "fl\"ow\n",
-                "Skipped": None},
-     {"mode": UpdateMode.REPLACE, "etag": _ETAG, "match_condition": MatchConditions.IfNotModified}),
-    ("update", {"PartitionKey": "p^0'1 é", "RowKey": "sentinel", "IsCheckpointComplete": False},
-     {"mode": UpdateMode.MERGE, "etag": _ETAG, "match_condition": MatchConditions.IfNotModified}),
-    ("upsert", {"PartitionKey": "p^0'1 é", "RowKey": "0000000000000001", "Input": "[1, 2]", "Nan": float("nan")},
-     {"mode": UpdateMode.REPLACE}),
+    (
+        "update",
+        {
+            "PartitionKey": "p^0'1 é",
+            "RowKey": "sentinel",
+            "HistoryLength": 7,
+            "IsCheckpointComplete": True,
+            "CreatedTime": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+            "Ratio": 1.5,
+            "Name": 'fl"ow\n',
+            "Skipped": None,
+        },
+        {"mode": UpdateMode.REPLACE, "etag": _ETAG, "match_condition": MatchConditions.IfNotModified},
+    ),
+    (
+        "update",
+        {"PartitionKey": "p^0'1 é", "RowKey": "sentinel", "IsCheckpointComplete": False},
+        {"mode": UpdateMode.MERGE, "etag": _ETAG, "match_condition": MatchConditions.IfNotModified},
+    ),
+    (
+        "upsert",
+        {"PartitionKey": "p^0'1 é", "RowKey": "0000000000000001", "Input": "[1, 2]", "Nan": float("nan")},
+        {"mode": UpdateMode.REPLACE},
+    ),
     ("upsert", {"PartitionKey": "p^0'1 é", "RowKey": "0000000000000002", "N": -3}, {"mode": UpdateMode.MERGE}),
     ("create", {"PartitionKey": "p^0'1 é", "RowKey": "sentinel", "Neg": float("-inf")}),
     ("delete", {"PartitionKey": "p^0'1 é", "RowKey": "0000000000000003"}),
@@ -84,26 +102,37 @@ async def test_the_batch_body_is_what_azure_data_tables_writes() -> None:
     their_request = theirs.value.request
     boundary = re.search(r"boundary=(batch_[0-9a-f-]{36})", their_request.headers["Content-Type"])
     assert boundary is not None
-    mine = batch.changeset("http://127.0.0.1:1/devstoreaccount1", "hubHistory", OPERATIONS, table.api_version,
-                           "Thu, 01 Jan 2026 00:00:00 GMT", "batch_" + "0" * 36, "changeset_" + "1" * 36)
+    mine = batch.changeset(
+        "http://127.0.0.1:1/devstoreaccount1",
+        "hubHistory",
+        OPERATIONS,
+        table.api_version,
+        "Thu, 01 Jan 2026 00:00:00 GMT",
+        "batch_" + "0" * 36,
+        "changeset_" + "1" * 36,
+    )
     assert _normalised(mine) == _normalised(_body(their_request))
 
 
 def test_an_answer_is_read_per_operation_and_a_refusal_names_its_code() -> None:
-    ok = (b"--batchresponse_x\r\nContent-Type: multipart/mixed; boundary=changesetresponse_y\r\n\r\n"
-          b"--changesetresponse_y\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
-          b"HTTP/1.1 204 No Content\r\nETag: W/\"e1\"\r\nDataServiceVersion: 3.0;\r\n\r\n\r\n"
-          b"--changesetresponse_y\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
-          b"HTTP/1.1 201 Created\r\nETag: W/\"e2\"\r\n\r\n{\"odata.metadata\":\"x\"}\r\n"
-          b"--changesetresponse_y--\r\n--batchresponse_x--\r\n")
+    ok = (
+        b"--batchresponse_x\r\nContent-Type: multipart/mixed; boundary=changesetresponse_y\r\n\r\n"
+        b"--changesetresponse_y\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+        b'HTTP/1.1 204 No Content\r\nETag: W/"e1"\r\nDataServiceVersion: 3.0;\r\n\r\n\r\n'
+        b"--changesetresponse_y\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+        b'HTTP/1.1 201 Created\r\nETag: W/"e2"\r\n\r\n{"odata.metadata":"x"}\r\n'
+        b"--changesetresponse_y--\r\n--batchresponse_x--\r\n"
+    )
     parts = batch.parse_answer(ok)
     assert [(status, headers.get("etag")) for status, headers, _ in parts] == [(204, 'W/"e1"'), (201, 'W/"e2"')]
-    refused = (b"--batchresponse_x\r\nContent-Type: multipart/mixed; boundary=changesetresponse_y\r\n\r\n"
-               b"--changesetresponse_y\r\nContent-Type: application/http\r\n\r\n"
-               b"HTTP/1.1 412 Precondition Failed\r\nContent-Type: application/json\r\n\r\n"
-               b"{\"odata.error\":{\"code\":\"UpdateConditionNotSatisfied\",\"message\":{\"lang\":\"en-US\","
-               b"\"value\":\"0:The update condition specified in the request was not satisfied.\"}}}\r\n"
-               b"--changesetresponse_y--\r\n--batchresponse_x--\r\n")
+    refused = (
+        b"--batchresponse_x\r\nContent-Type: multipart/mixed; boundary=changesetresponse_y\r\n\r\n"
+        b"--changesetresponse_y\r\nContent-Type: application/http\r\n\r\n"
+        b"HTTP/1.1 412 Precondition Failed\r\nContent-Type: application/json\r\n\r\n"
+        b'{"odata.error":{"code":"UpdateConditionNotSatisfied","message":{"lang":"en-US",'
+        b'"value":"0:The update condition specified in the request was not satisfied."}}}\r\n'
+        b"--changesetresponse_y--\r\n--batchresponse_x--\r\n"
+    )
     [(status, _, body)] = batch.parse_answer(refused)
     error = batch._error(status, body)
     assert isinstance(error, TableTransactionError)

@@ -147,8 +147,13 @@ async def test_one_trace_per_rollout_across_a_restart(exporters: list[InMemorySp
     by_id = {s.context.span_id: s for s in spans}
 
     def one(name: str, kind: SpanKind, parent: ReadableSpan | None = None) -> ReadableSpan:
-        found = [s for s in spans if s.name == name and s.kind == kind
-                 and (parent is None or (s.parent is not None and s.parent.span_id == parent.context.span_id))]
+        found = [
+            s
+            for s in spans
+            if s.name == name
+            and s.kind == kind
+            and (parent is None or (s.parent is not None and s.parent.span_id == parent.context.span_id))
+        ]
         assert len(found) == 1, (name, kind, [(s.name, s.kind, s.attributes) for s in spans])
         return found[0]
 
@@ -172,8 +177,14 @@ async def test_one_trace_per_rollout_across_a_restart(exporters: list[InMemorySp
     assert prepare_client in before and prepare_run in before
     assert prepare_run.attributes is not None and prepare_run.attributes["durabletask.task.task_id"] == 0
     assert SEEN_IN_PREPARE == [prepare_run.context.span_id]  # the function ran with its span current
-    finish_client = [s for s in spans if s.name == "activity:finish" and s.kind == SpanKind.CLIENT
-                     and s.parent is not None and s.parent.span_id == orch.context.span_id]
+    finish_client = [
+        s
+        for s in spans
+        if s.name == "activity:finish"
+        and s.kind == SpanKind.CLIENT
+        and s.parent is not None
+        and s.parent.span_id == orch.context.span_id
+    ]
     assert len(finish_client) == 1 and finish_client[0] in after
     one("activity:finish", SpanKind.SERVER, finish_client[0])
 
@@ -255,8 +266,10 @@ async def test_otlp_endpoint_receives_the_spans() -> None:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        lines = await asyncio.to_thread(_run_harness, {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
-                                                       "OTEL_SERVICE_NAME": "rollout-test"})
+        lines = await asyncio.to_thread(
+            _run_harness,
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_SERVICE_NAME": "rollout-test"},
+        )
     finally:
         await runner.cleanup()
     assert lines[0] == "active"

@@ -99,18 +99,34 @@ def test_match_strategies() -> None:
 
 
 def test_host_json_settings(tmp_path: Path) -> None:
-    (tmp_path / "host.json").write_text(json.dumps({"version": "2.0", "extensions": {"durableTask": {
-        "defaultVersion": "1.5", "versionMatchStrategy": "strict", "versionFailureStrategy": "Fail"}}}))
+    (tmp_path / "host.json").write_text(
+        json.dumps(
+            {
+                "version": "2.0",
+                "extensions": {
+                    "durableTask": {
+                        "defaultVersion": "1.5",
+                        "versionMatchStrategy": "strict",
+                        "versionFailureStrategy": "Fail",
+                    }
+                },
+            }
+        )
+    )
     assert HostConfig.load(tmp_path, {}).versioning == Versioning("1.5", MatchStrategy.STRICT, FailureStrategy.FAIL)
     (tmp_path / "host.json").write_text(json.dumps({"version": "2.0"}))
-    assert HostConfig.load(tmp_path, {}).versioning == Versioning(None, MatchStrategy.CURRENT_OR_OLDER,
-                                                                  FailureStrategy.REJECT)
-    (tmp_path / "host.json").write_text(json.dumps({"version": "2.0", "extensions": {"durableTask": {
-        "versionMatchStrategy": "Newest"}}}))
+    assert HostConfig.load(tmp_path, {}).versioning == Versioning(
+        None, MatchStrategy.CURRENT_OR_OLDER, FailureStrategy.REJECT
+    )
+    (tmp_path / "host.json").write_text(
+        json.dumps({"version": "2.0", "extensions": {"durableTask": {"versionMatchStrategy": "Newest"}}})
+    )
     with pytest.raises(SettingsError) as err:
         HostConfig.load(tmp_path, {})
-    assert str(err.value) == ("host.json: extensions.durableTask.versionMatchStrategy must be one of None, Strict, "
-                              "CurrentOrOlder, not 'Newest'")
+    assert str(err.value) == (
+        "host.json: extensions.durableTask.versionMatchStrategy must be one of None, Strict, "
+        "CurrentOrOlder, not 'Newest'"
+    )
 
 
 # ---------------------------------------------------------------------- the harness
@@ -163,8 +179,10 @@ def test_reject_strategy_leaves_a_newer_instance_waiting(caplog: pytest.LogCaptu
     # TaskOrchestrationDispatcher.cs 428-431 (DTFx main) abandons the work item; Azure Storage hides its
     # messages for 2^DequeueCount s, at most 600 (TaskHubQueue.cs 244-249). devhost logs the reason once.
     app = versioned_module().app
-    with caplog.at_level(logging.WARNING, logger="devhost"), \
-            DurableHarness(app, versioning=Versioning("1.0")) as durable:
+    with (
+        caplog.at_level(logging.WARNING, logger="devhost"),
+        DurableHarness(app, versioning=Versioning("1.0")) as durable,
+    ):
         iid = durable.start("renewing", version="2.0")
         status = durable.run(iid, timeout=timedelta(minutes=5))
     assert status is not None and status.runtime_status == RuntimeStatus.PENDING
@@ -176,8 +194,9 @@ def test_reject_strategy_leaves_a_newer_instance_waiting(caplog: pytest.LogCaptu
 # ---------------------------------------------------- the sample's contract over HTTP
 @asynccontextmanager
 async def host_on(store: MemoryStore, versioning: Versioning) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
-    host = DevHost(AppIndex.from_app(versioned_module().app), store, hub="TestHubName", enable_timers=False,
-                   versioning=versioning)
+    host = DevHost(
+        AppIndex.from_app(versioned_module().app), store, hub="TestHubName", enable_timers=False, versioning=versioning
+    )
     port = await host.start(0)
     try:
         async with aiohttp.ClientSession() as session:
@@ -223,8 +242,12 @@ async def test_orchestration_versioning_sample_outputs() -> None:
         first = await start(session, base)
         await wait_for(session, base, first, "customStatus", "Waiting for Continue event...")
         done = await continue_(session, base, first)
-        assert done["output"] == ["Orchestration version: 1.0", "Suborchestration version (explicit): 0.9",
-                                  "Suborchestration version (default): 1.0", "Hello from A!"]
+        assert done["output"] == [
+            "Orchestration version: 1.0",
+            "Suborchestration version (explicit): 0.9",
+            "Suborchestration version (default): 1.0",
+            "Hello from A!",
+        ]
         assert "version" not in done  # Azure's status payload has no version field
         async with session.get(f"{base}/devhost/api/instances/{first}/history") as resp:
             assert (await resp.json())["version"] == "1.0"  # what the dashboard's instance page shows
@@ -240,13 +263,21 @@ async def test_orchestration_versioning_sample_outputs() -> None:
 
     async with host_on(store, Versioning("2.0")) as (session, base):
         done = await continue_(session, base, in_flight)
-        assert done["output"] == ["Orchestration version: 1.0", "Suborchestration version (explicit): 0.9",
-                                  "Suborchestration version (default): 2.0", "Hello from A!"]
+        assert done["output"] == [
+            "Orchestration version: 1.0",
+            "Suborchestration version (explicit): 0.9",
+            "Suborchestration version (default): 2.0",
+            "Hello from A!",
+        ]
         # ... and a 2.0 host runs it, on the new path.
         await wait_for(session, base, newer, "customStatus", "Waiting for Continue event...")
         done = await continue_(session, base, newer)
-        assert done["output"] == ["Orchestration version: 2.0", "Suborchestration version (explicit): 0.9",
-                                  "Suborchestration version (default): 2.0", "Hello from B!"]
+        assert done["output"] == [
+            "Orchestration version: 2.0",
+            "Suborchestration version (explicit): 0.9",
+            "Suborchestration version (default): 2.0",
+            "Hello from B!",
+        ]
 
 
 def test_replaying_http_histories_of_versioned_instances_needs_the_version() -> None:
@@ -259,8 +290,10 @@ def test_replaying_http_histories_of_versioned_instances_needs_the_version() -> 
     with DurableHarness(app, versioning=Versioning("1.0")) as durable:
         iid = durable.start("my_orchestrator")
         status = durable.run(iid)  # waits for "Continue" after activity_a
-        payload = {"instanceId": iid, "historyEvents": to_http_history(status.history, show_input=True,
-                                                                        show_output=True)}
+        payload = {
+            "instanceId": iid,
+            "historyEvents": to_http_history(status.history, show_input=True, show_output=True),
+        }
     assert replay_history(app, payload, version="1.0").ok
     unversioned = replay_history(app, payload)
     assert not unversioned.ok and "'activity_a'" in str(unversioned.divergence)

@@ -54,9 +54,13 @@ def runs_its_own_loop(context: df.DurableOrchestrationContext) -> Any:
     doubled = asyncio.get_event_loop().run_until_complete(_double(context.get_input()))
     from_activity = yield context.call_activity("sync_activity_with_loop", doubled)
     from_entity = yield context.call_entity(df.EntityId("loop_counter", "k"), "add", from_activity)
-    return {"orchestrator": doubled, "activity": from_activity, "entity": from_entity,
-            "orchestrator_saw_no_running_loop": _no_running_loop(),
-            "orchestrator_thread_is_main": threading.current_thread() is threading.main_thread()}
+    return {
+        "orchestrator": doubled,
+        "activity": from_activity,
+        "entity": from_entity,
+        "orchestrator_saw_no_running_loop": _no_running_loop(),
+        "orchestrator_thread_is_main": threading.current_thread() is threading.main_thread(),
+    }
 
 
 @app.activity_trigger(input_name="x")
@@ -82,8 +86,13 @@ def test_sync_user_code_may_run_its_own_event_loop() -> None:
     with DurableHarness(app) as durable:
         status = durable.run_to_completion("runs_its_own_loop", 5)
     assert status.runtime_status.value == "Completed", status.output
-    assert status.output == {"orchestrator": 10, "activity": 20, "entity": 40,
-                             "orchestrator_saw_no_running_loop": True, "orchestrator_thread_is_main": False}
+    assert status.output == {
+        "orchestrator": 10,
+        "activity": 20,
+        "entity": 40,
+        "orchestrator_saw_no_running_loop": True,
+        "orchestrator_thread_is_main": False,
+    }
 
 
 @app.orchestration_trigger(context_name="context")
@@ -231,8 +240,9 @@ async def test_dashboard_fork_replays_user_code_off_the_loop() -> None:
             async with session.get(f"{base}/devhost/api/instances/loop-1/history") as resp:
                 history = (await resp.json())["history"]
             cut = next(i for i, ev in enumerate(history) if ev["EventType"] == EventType.TASK_COMPLETED)
-            async with session.post(f"{base}/devhost/api/instances/loop-1/fork",
-                                    json={"atEvent": cut, "newInstanceId": "loop-1-fork"}) as resp:
+            async with session.post(
+                f"{base}/devhost/api/instances/loop-1/fork", json={"atEvent": cut, "newInstanceId": "loop-1-fork"}
+            ) as resp:
                 assert resp.status == 201, await resp.text()
             forked = await finished(session, "loop-1-fork")
             assert forked["runtimeStatus"] == "Completed", forked["output"]

@@ -171,4 +171,3 @@ class Replayer:
         self.actions = []
         self.raised = Counter()
         self.ended_in = None
-

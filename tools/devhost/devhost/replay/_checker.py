@@ -15,8 +15,9 @@ from ._recording import FULL, Recording, load_recording
 from ._report import Diverged, NondeterminismError, ReplayReport
 
 
-def replay_history(app: Any, recording: Any, *, options: EngineOptions | None = None,
-                   version: str | None = None) -> ReplayReport:
+def replay_history(
+    app: Any, recording: Any, *, options: EngineOptions | None = None, version: str | None = None
+) -> ReplayReport:
     """Replay `recording` against `app` (a DFApp/FunctionApp or an AppIndex) and report the first divergence.
 
     `recording` is anything `load_recording` accepts (or a `Recording`). `options` may carry non-default
@@ -35,8 +36,9 @@ def replay_history(app: Any, recording: Any, *, options: EngineOptions | None = 
     try:
         replayer.run()
     except Diverged as exc:
-        return ReplayReport(False, str(exc) + replayer.hint(), replayer.episodes, rec.format, replayer.notes,
-                            replayer.warnings)
+        return ReplayReport(
+            False, str(exc) + replayer.hint(), replayer.episodes, rec.format, replayer.notes, replayer.warnings
+        )
     return ReplayReport(True, None, replayer.episodes, rec.format, replayer.notes, replayer.warnings)
 
 
@@ -46,4 +48,3 @@ def assert_replays(app: Any, recording: Any, *, options: EngineOptions | None = 
     if not report.ok:
         raise NondeterminismError(report)
     return report
-

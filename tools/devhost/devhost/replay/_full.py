@@ -31,8 +31,12 @@ class FullReplayer(Replayer):
         request_ids = _request_ids(self.rec.events)  # recorded entity request id -> (sequence number, target)
         implied = _implied_resumes(episodes)
         # Where each recorded sequence number was scheduled: the current code may schedule it earlier.
-        self._recorded_in = {seq: (number, ev) for number, ep in enumerate(episodes, start=1) for ev in ep
-                             if ev["EventType"] in OUTPUT_TYPES and (seq := seq_of(ev)) is not None}
+        self._recorded_in = {
+            seq: (number, ev)
+            for number, ep in enumerate(episodes, start=1)
+            for ev in ep
+            if ev["EventType"] in OUTPUT_TYPES and (seq := seq_of(ev)) is not None
+        }
         self._early: set[int] = set()
         for number, ep in enumerate(episodes, start=1):
             self.label = number
@@ -49,8 +53,11 @@ class FullReplayer(Replayer):
                 if recorded:
                     raise ValueError(f"episode {number} schedules work but delivers no event: not a DTFx history")
                 continue  # nothing was delivered, so there is nothing to replay
-            produced = [ev for ev in self.step(messages, now, implied_resume=implied[number - 1])
-                        if ev["EventType"] in OUTPUT_TYPES]
+            produced = [
+                ev
+                for ev in self.step(messages, now, implied_resume=implied[number - 1])
+                if ev["EventType"] in OUTPUT_TYPES
+            ]
             self._compare(number, recorded, produced)
 
     def _message_for(self, ev: Event, request_ids: dict[str, tuple[int, str]]) -> Message:
@@ -86,10 +93,16 @@ class FullReplayer(Replayer):
             new = produced[i] if i < len(produced) else None
             if rec is not None and new is not None and same_event(rec, new):
                 continue
-            if (rec is not None and new is not None and seq_of(rec) == seq_of(new)
-                    and event_mismatch(rec, new) is Severity.WARNING):
-                text = (f"episode {k}, sequence number {seq_of(rec)}: the recording {describe.did(rec, True)}, "
-                        f"the current code {describe.did(new, True)} (Azure does not detect this)")
+            if (
+                rec is not None
+                and new is not None
+                and seq_of(rec) == seq_of(new)
+                and event_mismatch(rec, new) is Severity.WARNING
+            ):
+                text = (
+                    f"episode {k}, sequence number {seq_of(rec)}: the recording {describe.did(rec, True)}, "
+                    f"the current code {describe.did(new, True)} (Azure does not detect this)"
+                )
                 if text not in self.warnings:
                     self.warnings.append(text)
                 continue
@@ -112,9 +125,11 @@ class FullReplayer(Replayer):
             where = self._recorded_in.get(seq) if seq is not None else None
             if where is not None and where[0] > k and _matches_well_enough(where[1], new):
                 self._early.add(seq)  # type: ignore[arg-type]
-                text = (f"episode {k}, sequence number {seq}: the current code {describe.did(new, True)} already "
-                        f"here, the recording in episode {where[0]} (a wait moved or removed; Azure does not "
-                        "detect this)")
+                text = (
+                    f"episode {k}, sequence number {seq}: the current code {describe.did(new, True)} already "
+                    f"here, the recording in episode {where[0]} (a wait moved or removed; Azure does not "
+                    "detect this)"
+                )
                 if text not in self.warnings:
                     self.warnings.append(text)
                 continue
@@ -164,4 +179,3 @@ def _request_ids(events: list[Event]) -> dict[str, tuple[int, str]]:
             if rid:
                 out[str(rid)] = (int(ev.get("EventId", -1)), str(ev.get("InstanceId") or ""))
     return out
-

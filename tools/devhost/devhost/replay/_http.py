@@ -95,8 +95,9 @@ class HttpReplayer(Replayer):
                 self.label += 1
                 self.ensure_open(ev)
                 resumes_left -= t == EventType.EXECUTION_RESUMED
-                self.step([self._message_for(ev, now)], now,
-                          implied_resume=resumes_left == 0 and position < last_output)
+                self.step(
+                    [self._message_for(ev, now)], now, implied_resume=resumes_left == 0 and position < last_output
+                )
         self._check_end(recorded_end)
 
     def _start_message(self, ev: Event) -> Message:
@@ -288,8 +289,10 @@ class HttpReplayer(Replayer):
             if rec is not None and new is not None:
                 # DTFx compares an EventSent by its Name only, "op" for every entity message
                 # (TaskOrchestrationContext.cs 401): another operation or target is a warning (Severity.WARNING).
-                text = (f"episode {k}: entity message {i + 1}: the recording {describe.did(rec, True)}, the current "
-                        f"code {describe.did(new, True)} (Azure does not detect this)")
+                text = (
+                    f"episode {k}: entity message {i + 1}: the recording {describe.did(rec, True)}, the current "
+                    f"code {describe.did(new, True)} (Azure does not detect this)"
+                )
                 if text not in self.warnings:
                     self.warnings.append(text)
                 continue
@@ -353,4 +356,3 @@ def _episode_time(times: list[datetime], arrival: datetime) -> datetime:
     unless that one wrote nothing); the arrival time itself when no such episode is known."""
     i = bisect.bisect_left(times, arrival)
     return times[i] if i < len(times) else arrival
-

@@ -112,4 +112,3 @@ def _normalize(ev: Event, *, full: bool) -> Event:
         if status in by_name:
             out["OrchestrationStatus"] = by_name[status]
     return out
-

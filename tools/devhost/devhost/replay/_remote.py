@@ -63,14 +63,19 @@ def urllib_fetch(url: str, headers: dict[str, str], timeout: float = 60.0) -> tu
         raise RemoteError(f"cannot reach {_redact(url)}: {reason}") from None
 
 
-def fetch_running(base_url: str, code: str | None = None, *, task_hub: str | None = None, page_size: int = 100,
-                  fetch: Fetch | None = None) -> Iterator[dict[str, Any]]:
+def fetch_running(
+    base_url: str,
+    code: str | None = None,
+    *,
+    task_hub: str | None = None,
+    page_size: int = 100,
+    fetch: Fetch | None = None,
+) -> Iterator[dict[str, Any]]:
     """Yield the status payload, with history, of every non-terminal orchestration instance behind `base_url`."""
     get = fetch or urllib_fetch
     base = base_url.rstrip("/")
     common = {k: v for k, v in (("code", code), ("taskHub", task_hub)) if v}
-    list_query = {**common, "runtimeStatus": ",".join(RUNNING_STATUSES), "top": str(page_size),
-                  "showInput": "false"}
+    list_query = {**common, "runtimeStatus": ",".join(RUNNING_STATUSES), "top": str(page_size), "showInput": "false"}
     token: str | None = None
     while True:
         headers = {CONTINUATION_HEADER: token} if token else {}
@@ -91,9 +96,16 @@ def fetch_running(base_url: str, code: str | None = None, *, task_hub: str | Non
             return
 
 
-def replay_deployed(app: Any, base_url: str, code: str | None = None, *, task_hub: str | None = None,
-                    page_size: int = 100, version: str | None = None,
-                    fetch: Fetch | None = None) -> Iterator[InstanceReport]:
+def replay_deployed(
+    app: Any,
+    base_url: str,
+    code: str | None = None,
+    *,
+    task_hub: str | None = None,
+    page_size: int = 100,
+    version: str | None = None,
+    fetch: Fetch | None = None,
+) -> Iterator[InstanceReport]:
     """Replay every running instance of a deployed app against `app`; yields one report per instance.
 
     `version`: the orchestration version to replay them under (`context.version`), which the HTTP API does
@@ -109,8 +121,9 @@ def replay_deployed(app: Any, base_url: str, code: str | None = None, *, task_hu
 def _get_json(get: Fetch, url: str, headers: dict[str, str]) -> tuple[Any, dict[str, str]]:
     status, response_headers, body = get(url, headers)
     if status in (401, 403):
-        raise RemoteError(f"{_redact(url)} answered {status}: pass the app's durabletask_extension system key "
-                          "with --code")
+        raise RemoteError(
+            f"{_redact(url)} answered {status}: pass the app's durabletask_extension system key with --code"
+        )
     if status != 200 and not (status == 202 and body):
         raise RemoteError(f"{_redact(url)} answered {status}: {body[:300].decode('utf-8', 'replace')}")
     try:

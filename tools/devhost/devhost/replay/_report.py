@@ -28,7 +28,8 @@ class ReplayReport:
         """One line for people: what the CLI prints."""
         if self.ok and self.warnings:
             return f"OK with {len(self.warnings)} warning(s): replayed {self.episodes} episodes; " + "; ".join(
-                self.warnings)
+                self.warnings
+            )
         if self.ok:
             return f"OK: replayed {self.episodes} episodes"
         return f"DIVERGENCE: {self.divergence}"
@@ -47,4 +48,3 @@ class NondeterminismError(AssertionError):
 
 class Diverged(Exception):
     """Stops a replay at the first divergence (also used by fork.py to refuse a cut that no longer replays)."""
-

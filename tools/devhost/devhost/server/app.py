@@ -89,8 +89,12 @@ class DevHost:
         bound = [bind_host] if bind_host not in ("", "0.0.0.0", "::") else []
         self.origin_guard = OriginGuard(allowed_hosts_from(self.settings, [*allowed_hosts, *bound]))
         self.client = TaskHubClient(index, store, versioning or Versioning())
-        self.dispatcher = Dispatcher(index, store, options=dispatcher_options,
-                                     engine=EngineOptions(versioning=versioning) if versioning else None)
+        self.dispatcher = Dispatcher(
+            index,
+            store,
+            options=dispatcher_options,
+            engine=EngineOptions(versioning=versioning) if versioning else None,
+        )
         self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="devhost-function")
         self.invoker = FunctionInvoker(self.executor, self._client_binding, script_root)
         others = list(index.others.values())
@@ -133,9 +137,14 @@ class DevHost:
             except SettingsError as exc:
                 raise HostStartupError(f"queue function '{info.function_name}': {exc}") from None
             if connection_string(self.settings, connection) is None:
-                log.warning("devhost: queue function '%s': setting '%s' is not set, so queue '%s' is not polled; "
-                            "invoke it with POST /admin/functions/%s", info.function_name, connection, queue,
-                            info.function_name)
+                log.warning(
+                    "devhost: queue function '%s': setting '%s' is not set, so queue '%s' is not polled; "
+                    "invoke it with POST /admin/functions/%s",
+                    info.function_name,
+                    connection,
+                    queue,
+                    info.function_name,
+                )
                 continue
             jobs.append(QueueJob(info.name, queue, connection))
         return jobs
@@ -154,12 +163,15 @@ class DevHost:
                 hub = resolve_setting_refs(hub, self.settings)
             except SettingsError:
                 pass
-        return client_binding_json(origin=origin, rpc_base_url=self.rpc_base_url, hub=hub or self.hub,
-                                   connection=connection)
+        return client_binding_json(
+            origin=origin, rpc_base_url=self.rpc_base_url, hub=hub or self.hub, connection=connection
+        )
 
     def build_web_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.max_request_bytes,
-                              middlewares=[*tracing.middlewares(), json_errors, self.origin_guard.middleware])
+        app = web.Application(
+            client_max_size=self.max_request_bytes,
+            middlewares=[*tracing.middlewares(), json_errors, self.origin_guard.middleware],
+        )
         self.durable_api.add_routes(app)
         app.router.add_post("/admin/functions/{name}", route(self._admin_invoke))
         app.router.add_get("/admin/host/status", route(self._host_status))
@@ -174,8 +186,13 @@ class DevHost:
     # ---------------------------------------------------------------- lifecycle
     async def start(self, port: int = 7071) -> int:
         """Serve on `bind_host:port` (0 = any free port); start the dispatcher and timers."""
-        self._runner = web.AppRunner(self.build_web_app(), shutdown_timeout=5.0, access_log=None,
-                                     max_line_size=MAX_LINE_BYTES, max_field_size=MAX_LINE_BYTES)
+        self._runner = web.AppRunner(
+            self.build_web_app(),
+            shutdown_timeout=5.0,
+            access_log=None,
+            max_line_size=MAX_LINE_BYTES,
+            max_field_size=MAX_LINE_BYTES,
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.bind_host, port)
         try:
@@ -241,8 +258,11 @@ class DevHost:
         name = request.match_info["name"]
         info = self.index.others.get(name.lower())
         if info is None:
-            for table, what in ((self.index.orchestrators, "an orchestrator"), (self.index.activities, "an activity"),
-                                (self.index.entities, "an entity")):
+            for table, what in (
+                (self.index.orchestrators, "an orchestrator"),
+                (self.index.activities, "an activity"),
+                (self.index.entities, "an entity"),
+            ):
                 if name.lower() in table:
                     raise BadRequest(f"'{name}' is {what} function; use the Durable HTTP API instead.")
             raise NotFound(f"No function named '{name}' was found.")
@@ -266,15 +286,23 @@ class DevHost:
 
     async def _run_admin(self, info: FunctionInfo, value: Any, origin: str) -> None:
         try:
-            await self.invoker.call(info, value, origin=origin,
-                                    reason="This function was programmatically called via the host APIs.")
+            await self.invoker.call(
+                info, value, origin=origin, reason="This function was programmatically called via the host APIs."
+            )
         except Exception:  # logged by the invoker with its traceback
             pass
 
     async def _host_status(self, request: web.Request, q: Query) -> web.StreamResponse:
-        return web.json_response({"state": "Running", "taskHub": self.hub, "functions": len(self.index.others)
-                                  + len(self.index.orchestrators) + len(self.index.activities)
-                                  + len(self.index.entities)})
+        return web.json_response(
+            {
+                "state": "Running",
+                "taskHub": self.hub,
+                "functions": len(self.index.others)
+                + len(self.index.orchestrators)
+                + len(self.index.activities)
+                + len(self.index.entities),
+            }
+        )
 
     async def _home(self, request: web.Request) -> web.StreamResponse:
         return web.Response(text="devhost: your function app is up and running.\n", content_type="text/plain")
@@ -290,11 +318,14 @@ class DevHost:
         """The Core Tools-like function list printed at startup."""
         lines = ["", "Functions:", ""]
         for http_route in sorted(self.http.routes, key=lambda r: r.info.function_name.lower()):
-            lines.append(f"        {http_route.info.function_name}: [{http_route.display_methods}] "
-                         f"http://localhost:{self.port}{self.http.url_path(http_route)}")
+            lines.append(
+                f"        {http_route.info.function_name}: [{http_route.display_methods}] "
+                f"http://localhost:{self.port}{self.http.url_path(http_route)}"
+            )
         lines.append("")
         groups: list[tuple[str, dict[str, FunctionInfo]]] = [
-            ("orchestrationTrigger", self.index.orchestrators), ("activityTrigger", self.index.activities),
+            ("orchestrationTrigger", self.index.orchestrators),
+            ("activityTrigger", self.index.activities),
             ("entityTrigger", self.index.entities),
             ("", {k: v for k, v in self.index.others.items() if v.kind != HTTP_TRIGGER}),
         ]
@@ -309,7 +340,10 @@ class DevHost:
                     if job is not None:
                         detail += f" ({job.schedule.text}{', runs on startup' if job.run_on_startup else ''})"
                 lines.append(f"        {info.function_name}: {detail}")
-        lines += ["", f"Durable HTTP API: http://localhost:{self.port}{WEBHOOK_PATH}/  (task hub {self.hub})",
-                  f"Invoke non-HTTP functions: POST http://localhost:{self.port}/admin/functions/<name> "
-                  '{"input": "..."}', ""]
+        lines += [
+            "",
+            f"Durable HTTP API: http://localhost:{self.port}{WEBHOOK_PATH}/  (task hub {self.hub})",
+            f'Invoke non-HTTP functions: POST http://localhost:{self.port}/admin/functions/<name> {{"input": "..."}}',
+            "",
+        ]
         return "\n".join(lines)

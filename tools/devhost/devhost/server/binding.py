@@ -53,17 +53,20 @@ def client_binding_json(*, origin: str, rpc_base_url: str, hub: str, connection:
         rpc_base_url += "/"
     webhook = f"{origin.rstrip('/')}{WEBHOOK_PATH}"
     create = f"{webhook}/orchestrators/{{functionName}}[/{{instanceId}}]"
-    return json.dumps({
-        "taskHubName": hub,
-        "connectionName": connection,
-        "creationUrls": {
-            "createNewInstancePostUri": f"{create}?",
-            "createAndWaitOnNewInstancePostUri":
-                f"{create}?timeout={{timeoutInSeconds}}&pollingInterval={{intervalInSeconds}}&",
-        },
-        "managementUrls": management_urls(origin, hub, connection, INSTANCE_PLACEHOLDER),
-        "baseUrl": webhook,
-        "requiredQueryStringParameters": "",
-        "rpcBaseUrl": rpc_base_url,
-        "httpBaseUrl": None,
-    })
+    return json.dumps(
+        {
+            "taskHubName": hub,
+            "connectionName": connection,
+            "creationUrls": {
+                "createNewInstancePostUri": f"{create}?",
+                "createAndWaitOnNewInstancePostUri": (
+                    f"{create}?timeout={{timeoutInSeconds}}&pollingInterval={{intervalInSeconds}}&"
+                ),
+            },
+            "managementUrls": management_urls(origin, hub, connection, INSTANCE_PLACEHOLDER),
+            "baseUrl": webhook,
+            "requiredQueryStringParameters": "",
+            "rpcBaseUrl": rpc_base_url,
+            "httpBaseUrl": None,
+        }
+    )

@@ -48,8 +48,9 @@ log = logging.getLogger("devhost")
 class DurableHttpApi:
     """aiohttp handlers for one task hub; `add_routes` mounts them (testable without the CLI)."""
 
-    def __init__(self, client: TaskHubClient, *, hub: str, connection: str | None = None,
-                 poll_interval_cap: float = 1.0) -> None:
+    def __init__(
+        self, client: TaskHubClient, *, hub: str, connection: str | None = None, poll_interval_cap: float = 1.0
+    ) -> None:
         self.client = client
         self.hub = hub
         self.connection = connection
@@ -94,8 +95,7 @@ class DurableHttpApi:
 
     def _check_status(self, request: web.Request, instance_id: str) -> web.Response:
         body = check_status_payload(self._origin(request), self.hub, self.connection, instance_id)
-        return web.json_response(body, status=202,
-                                 headers={"Location": body["statusQueryGetUri"], "Retry-After": "10"})
+        return web.json_response(body, status=202, headers={"Location": body["statusQueryGetUri"], "Retry-After": "10"})
 
     async def _load(self, instance_id: str, *, history: bool = False) -> Instance:
         inst = await self.client.get(instance_id, history=history)
@@ -103,8 +103,9 @@ class DurableHttpApi:
             raise _not_found(instance_id)
         return inst
 
-    async def _wait_response(self, request: web.Request, instance_id: str, timeout: float,
-                             interval: float) -> web.Response:
+    async def _wait_response(
+        self, request: web.Request, instance_id: str, timeout: float, interval: float
+    ) -> web.Response:
         """Start/restart with timeout+pollingInterval: wait for the result like the extension."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -127,8 +128,10 @@ class DurableHttpApi:
         if interval > timeout:
             # WaitForCompletionOrCreateCheckStatusResponseAsync throws ArgumentException (HttpApiHandler.cs 204),
             # answered as a 400 by the route's catch (HttpApiHandler.cs 452).
-            raise BadRequest("One or more of the arguments submitted is incorrect: total timeout "
-                             f"{timeout:g} should be bigger than retry timeout {interval:g}")
+            raise BadRequest(
+                "One or more of the arguments submitted is incorrect: total timeout "
+                f"{timeout:g} should be bigger than retry timeout {interval:g}"
+            )
         return timeout, interval
 
     # -------------------------------------------------------------- orchestrations
@@ -153,8 +156,9 @@ class DurableHttpApi:
         show_input = q.boolean("showInput", True)
         fail_500 = q.boolean("returnInternalServerErrorOnFailure", False)
         inst = await self._load(request.match_info["instanceId"], history=show_history)
-        body = status_payload(inst, show_input=show_input, show_history=show_history,
-                              show_history_output=show_history_output)
+        body = status_payload(
+            inst, show_input=show_input, show_history=show_history, show_history_output=show_history_output
+        )
         if inst.runtime_status.is_terminal:
             status = 500 if fail_500 and inst.runtime_status == RuntimeStatus.FAILED else 200
             return web.json_response(body, status=status)
@@ -166,8 +170,9 @@ class DurableHttpApi:
         does (no entity exclusion in ConvertWebjobsDurableConditionToAzureStorageCondition, 212)."""
         show_input = q.boolean("showInput", True)
         page = await query_page(self.client, instance_query(q, request, entities=None))
-        return page_response([status_payload(i, show_input=show_input) for i in page.instances], page,
-                             always_header=True)
+        return page_response(
+            [status_payload(i, show_input=show_input) for i in page.instances], page, always_header=True
+        )
 
     async def purge_instance(self, request: web.Request, q: Query) -> web.StreamResponse:
         """Purges whatever the status, a running instance too (HttpApiHandler.cs 554: 404 only when there is no
@@ -189,9 +194,13 @@ class DurableHttpApi:
         if created_from is None:
             raise BadRequest("Please provide value for 'createdTimeFrom' parameter.")
         statuses = [s for s in (q.statuses("runtimeStatus") or []) if s in TERMINAL_STATUSES]
-        query = InstanceQuery(runtime_status=statuses or None, created_from=created_from,
-                              created_to=q.time("createdTimeTo") or datetime.now(UTC), entities=None,
-                              page_size=MAX_PAGE)
+        query = InstanceQuery(
+            runtime_status=statuses or None,
+            created_from=created_from,
+            created_to=q.time("createdTimeTo") or datetime.now(UTC),
+            entities=None,
+            page_size=MAX_PAGE,
+        )
         ids: list[str] = []
         while True:
             page = await query_page(self.client, query)
@@ -298,7 +307,8 @@ class DurableHttpApi:
         fetch_state = q.boolean("fetchState", False)
         time_from, time_to = q.time("lastOperationTimeFrom"), q.time("lastOperationTimeTo")
         query = InstanceQuery(
-            entities=True, instance_id_prefix=f"@{name.lower()}@" if name else None,
+            entities=True,
+            instance_id_prefix=f"@{name.lower()}@" if name else None,
             page_size=q.integer("top", 100, maximum=MAX_PAGE),
             continuation=request.headers.get(CONTINUATION) or None,
         )
@@ -311,9 +321,13 @@ class DurableHttpApi:
                 continue
             entity_name, key = parse_entity_id(inst.instance_id)
             # EntityStatus: `state` always present (null without fetchState), the time at full precision.
-            body.append({"entityId": {"name": entity_name, "key": key},
-                         "lastOperationTime": format_precise_time(inst.last_updated_time),
-                         "state": parse_json_text(inst.entity_state) if fetch_state else None})
+            body.append(
+                {
+                    "entityId": {"name": entity_name, "key": key},
+                    "lastOperationTime": format_precise_time(inst.last_updated_time),
+                    "state": parse_json_text(inst.entity_state) if fetch_state else None,
+                }
+            )
         return page_response(body, page, always_header=True)
 
     async def not_found(self, request: web.Request, q: Query) -> web.StreamResponse:

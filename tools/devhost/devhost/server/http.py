@@ -28,10 +28,20 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 QueryHandler = Callable[[web.Request, "Query"], Awaitable[web.StreamResponse]]
 
 # Enum.TryParse<OrchestrationRuntimeStatus>: exact names and the enum's numbers (OrchestrationRuntimeStatus.cs).
-_STATUS_NUMBERS = {"Running": 0, "Completed": 1, "ContinuedAsNew": 2, "Failed": 3, "Canceled": 4, "Terminated": 5,
-                   "Pending": 6, "Suspended": 7}
-_STATUS_BY_NAME = {**{s.value: s for s in RuntimeStatus},
-                   **{str(_STATUS_NUMBERS[s.value]): s for s in RuntimeStatus if s.value in _STATUS_NUMBERS}}
+_STATUS_NUMBERS = {
+    "Running": 0,
+    "Completed": 1,
+    "ContinuedAsNew": 2,
+    "Failed": 3,
+    "Canceled": 4,
+    "Terminated": 5,
+    "Pending": 6,
+    "Suspended": 7,
+}
+_STATUS_BY_NAME = {
+    **{s.value: s for s in RuntimeStatus},
+    **{str(_STATUS_NUMBERS[s.value]): s for s in RuntimeStatus if s.value in _STATUS_NUMBERS},
+}
 MAX_PAGE = 1000
 CONTINUATION = "x-ms-continuation-token"
 
@@ -78,8 +88,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if _storage_unreachable(exc):  # not a bug: storage (Azurite) is down or restarting
             reason = (str(exc).splitlines() or [""])[0]
             log.warning("devhost: %s %s: storage is unreachable: %s", request.method, request.rel_url.path, reason)
-            response = error_response(503, f"The task hub's storage is unreachable ({reason}); try again shortly.",
-                                      exc)
+            response = error_response(503, f"The task hub's storage is unreachable ({reason}); try again shortly.", exc)
             response.headers["Retry-After"] = "5"
             return response
         log.exception("devhost: %s %s failed", request.method, request.rel_url.path)

@@ -106,7 +106,7 @@ class HttpFunctions:
             prefix = "/" + self.route_prefix
             if path.lower() != prefix.lower() and not path.lower().startswith(prefix.lower() + "/"):
                 return None
-            path = path[len(prefix):]
+            path = path[len(prefix) :]
         return path.strip("/")
 
     def find(self, method: str, path: str) -> tuple[HttpRoute, dict[str, str]] | None:
@@ -134,20 +134,34 @@ class HttpFunctions:
         for key, value in request.query.items():
             query[key] = f"{query[key]},{value}" if key in query else value
         http_request = func.HttpRequest(
-            method=request.method, url=str(request.url), headers=headers, params=query,
-            route_params=params, body=body,
+            method=request.method,
+            url=str(request.url),
+            headers=headers,
+            params=query,
+            route_params=params,
+            body=body,
         )
         origin = f"{request.scheme}://{request.host}"
         try:
-            result = await self.invoker.call(route.info, http_request, origin=origin,
-                                             reason=f"HTTP {request.method} {request.rel_url.path}",
-                                             instance_of=_instance_from_response,
-                                             convert=lambda r: to_web_response(r, route.info.function_name))
+            result = await self.invoker.call(
+                route.info,
+                http_request,
+                origin=origin,
+                reason=f"HTTP {request.method} {request.rel_url.path}",
+                instance_of=_instance_from_response,
+                convert=lambda r: to_web_response(r, route.info.function_name),
+            )
             assert isinstance(result, web.Response)
             return result
         except Exception as exc:
             return web.Response(
-                status=500, content_type="application/json",
-                text=json.dumps({"Message": f"Exception while executing function: Functions.{route.info.function_name}",
-                                 "ExceptionType": type(exc).__name__, "ExceptionMessage": str(exc)}),
+                status=500,
+                content_type="application/json",
+                text=json.dumps(
+                    {
+                        "Message": f"Exception while executing function: Functions.{route.info.function_name}",
+                        "ExceptionType": type(exc).__name__,
+                        "ExceptionMessage": str(exc),
+                    }
+                ),
             )

@@ -67,8 +67,9 @@ class FunctionInvoker:
         self.client_binding = client_binding
         self.function_directory = function_directory
 
-    def build_kwargs(self, info: FunctionInfo, trigger_value: Any, origin: str,
-                     invocation_id: str) -> tuple[dict[str, Any], dict[str, OutValue]]:
+    def build_kwargs(
+        self, info: FunctionInfo, trigger_value: Any, origin: str, invocation_id: str
+    ) -> tuple[dict[str, Any], dict[str, OutValue]]:
         """The keyword arguments for one call, plus the output-binding holders to read afterwards."""
         params = inspect.signature(info.handler).parameters
         accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
@@ -84,8 +85,12 @@ class FunctionInvoker:
                 outs[name] = OutValue()
                 kwargs[name] = outs[name]
             elif name in params or accepts_any:
-                log.warning("devhost: %s: input binding '%s' (%s) is not supported locally; passing None",
-                            info.function_name, name, binding.get("type"))
+                log.warning(
+                    "devhost: %s: input binding '%s' (%s) is not supported locally; passing None",
+                    info.function_name,
+                    name,
+                    binding.get("type"),
+                )
                 kwargs[name] = None
         if "context" in params and "context" not in kwargs:
             kwargs["context"] = InvocationContext(invocation_id, info.function_name, self.function_directory)
@@ -93,9 +98,16 @@ class FunctionInvoker:
             kwargs = {k: v for k, v in kwargs.items() if k in params}
         return kwargs, outs
 
-    async def call(self, info: FunctionInfo, trigger_value: Any, *, origin: str, reason: str,
-                   instance_of: Callable[[Any], str | None] | None = None,
-                   convert: Callable[[Any], Any] | None = None) -> Any:
+    async def call(
+        self,
+        info: FunctionInfo,
+        trigger_value: Any,
+        *,
+        origin: str,
+        reason: str,
+        instance_of: Callable[[Any], str | None] | None = None,
+        convert: Callable[[Any], Any] | None = None,
+    ) -> Any:
         """Run the function; log `Executed ...` with duration; re-raise its exception after logging it.
 
         `convert` maps the return value to what the host sends on (an invalid return value
@@ -122,15 +134,26 @@ class FunctionInvoker:
             outcome = "Succeeded"
             for name, holder in outs.items():
                 if holder.get() is not None:
-                    log.info("devhost: %s: output binding '%s' was set (devhost does not deliver it): %.200r",
-                             info.function_name, name, holder.get())
+                    log.info(
+                        "devhost: %s: output binding '%s' was set (devhost does not deliver it): %.200r",
+                        info.function_name,
+                        name,
+                        holder.get(),
+                    )
             return result
         except Exception:
-            log.exception("Exception while executing 'Functions.%s' (Id=%s, Reason=%s)", info.function_name,
-                          invocation_id, reason)
+            log.exception(
+                "Exception while executing 'Functions.%s' (Id=%s, Reason=%s)", info.function_name, invocation_id, reason
+            )
             raise
         finally:
             elapsed = (time.perf_counter() - started) * 1000
             extra = f", InstanceId={instance}" if instance else ""
-            log.info("Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms%s)", info.function_name, outcome,
-                     invocation_id, elapsed, extra)
+            log.info(
+                "Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms%s)",
+                info.function_name,
+                outcome,
+                invocation_id,
+                elapsed,
+                extra,
+            )

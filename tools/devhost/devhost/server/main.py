@@ -60,19 +60,29 @@ def configure_logging(level: int, verbose: bool = False) -> None:
 def add_start_command(subparsers: Any) -> None:
     """Register `start` on an argparse subparsers object; the parser's `func` is run_start."""
     parser = subparsers.add_parser(
-        "start", help="run function_app.py locally (HTTP functions, Durable HTTP API, timers)",
+        "start",
+        help="run function_app.py locally (HTTP functions, Durable HTTP API, timers)",
         description="Run a Python Azure Functions app with Durable Functions locally, like `func start`.",
     )
     parser.add_argument("--port", type=int, default=7071, help="port to listen on (default 7071)")
     parser.add_argument("--script-root", default=".", help="folder holding function_app.py and host.json")
     parser.add_argument("--verbose", action="store_true", help="log every activity and engine step")
-    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
-                        help="also answer requests whose Host (or a state-changing request's Origin) names NAME; "
-                             "repeatable; DEVHOST_ALLOWED_HOSTS=name1,name2 does the same (default: loopback only)")
-    parser.add_argument("--replay", choices=("full", "incremental"), default=None,
-                        help="full: every episode replays the whole history, as Azure does (default); incremental: "
-                             "a running orchestration's SDK executor is fed only new events, with a full replay when "
-                             "its history has doubled and at its end (faster on long histories; DEVHOST_REPLAY)")
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests whose Host (or a state-changing request's Origin) names NAME; "
+        "repeatable; DEVHOST_ALLOWED_HOSTS=name1,name2 does the same (default: loopback only)",
+    )
+    parser.add_argument(
+        "--replay",
+        choices=("full", "incremental"),
+        default=None,
+        help="full: every episode replays the whole history, as Azure does (default); incremental: "
+        "a running orchestration's SDK executor is fed only new events, with a full replay when "
+        "its history has doubled and at its end (faster on long histories; DEVHOST_REPLAY)",
+    )
     parser.set_defaults(func=run_start)
 
 
@@ -131,8 +141,10 @@ async def open_task_hub_store(hub: str) -> Store:
     try:
         from ..store import azure as azure_store
     except ImportError as exc:
-        raise StartError(f"the Azure Storage store is not available ({exc}); set DEVHOST_STORE=memory "
-                         "to run with an in-memory task hub") from None
+        raise StartError(
+            f"the Azure Storage store is not available ({exc}); set DEVHOST_STORE=memory "
+            "to run with an in-memory task hub"
+        ) from None
     unavailable = azure_store.StorageUnavailable
     lease_option = _lease_option()
     store: Store
@@ -162,11 +174,14 @@ async def _serve(args: argparse.Namespace) -> int:
         config = HostConfig.load(script_root)
     except SettingsError as exc:
         raise StartError(str(exc)) from None
-    config.dispatcher.visibility_seconds = _env_seconds("DEVHOST_VISIBILITY_SECONDS",
-                                                        config.dispatcher.visibility_seconds)
+    config.dispatcher.visibility_seconds = _env_seconds(
+        "DEVHOST_VISIBILITY_SECONDS", config.dispatcher.visibility_seconds
+    )
     configure_logging(config.log_level, getattr(args, "verbose", False))
-    notice = storage_provider_notice(config.storage_provider, "memory (DEVHOST_STORE=memory)" if _memory_store()
-                                     else "Azure Storage (AzureWebJobsStorage, e.g. Azurite)")
+    notice = storage_provider_notice(
+        config.storage_provider,
+        "memory (DEVHOST_STORE=memory)" if _memory_store() else "Azure Storage (AzureWebJobsStorage, e.g. Azurite)",
+    )
     if notice:
         log.warning("devhost: %s", notice)
     os.chdir(script_root)  # the worker runs with the script root as working directory
@@ -183,17 +198,23 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         try:
             # Queue triggers poll real queues only with the Azure Storage hub: memory mode touches no storage.
-            host = DevHost(index, store, hub=config.hub_name, route_prefix=config.route_prefix,
-                           dispatcher_options=config.dispatcher, script_root=str(script_root),
-                           queue_triggers=not _memory_store(), queue_options=config.queues,
-                           allowed_hosts=getattr(args, "allow_host", None) or (),
-                           versioning=config.versioning)
+            host = DevHost(
+                index,
+                store,
+                hub=config.hub_name,
+                route_prefix=config.route_prefix,
+                dispatcher_options=config.dispatcher,
+                script_root=str(script_root),
+                queue_triggers=not _memory_store(),
+                queue_options=config.queues,
+                allowed_hosts=getattr(args, "allow_host", None) or (),
+                versioning=config.versioning,
+            )
             await host.start(args.port)
         except HostStartupError as exc:
             raise StartError(str(exc)) from None
         print(host.banner(), flush=True)
-        log.info("Host started (task hub %s, store %s). Press Ctrl+C to stop.", config.hub_name,
-                 type(store).__name__)
+        log.info("Host started (task hub %s, store %s). Press Ctrl+C to stop.", config.hub_name, type(store).__name__)
         await _wait_for_signal()
         log.info("Stopping: finishing in-flight work...")
         await host.stop()

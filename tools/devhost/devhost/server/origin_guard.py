@@ -45,7 +45,7 @@ def host_name(authority: str) -> str | None:
         end = authority.find("]")
         if end < 0:
             return None
-        rest = authority[end + 1:]
+        rest = authority[end + 1 :]
         if rest and not (rest.startswith(":") and rest[1:].isdigit()):
             return None
         return authority[1:end]
@@ -81,12 +81,16 @@ class OriginGuard:
         """Why the request is refused, or None."""
         host = request.headers.get("Host")
         if host is not None and not self.host_allowed(host_name(host)):
-            return (f"Host '{host}' is not allowed: devhost answers only to localhost, 127.0.0.1 and [::1] "
-                    f"(allow another name with {ALLOWED_HOSTS_SETTING} or --allow-host).")
+            return (
+                f"Host '{host}' is not allowed: devhost answers only to localhost, 127.0.0.1 and [::1] "
+                f"(allow another name with {ALLOWED_HOSTS_SETTING} or --allow-host)."
+            )
         origin = request.headers.get("Origin")
         if origin is not None and request.method.upper() in STATE_CHANGING and not self._same_or_allowed(origin, host):
-            return (f"Cross-origin {request.method} from '{origin}' is not allowed: only pages served by devhost "
-                    f"itself may change state (allow another host with {ALLOWED_HOSTS_SETTING} or --allow-host).")
+            return (
+                f"Cross-origin {request.method} from '{origin}' is not allowed: only pages served by devhost "
+                f"itself may change state (allow another host with {ALLOWED_HOSTS_SETTING} or --allow-host)."
+            )
         return None
 
     def _same_or_allowed(self, origin: str, host: str | None) -> bool:

@@ -51,8 +51,9 @@ def _fallback_history(events: list[Event], show_input: bool) -> list[dict[str, A
     return out
 
 
-def status_payload(inst: Instance, *, show_input: bool = True, show_history: bool = False,
-                   show_history_output: bool = False) -> dict[str, Any]:
+def status_payload(
+    inst: Instance, *, show_input: bool = True, show_history: bool = False, show_history_output: bool = False
+) -> dict[str, Any]:
     """The §6.3 status object for one instance."""
     body: dict[str, Any] = {
         "name": inst.name,

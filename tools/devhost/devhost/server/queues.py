@@ -81,15 +81,23 @@ def decode_body(content: Any, encoding: str) -> bytes:
     try:
         return base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError("the message is not valid base64 (host.json extensions.queues.messageEncoding is "
-                         "'base64', the host's default)") from None
+        raise ValueError(
+            "the message is not valid base64 (host.json extensions.queues.messageEncoding is "
+            "'base64', the host's default)"
+        ) from None
 
 
 class QueuePoller:
     """Polls each queue-triggered function's queue until stopped."""
 
-    def __init__(self, jobs: list[QueueJob], invoke: Invoke, settings: Mapping[str, str],
-                 options: QueueOptions | None = None, min_interval: float = 0.1) -> None:
+    def __init__(
+        self,
+        jobs: list[QueueJob],
+        invoke: Invoke,
+        settings: Mapping[str, str],
+        options: QueueOptions | None = None,
+        min_interval: float = 0.1,
+    ) -> None:
         self.jobs = jobs
         self.invoke = invoke
         self.settings = settings
@@ -132,15 +140,21 @@ class QueuePoller:
         warned = False
         while True:
             try:
-                messages = [m async for m in client.receive_messages(
-                    max_messages=self.options.batch_size, visibility_timeout=300)]
+                messages = [
+                    m
+                    async for m in client.receive_messages(max_messages=self.options.batch_size, visibility_timeout=300)
+                ]
                 warned = False
             except ResourceNotFoundError:
                 messages = []  # the queue does not exist yet: like the host, just keep polling
             except Exception as exc:
                 if not warned:
-                    log.warning("devhost: queue trigger '%s': cannot read queue '%s': %s", job.function, job.queue,
-                                str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                    log.warning(
+                        "devhost: queue trigger '%s': cannot read queue '%s': %s",
+                        job.function,
+                        job.queue,
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                    )
                     warned = True
                 messages = []
             if messages:
@@ -156,10 +170,15 @@ class QueuePoller:
         now = datetime.now(UTC)
         try:
             body = decode_body(msg.content, self.options.message_encoding)
-            value = QueueMessage(id=msg.id, body=body, dequeue_count=msg.dequeue_count,
-                                 insertion_time=msg.inserted_on, expiration_time=msg.expires_on,
-                                 time_next_visible=msg.next_visible_on or now + timedelta(minutes=5),
-                                 pop_receipt=msg.pop_receipt)
+            value = QueueMessage(
+                id=msg.id,
+                body=body,
+                dequeue_count=msg.dequeue_count,
+                insertion_time=msg.inserted_on,
+                expiration_time=msg.expires_on,
+                time_next_visible=msg.next_visible_on or now + timedelta(minutes=5),
+                pop_receipt=msg.pop_receipt,
+            )
             await self.invoke(job.function, value)
         except Exception as exc:
             if isinstance(exc, ValueError) and "base64" in str(exc):
@@ -184,8 +203,13 @@ class QueuePoller:
                     pass
                 await poison.send_message(msg.content)
                 await client.delete_message(msg)
-                log.error("devhost: queue trigger '%s': message %s failed %d times; moved to queue '%s'",
-                          job.function, msg.id, msg.dequeue_count, poison_name)
+                log.error(
+                    "devhost: queue trigger '%s': message %s failed %d times; moved to queue '%s'",
+                    job.function,
+                    msg.id,
+                    msg.dequeue_count,
+                    poison_name,
+                )
             else:
                 await client.update_message(msg, visibility_timeout=int(self.options.visibility_timeout))
         except Exception as exc:

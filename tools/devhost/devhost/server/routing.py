@@ -80,7 +80,7 @@ def _param_regex(spec: str, names: set[str]) -> tuple[str, str, bool, str | None
         if kind in _CONSTRAINTS:
             regex = _CONSTRAINTS[kind]
         elif kind == "regex" and "(" in constraint and constraint.endswith(")"):
-            regex = f"(?:{constraint[constraint.index('(') + 1:-1]})"
+            regex = f"(?:{constraint[constraint.index('(') + 1 : -1]})"
         # Others (min, max, length, ...) are accepted but not enforced.
     return name, regex, optional or default is not None, default
 
@@ -99,7 +99,7 @@ def compile_route(template: str) -> RouteTemplate:
         pos = 0
         segment_optional = False
         for m in _PARAM.finditer(segment):
-            literal = segment[pos:m.start()]
+            literal = segment[pos : m.start()]
             literal_chars += len(literal)
             pieces.append(re.escape(literal))
             name, regex, optional, default = _param_regex(m.group(1), names)

@@ -113,8 +113,10 @@ class HostConfig:
                 f"host.json: task hub name {config.hub_name!r} must be 3-45 letters/digits and start with a letter"
             )
         options = DispatcherOptions()
-        for key, attr in (("maxConcurrentActivityFunctions", "max_concurrent_activities"),
-                          ("maxConcurrentOrchestratorFunctions", "max_concurrent_orchestrations")):
+        for key, attr in (
+            ("maxConcurrentActivityFunctions", "max_concurrent_activities"),
+            ("maxConcurrentOrchestratorFunctions", "max_concurrent_orchestrations"),
+        ):
             if key in durable:
                 value = durable[key]
                 if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -140,8 +142,11 @@ class HostConfig:
 
 
 # Storage providers the Durable extension supports besides Azure Storage, by host.json `type`.
-_OTHER_PROVIDERS = {"azuremanaged": "the Durable Task Scheduler", "mssql": "the MSSQL provider",
-                    "netherite": "Netherite"}
+_OTHER_PROVIDERS = {
+    "azuremanaged": "the Durable Task Scheduler",
+    "mssql": "the MSSQL provider",
+    "netherite": "Netherite",
+}
 
 
 def storage_provider_notice(provider: str, store: str) -> str | None:
@@ -149,9 +154,11 @@ def storage_provider_notice(provider: str, store: str) -> str | None:
     if not provider or provider.lower() == "azurestorage":
         return None
     what = _OTHER_PROVIDERS.get(provider.lower(), "a storage provider")
-    return (f"host.json asks for storageProvider type '{provider}' ({what}), which devhost does not emulate; "
-            f"this run keeps the task hub in {store} instead (orchestration behaviour is the same; the "
-            "provider's own limits, scaling and connection settings are not)")
+    return (
+        f"host.json asks for storageProvider type '{provider}' ({what}), which devhost does not emulate; "
+        f"this run keeps the task hub in {store} instead (orchestration behaviour is the same; the "
+        "provider's own limits, scaling and connection settings are not)"
+    )
 
 
 def _queue_options(raw: Mapping[str, Any]) -> QueueOptions:
@@ -173,7 +180,8 @@ def _queue_options(raw: Mapping[str, Any]) -> QueueOptions:
             options.visibility_timeout = parse_timespan(raw["visibilityTimeout"], "extensions.queues.visibilityTimeout")
         if "maxPollingInterval" in raw:
             options.max_polling_interval = max(
-                0.1, parse_timespan(raw["maxPollingInterval"], "extensions.queues.maxPollingInterval"))
+                0.1, parse_timespan(raw["maxPollingInterval"], "extensions.queues.maxPollingInterval")
+            )
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
     return options

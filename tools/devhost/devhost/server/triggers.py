@@ -26,8 +26,10 @@ from typing import Any
 
 log = logging.getLogger("devhost")
 
-_MONTHS = {m: i for i, m in enumerate(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)
+}
 _DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
 _TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{1,2})(?::(\d{1,2}))?$")
 
@@ -99,15 +101,17 @@ class Schedule:
             return cls(text, interval=interval)
         fields = text.split()
         if len(fields) == 5:
-            raise ScheduleError(f"schedule {text!r} has 5 fields; NCRONTAB needs 6 (seconds first), "
-                                f"e.g. '0 {text}'")
+            raise ScheduleError(f"schedule {text!r} has 5 fields; NCRONTAB needs 6 (seconds first), e.g. '0 {text}'")
         if len(fields) != 6:
             raise ScheduleError(f"schedule {text!r} must have 6 fields: second minute hour day month day-of-week")
         seconds = _parse_field(fields[0], 0, 59, None, "second")
         minutes = _parse_field(fields[1], 0, 59, None, "minute")
         hours = _parse_field(fields[2], 0, 23, None, "hour")
         return cls(
-            text, seconds=seconds, minutes=minutes, hours=hours,
+            text,
+            seconds=seconds,
+            minutes=minutes,
+            hours=hours,
             days=_parse_field(fields[3], 1, 31, None, "day"),
             months=_parse_field(fields[4], 1, 12, _MONTHS, "month"),
             weekdays=_parse_field(fields[5], 0, 7, _DAYS, "day-of-week"),
@@ -124,8 +128,12 @@ class Schedule:
         first = bisect.bisect_left(self.times, (t.hour, t.minute, t.second))
         for _ in range(366 * 5):
             weekday = (day.weekday() + 1) % 7  # Python Monday=0 -> cron Sunday=0
-            if day.month in self.months and day.day in self.days and weekday in self.weekdays \
-                    and first < len(self.times):
+            if (
+                day.month in self.months
+                and day.day in self.days
+                and weekday in self.weekdays
+                and first < len(self.times)
+            ):
                 h, m, s = self.times[first]
                 return day.replace(hour=h, minute=m, second=s)
             day += timedelta(days=1)
@@ -133,18 +141,24 @@ class Schedule:
         raise ScheduleError(f"schedule {self.text!r} never fires")
 
 
-def timer_request(schedule: Schedule | None, *, past_due: bool = False, last: datetime | None = None,
-                  next_: datetime | None = None) -> Any:
+def timer_request(
+    schedule: Schedule | None, *, past_due: bool = False, last: datetime | None = None, next_: datetime | None = None
+) -> Any:
     """The value a timer function receives (`func.TimerRequest` shape, as the worker builds it)."""
     from azure.functions.timer import TimerRequest
 
     status = {}
     if last is not None or next_ is not None:
-        status = {"Last": (last or datetime.min.replace(tzinfo=UTC)).isoformat(),
-                  "Next": next_.isoformat() if next_ else None,
-                  "LastUpdated": datetime.now(UTC).isoformat()}
-    return TimerRequest(past_due=past_due, schedule_status=status,
-                        schedule={"AdjustForDST": schedule is not None and schedule.interval is None})
+        status = {
+            "Last": (last or datetime.min.replace(tzinfo=UTC)).isoformat(),
+            "Next": next_.isoformat() if next_ else None,
+            "LastUpdated": datetime.now(UTC).isoformat(),
+        }
+    return TimerRequest(
+        past_due=past_due,
+        schedule_status=status,
+        schedule={"AdjustForDST": schedule is not None and schedule.interval is None},
+    )
 
 
 def _annotation(handler: Callable[..., Any], param: str) -> Any:
@@ -163,8 +177,9 @@ def _annotation(handler: Callable[..., Any], param: str) -> Any:
     return annotation
 
 
-def trigger_value(kind: str, input_text: str, handler: Callable[..., Any], param: str,
-                  message_id: str | None = None) -> Any:
+def trigger_value(
+    kind: str, input_text: str, handler: Callable[..., Any], param: str, message_id: str | None = None
+) -> Any:
     """Build the trigger argument for an admin invocation from its `input` string (and, for
     queue-like triggers, an optional message id, to show what a redelivery does)."""
     annotation = _annotation(handler, param)
@@ -180,17 +195,31 @@ def trigger_value(kind: str, input_text: str, handler: Callable[..., Any], param
         from azure.functions.servicebus import ServiceBusMessage
 
         return ServiceBusMessage(
-            body=body, message_id=message_id or uuid.uuid4().hex, application_properties={}, user_properties={},
-            content_type=None, delivery_count=1, enqueued_time_utc=now, sequence_number=1,
-            expires_at_utc=now + timedelta(days=14), locked_until=now + timedelta(minutes=1),
-            lock_token=str(uuid.uuid4()), trigger_metadata={},
+            body=body,
+            message_id=message_id or uuid.uuid4().hex,
+            application_properties={},
+            user_properties={},
+            content_type=None,
+            delivery_count=1,
+            enqueued_time_utc=now,
+            sequence_number=1,
+            expires_at_utc=now + timedelta(days=14),
+            locked_until=now + timedelta(minutes=1),
+            lock_token=str(uuid.uuid4()),
+            trigger_metadata={},
         )
     if kind == "queueTrigger":
         from azure.functions.queue import QueueMessage
 
-        return QueueMessage(id=message_id or str(uuid.uuid4()), body=body, dequeue_count=1, insertion_time=now,
-                            expiration_time=now + timedelta(days=7), time_next_visible=now + timedelta(minutes=10),
-                            pop_receipt=uuid.uuid4().hex)
+        return QueueMessage(
+            id=message_id or str(uuid.uuid4()),
+            body=body,
+            dequeue_count=1,
+            insertion_time=now,
+            expiration_time=now + timedelta(days=7),
+            time_next_visible=now + timedelta(minutes=10),
+            pop_receipt=uuid.uuid4().hex,
+        )
     if kind == "eventHubTrigger":
         from azure.functions import EventHubEvent
 
@@ -199,10 +228,15 @@ def trigger_value(kind: str, input_text: str, handler: Callable[..., Any], param
         from azure.functions import EventGridEvent
 
         data = json.loads(input_text) if input_text.strip() else {}
-        return EventGridEvent(id=data.get("id", str(uuid.uuid4())), data=data.get("data", data),
-                              topic=data.get("topic", ""), subject=data.get("subject", ""),
-                              event_type=data.get("eventType", ""), event_time=now,
-                              data_version=data.get("dataVersion", "1.0"))
+        return EventGridEvent(
+            id=data.get("id", str(uuid.uuid4())),
+            data=data.get("data", data),
+            topic=data.get("topic", ""),
+            subject=data.get("subject", ""),
+            event_type=data.get("eventType", ""),
+            event_time=now,
+            data_version=data.get("dataVersion", "1.0"),
+        )
     return input_text
 
 

@@ -81,13 +81,12 @@ class MemoryStore:
         start = int(query.continuation or 0)
         page = matches[start : start + query.page_size]
         more = start + query.page_size < len(matches)
-        return QueryPage(
-            [i.copy(history=False) for i in page], str(start + query.page_size) if more else None
-        )
+        return QueryPage([i.copy(history=False) for i in page], str(start + query.page_size) if more else None)
 
     async def unfinished(self) -> list[str]:
-        return [iid for iid, inst in self._instances.items()
-                if not inst.runtime_status.is_terminal or inst.engine.outbox]
+        return [
+            iid for iid, inst in self._instances.items() if not inst.runtime_status.is_terminal or inst.engine.outbox
+        ]
 
     async def purge(self, instance_id: str) -> int:
         return 1 if self._instances.pop(instance_id, None) is not None else 0

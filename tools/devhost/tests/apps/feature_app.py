@@ -133,10 +133,12 @@ def retry_activity(context: df.DurableOrchestrationContext):
 def retry_in_task_all(context: df.DurableOrchestrationContext):
     spec = context.get_input()
     options = df.RetryOptions(RETRY_INTERVAL_MS, 3)
-    both = yield context.task_all([
-        context.call_activity_with_retry("flaky", options, spec),
-        context.call_activity("say_hello", "B"),
-    ])
+    both = yield context.task_all(
+        [
+            context.call_activity_with_retry("flaky", options, spec),
+            context.call_activity("say_hello", "B"),
+        ]
+    )
     last = yield context.call_activity("say_hello", "C")
     return [both[0], both[1], last]
 
@@ -192,8 +194,11 @@ def sleeper(context: df.DurableOrchestrationContext):
     started = context.current_utc_datetime
     fire_at = started + timedelta(hours=hours)
     yield context.create_timer(fire_at)
-    return {"started": started.isoformat(), "fire_at": fire_at.isoformat(),
-            "woke": context.current_utc_datetime.isoformat()}
+    return {
+        "started": started.isoformat(),
+        "fire_at": fire_at.isoformat(),
+        "woke": context.current_utc_datetime.isoformat(),
+    }
 
 
 @app.orchestration_trigger(context_name="context")
@@ -304,8 +309,11 @@ def replay_values(context: df.DurableOrchestrationContext):
     late_uuid = context.new_uuid()
     yield context.create_timer(after_activity + timedelta(minutes=5))
     return {
-        "uuids": [first_uuid, second_uuid], "late_uuid": late_uuid, "started": started.isoformat(),
-        "after_event": after_event.isoformat(), "after_activity": after_activity.isoformat(),
+        "uuids": [first_uuid, second_uuid],
+        "late_uuid": late_uuid,
+        "started": started.isoformat(),
+        "after_event": after_event.isoformat(),
+        "after_activity": after_activity.isoformat(),
         "after_timer": context.current_utc_datetime.isoformat(),
     }
 

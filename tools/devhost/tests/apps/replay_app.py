@@ -75,8 +75,12 @@ def clock_reader(context: df.DurableOrchestrationContext):  # type: ignore[no-un
     yield context.call_activity("say_hello", "clock")
     after_activity = context.current_utc_datetime
     yield context.create_timer(after_activity + timedelta(hours=2))
-    return [started.isoformat(), after_activity.isoformat(), context.current_utc_datetime.isoformat(),
-            context.new_uuid()]
+    return [
+        started.isoformat(),
+        after_activity.isoformat(),
+        context.current_utc_datetime.isoformat(),
+        context.new_uuid(),
+    ]
 
 
 @app.orchestration_trigger(context_name="context")

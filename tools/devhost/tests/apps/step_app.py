@@ -197,8 +197,13 @@ def call_unsaveable(context: df.DurableOrchestrationContext):
 
 @app.orchestration_trigger(context_name="context")
 def fan_out_to_a_missing_activity(context: df.DurableOrchestrationContext):
-    results = yield context.task_all([context.call_activity("work", "ok"), context.call_activity("missing", "x"),
-                                      context.call_activity("work", "never sent")])
+    results = yield context.task_all(
+        [
+            context.call_activity("work", "ok"),
+            context.call_activity("missing", "x"),
+            context.call_activity("work", "never sent"),
+        ]
+    )
     return results
 
 

@@ -24,8 +24,15 @@ from tests import PROJECT_ROOT as REPO
 
 SCREENSHOTS = REPO / ".artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
 
 
@@ -41,11 +48,17 @@ class Host:
     proc: subprocess.Popen[bytes]
     log: Path
 
-    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
-             ) -> tuple[int, Any, dict[str, str]]:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json", **(headers or {})})
+        request = urllib.request.Request(
+            self.base + path, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
+        )
         try:
             with urllib.request.urlopen(request, timeout=30) as resp:
                 return resp.status, json.loads(resp.read() or b"null"), dict(resp.headers)
@@ -70,14 +83,25 @@ def devhost_on_azurite(connection_string: str, hub: str, log: Path, **extra: str
     The task hub is on Azurite unless `extra` sets DEVHOST_STORE=memory (reports still go to Azurite)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DEVHOST_STORE"}
-    env.update({
-        "PYTHONUNBUFFERED": "1", "AzureWebJobsStorage": connection_string, "TASK_HUB_NAME": hub,
-        "TARGETS_BASE_URL": f"http://127.0.0.1:{port}/api/simulator", "TARGET_SIMULATOR_ENABLED": "true",
-        "TARGET_API_KEY": "e2e-simulator-key", **extra,
-    })
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "AzureWebJobsStorage": connection_string,
+            "TASK_HUB_NAME": hub,
+            "TARGETS_BASE_URL": f"http://127.0.0.1:{port}/api/simulator",
+            "TARGET_SIMULATOR_ENABLED": "true",
+            "TARGET_API_KEY": "e2e-simulator-key",
+            **extra,
+        }
+    )
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "devhost", "start", "--port", str(port),
-                                 "--script-root", str(REPO)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "devhost", "start", "--port", str(port), "--script-root", str(REPO)],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         host = Host(f"http://127.0.0.1:{port}", proc, log)
         try:
             deadline = time.monotonic() + 60

@@ -40,8 +40,9 @@ def host(azurite_connection_string: str, tmp_path_factory: pytest.TempPathFactor
 def memory_host(azurite_connection_string: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
     """The same app on devhost's memory store (the entity list needs it until the Azure store bug is fixed)."""
     log = tmp_path_factory.mktemp("dashboard-memory") / "devhost.log"
-    with devhost_on_azurite(azurite_connection_string, HUB, log, DEVHOST_STORE="memory",
-                            REPORTS_CONTAINER=REPORTS) as running:
+    with devhost_on_azurite(
+        azurite_connection_string, HUB, log, DEVHOST_STORE="memory", REPORTS_CONTAINER=REPORTS
+    ) as running:
         yield running
 
 
@@ -73,8 +74,9 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 def _start_rollout(host: Host, **body: Any) -> str:
-    status, payload, _ = host.call("POST", "/api/updates", {"package": "agent", "version": "2.0.0",
-                                                             "targets": ["web-1", "web-2"], **body})
+    status, payload, _ = host.call(
+        "POST", "/api/updates", {"package": "agent", "version": "2.0.0", "targets": ["web-1", "web-2"], **body}
+    )
     assert status == 202, payload
     return str(payload["id"])
 
@@ -265,8 +267,6 @@ def test_a_5000_event_history_renders_and_scrolls(host: Host, page: Any, azurite
 def test_missing_instance_shows_the_api_error(host: Host, page: Any) -> None:
     page.goto(f"{host.base}/dashboard#/instances/no-such-instance")
     page.locator(".result.err").get_by_text("404").first.wait_for()
-
-
 
 
 def test_purge_by_range_warns_that_running_work_is_deleted(host: Host, browser: Any) -> None:

@@ -64,8 +64,9 @@ async def test_fork_a_failed_run_before_the_failure_completes_with_fixed_code(ho
     failed_at = next(i for i, ev in enumerate(history) if ev["EventType"] == EventType.TASK_FAILED)
     fork_app.BROKEN["second"] = False  # "fix" the activity
     try:
-        async with session.post(f"{base}/devhost/api/instances/{iid}/fork",
-                                 json={"atEvent": failed_at, "newInstanceId": "forked-1"}) as resp:
+        async with session.post(
+            f"{base}/devhost/api/instances/{iid}/fork", json={"atEvent": failed_at, "newInstanceId": "forked-1"}
+        ) as resp:
             assert resp.status == 201, await resp.text()
             result = await resp.json()
         assert result["instanceId"] == "forked-1"
@@ -75,8 +76,8 @@ async def test_fork_a_failed_run_before_the_failure_completes_with_fixed_code(ho
         assert done["output"] == ["did one", "go", "did two"]
         async with session.get(f"{base}/devhost/api/instances/forked-1/history") as resp:
             forked = (await resp.json())["history"]
-        kept = history[:result["cutAt"]]
-        assert [ev["EventType"] for ev in forked[:len(kept)]] == [ev["EventType"] for ev in kept]
+        kept = history[: result["cutAt"]]
+        assert [ev["EventType"] for ev in forked[: len(kept)]] == [ev["EventType"] for ev in kept]
         # the first activity ran once, in the original: the fork did not re-run it
         assert sum(1 for ev in forked if ev["EventType"] == EventType.TASK_SCHEDULED) == 2
     finally:
@@ -91,8 +92,11 @@ async def test_fork_in_the_first_episode_is_a_restart_and_bad_requests_are_4xx(h
         new_id = (await resp.json())["instanceId"]
     body = await _status(session, base, new_id, {"Running"})
     assert body["name"] == "two_steps"
-    for payload, status in (({"atEvent": 10_000}, 400), ({"atEvent": "x"}, 400),
-                            ({"atEvent": 1, "newInstanceId": iid}, 409)):
+    for payload, status in (
+        ({"atEvent": 10_000}, 400),
+        ({"atEvent": "x"}, 400),
+        ({"atEvent": 1, "newInstanceId": iid}, 409),
+    ):
         async with session.post(f"{base}/devhost/api/instances/{iid}/fork", json=payload) as resp:
             assert resp.status == status, (payload, await resp.text())
             assert "Message" in await resp.json()

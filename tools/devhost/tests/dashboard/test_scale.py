@@ -92,8 +92,9 @@ async def test_filters_are_applied_by_the_store(base) -> None:
     session, root = base
     rows, _ = await _page(session, f"{root}/devhost/api/instances?top={PAGE}&instanceIdPrefix=scale-0999", None)
     assert sorted(r["instanceId"] for r in rows) == [f"scale-0999{i}" for i in range(10)]
-    rows, _ = await _page(session, f"{root}/devhost/api/instances?top={PAGE}&runtimeStatus=Failed"
-                             "&instanceIdPrefix=scale-000", None)
+    rows, _ = await _page(
+        session, f"{root}/devhost/api/instances?top={PAGE}&runtimeStatus=Failed&instanceIdPrefix=scale-000", None
+    )
     assert rows and all(r["runtimeStatus"] == "Failed" for r in rows)
     rows, token = await _page(session, f"{root}/devhost/api/instances?top={PAGE}&name=scale_odd", None)
     assert len(rows) <= PAGE and all(r["name"] == "scale_odd" for r in rows)

@@ -87,13 +87,31 @@ class Devhost:
         self.port = free_port()
         self.log_path = log_dir / f"devhost-{name}.log"
         env = {k: v for k, v in os.environ.items() if k not in ("DEVHOST_STORE", "AzureWebJobsStorage")}
-        env.update(PYTHONUNBUFFERED="1", AzureWebJobsStorage=connection, CRASH_HUB=hub,
-                   DEVHOST_VISIBILITY_SECONDS=str(VISIBILITY_SECONDS), DEVHOST_LEASE_SECONDS=str(LEASE_SECONDS))
+        env.update(
+            PYTHONUNBUFFERED="1",
+            AzureWebJobsStorage=connection,
+            CRASH_HUB=hub,
+            DEVHOST_VISIBILITY_SECONDS=str(VISIBILITY_SECONDS),
+            DEVHOST_LEASE_SECONDS=str(LEASE_SECONDS),
+        )
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "devhost", "start", "--port", str(self.port), "--script-root", str(APP_ROOT),
-                 "--verbose"],  # --verbose: the engine logs each duplicate it drops
-                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "devhost",
+                    "start",
+                    "--port",
+                    str(self.port),
+                    "--script-root",
+                    str(APP_ROOT),
+                    "--verbose",
+                ],  # --verbose: the engine logs each duplicate it drops
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     @property
@@ -143,8 +161,9 @@ def hub_lease_state(connection: str, hub: str) -> str:
             return "available"
 
 
-def start_devhost(log_dir: Path, connection: str, hub: str, name: str,
-                  lease_timeout: float = 70.0) -> tuple[Devhost, float]:
+def start_devhost(
+    log_dir: Path, connection: str, hub: str, name: str, lease_timeout: float = 70.0
+) -> tuple[Devhost, float]:
     """Start devhost; if it is refused because a killed predecessor's hub lease has not expired, wait for the
     lease to lapse (polling the blob, not respawning devhost) and start it again.
 
@@ -214,8 +233,11 @@ def wait_all_completed(host: Devhost, ids: list[str], timeout: float = COMPLETIO
                     stuck.append(f"{iid}: {(body or {}).get('runtimeStatus')} last events {tail}")
                 except OSError as exc:
                     stuck.append(f"{iid}: status unavailable ({exc})")
-            raise AssertionError(f"not completed within {timeout:.0f}s (devhost exit code {host.proc.poll()}): "
-                                 + "; ".join(stuck) + f"\n{host.log()[-3000:]}")
+            raise AssertionError(
+                f"not completed within {timeout:.0f}s (devhost exit code {host.proc.poll()}): "
+                + "; ".join(stuck)
+                + f"\n{host.log()[-3000:]}"
+            )
         time.sleep(0.2)
 
 
@@ -279,20 +301,33 @@ def check_instances(connection: str, hub: str, ids: list[str], statuses: dict[st
         types = Counter(int(e["EventType"]) for e in history)
         scheduled = [e["EventId"] for e in history if e["EventType"] == EventType.TASK_SCHEDULED]
         timers = [e["EventId"] for e in history if e["EventType"] == EventType.TIMER_CREATED]
-        completed = [e["TaskScheduledId"] for e in history
-                     if e["EventType"] in (EventType.TASK_COMPLETED, EventType.TASK_FAILED)]
+        completed = [
+            e["TaskScheduledId"] for e in history if e["EventType"] in (EventType.TASK_COMPLETED, EventType.TASK_FAILED)
+        ]
         fired = [e["TimerId"] for e in history if e["EventType"] == EventType.TIMER_FIRED]
-        for what, values in (("TaskScheduled EventId", scheduled), ("TimerCreated EventId", timers),
-                             ("completion of TaskScheduledId", completed), ("TimerFired for TimerId", fired)):
+        for what, values in (
+            ("TaskScheduled EventId", scheduled),
+            ("TimerCreated EventId", timers),
+            ("completion of TaskScheduledId", completed),
+            ("TimerFired for TimerId", fired),
+        ):
             dupes = sorted(v for v, n in Counter(values).items() if n > 1)
             if dupes:
                 problems.append(f"{iid}: duplicate {what} {dupes}")
         if sorted(completed) != sorted(scheduled) or sorted(fired) != sorted(timers):
-            problems.append(f"{iid}: completions {sorted(completed)} / timers fired {sorted(fired)} do not match "
-                            f"scheduled {sorted(scheduled)} / timers {sorted(timers)}")
-        expected_counts = {EventType.EXECUTION_STARTED: 1, EventType.EXECUTION_COMPLETED: 1,
-                           EventType.TASK_SCHEDULED: FAN + CHAIN, EventType.TASK_COMPLETED: FAN + CHAIN,
-                           EventType.TIMER_CREATED: 1, EventType.TIMER_FIRED: 1, EventType.TASK_FAILED: 0}
+            problems.append(
+                f"{iid}: completions {sorted(completed)} / timers fired {sorted(fired)} do not match "
+                f"scheduled {sorted(scheduled)} / timers {sorted(timers)}"
+            )
+        expected_counts = {
+            EventType.EXECUTION_STARTED: 1,
+            EventType.EXECUTION_COMPLETED: 1,
+            EventType.TASK_SCHEDULED: FAN + CHAIN,
+            EventType.TASK_COMPLETED: FAN + CHAIN,
+            EventType.TIMER_CREATED: 1,
+            EventType.TIMER_FIRED: 1,
+            EventType.TASK_FAILED: 0,
+        }
         for event_type, count in expected_counts.items():
             if types[event_type] != count:
                 problems.append(f"{iid}: {types[event_type]} {EVENT_NAMES[event_type]} events, expected {count}")
@@ -326,10 +361,12 @@ def test_sigkill_mid_run_then_restart(tmp_path: Path, azurite_connection_string:
         recovery = time.monotonic() - killed_at
         check_instances(conn, hub, ids, statuses)
         dropped = second.log().count("dropped message")
-        print(f"kill after {ran_before_kill}/{TOTAL_ACTIVITIES} activities; {redelivered} completions sent again; "
-              f"restart took {lease_wait:.1f}s (hub lease), first resumed step {resumed:.1f}s after the kill, "
-              f"all completed {recovery:.1f}s after it; "
-              f"{second.activities_run()} activity executions after the restart; {dropped} duplicates dropped")
+        print(
+            f"kill after {ran_before_kill}/{TOTAL_ACTIVITIES} activities; {redelivered} completions sent again; "
+            f"restart took {lease_wait:.1f}s (hub lease), first resumed step {resumed:.1f}s after the kill, "
+            f"all completed {recovery:.1f}s after it; "
+            f"{second.activities_run()} activity executions after the restart; {dropped} duplicates dropped"
+        )
         assert second.stop() == 0, second.log()[-3000:]
     finally:
         first.kill()
@@ -371,13 +408,16 @@ def test_azurite_restart_under_running_devhost(tmp_path: Path, own_azurite: list
         print(f"GET during the outage: {code} after {time.monotonic() - asked:.1f}s")
         assert code == 503 and "unreachable" in body["Message"], (code, body)
         ran = host.activities_run()
-        own_azurite.append(start_azurite(location=azurite.location,
-                                         ports=(azurite.blob_port, azurite.queue_port, azurite.table_port)))
+        own_azurite.append(
+            start_azurite(location=azurite.location, ports=(azurite.blob_port, azurite.queue_port, azurite.table_port))
+        )
         wait_until(lambda: host.activities_run() > ran, 60, "the first resumed step", host)
         print(f"first resumed step {time.monotonic() - outage_started:.1f}s after Azurite stopped")
         statuses = wait_all_completed(host, ids)
-        print(f"storage down {time.monotonic() - outage_started:.1f}s incl. recovery; "
-              f"{host.activities_run()} activity executions")
+        print(
+            f"storage down {time.monotonic() - outage_started:.1f}s incl. recovery; "
+            f"{host.activities_run()} activity executions"
+        )
         check_instances(conn, hub, ids, statuses)
         assert "Azure Storage request failed" in host.log() and "retrying" in host.log()
         assert host.stop() == 0, host.log()[-3000:]
@@ -389,12 +429,17 @@ def azurite_saved(azurite: Azurite, hub: str, last_id: str) -> bool:
     """Whether Azurite's data files hold the hub's tables, queues and the last instance's row."""
     files = {name: azurite.location / f"__azurite_db_{name}__.json" for name in ("table", "queue", "blob")}
     texts = {name: path.read_text(errors="replace") if path.exists() else "" for name, path in files.items()}
-    return (f"{hub}History" in texts["table"] and last_id in texts["table"]
-            and f"{hub.lower()}-control-00" in texts["queue"] and f"{hub.lower()}-leases" in texts["blob"])
+    return (
+        f"{hub}History" in texts["table"]
+        and last_id in texts["table"]
+        and f"{hub.lower()}-control-00" in texts["queue"]
+        and f"{hub.lower()}-leases" in texts["blob"]
+    )
 
 
-def test_azurite_sigkill_loses_acknowledged_writes_and_devhost_heals(tmp_path: Path,
-                                                                     own_azurite: list[Azurite]) -> None:
+def test_azurite_sigkill_loses_acknowledged_writes_and_devhost_heals(
+    tmp_path: Path, own_azurite: list[Azurite]
+) -> None:
     """Azurite killed (-9) under load and restarted on the same data folder. Azurite persists on an
     interval, so it comes back having lost writes it acknowledged (checkpoints, message deletes,
     sends): devhost, holding the hub lease, must notice (its checkpoints conflict with what storage
@@ -418,16 +463,19 @@ def test_azurite_sigkill_loses_acknowledged_writes_and_devhost_heals(tmp_path: P
         azurite.process.wait(timeout=30)
         killed_at = time.monotonic()
         ran = host.activities_run()
-        own_azurite.append(start_azurite(location=azurite.location,
-                                         ports=(azurite.blob_port, azurite.queue_port, azurite.table_port)))
+        own_azurite.append(
+            start_azurite(location=azurite.location, ports=(azurite.blob_port, azurite.queue_port, azurite.table_port))
+        )
         wait_until(lambda: host.activities_run() > ran, 60, "the first activity after the restart", host)
         resumed = time.monotonic() - killed_at
         statuses = wait_all_completed(host, ids)
         log_text = host.log()
         retries = log_text.count("retrying the work item")
-        print(f"Azurite killed after {ran}/{TOTAL_ACTIVITIES} activities; first resumed step {resumed:.1f}s after "
-              f"the kill; all completed {time.monotonic() - killed_at:.1f}s after it; {retries} work-item retries; "
-              f"storage had lost writes: {'yes' if 'lost the last writes' in log_text else 'no'}")
+        print(
+            f"Azurite killed after {ran}/{TOTAL_ACTIVITIES} activities; first resumed step {resumed:.1f}s after "
+            f"the kill; all completed {time.monotonic() - killed_at:.1f}s after it; {retries} work-item retries; "
+            f"storage had lost writes: {'yes' if 'lost the last writes' in log_text else 'no'}"
+        )
         check_instances(conn, hub, ids, statuses)
         assert retries < 50 * INSTANCES, f"{retries} work-item retries: a hot loop"
         assert host.stop() == 0, host.log()[-3000:]
@@ -440,8 +488,14 @@ def test_azurite_sigkill_loses_acknowledged_writes_and_devhost_heals(tmp_path: P
 def test_bad_crash_settings_are_one_line_errors(name: str, value: str) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DEVHOST_STORE", "AzureWebJobsStorage")}
     env[name] = value
-    proc = subprocess.run([sys.executable, "-m", "devhost", "start", "--port", str(free_port()), "--script-root",
-                           str(APP_ROOT)], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "devhost", "start", "--port", str(free_port()), "--script-root", str(APP_ROOT)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1, proc.stderr
     assert lines[0].startswith(f"devhost: error: {name} must be") and repr(value) in lines[0], proc.stderr
@@ -468,15 +522,18 @@ def test_azurite_back_without_the_hub_devhost_recreates_it(tmp_path: Path, own_a
         assert ran < len(ids) * (FAN + CHAIN), "everything finished before the kill: the test proves nothing"
         empty = tmp_path / "azurite-empty"
         empty.mkdir()
-        own_azurite.append(start_azurite(location=empty,
-                                         ports=(azurite.blob_port, azurite.queue_port, azurite.table_port)))
+        own_azurite.append(
+            start_azurite(location=empty, ports=(azurite.blob_port, azurite.queue_port, azurite.table_port))
+        )
         wait_until(lambda: host.activities_run() > ran, 60, "the first activity after the restart", host)
         resumed = time.monotonic() - killed_at
         statuses = wait_all_completed(host, ids, timeout=90)
         log_text = host.log()
-        print(f"Azurite killed after {ran} activities and restarted empty; first resumed step {resumed:.1f}s after "
-              f"the kill; all completed {time.monotonic() - killed_at:.1f}s after it; {host.activities_run()} "
-              "activity executions")
+        print(
+            f"Azurite killed after {ran} activities and restarted empty; first resumed step {resumed:.1f}s after "
+            f"the kill; all completed {time.monotonic() - killed_at:.1f}s after it; {host.activities_run()} "
+            "activity executions"
+        )
         assert "recreated" in log_text and "written back" in log_text, log_text[-3000:]
         restored = {iid for line in re.findall(r"written back: (.*)", log_text) for iid in line.split(", ")}
         assert set(ids) <= restored, log_text[-3000:]

@@ -48,19 +48,30 @@ class App:
     in_sdist: bool = False
 
 
-APPS = {app.name: app for app in (
-    App("function_chaining", DURABLE_PYTHON, "samples-v2/function_chaining", in_sdist=True),
-    App("fan_in_fan_out", DURABLE_PYTHON, "samples-v2/fan_in_fan_out", in_sdist=True),
-    App("blueprint", DURABLE_PYTHON, "samples-v2/blueprint", in_sdist=True),
-    App("orchestration_versioning", DURABLE_PYTHON, "samples-v2/orchestration_versioning", in_sdist=True),
-    App("openai_agents", DURABLE_PYTHON, "samples-v2/openai_agents", in_sdist=True),
-    App("serialize_arguments", DURABLE_PYTHON, "samples-v2/serialize_arguments",
-        "6410ea92ea08721190e8b05e351df39c752552fb"),
-    App("simple_sub_orchestration", DURABLE_PYTHON, "samples-v2/simple_sub_orchestration",
-        "6410ea92ea08721190e8b05e351df39c752552fb"),
-    App("durable_quickstart", QUICKSTART, "src", "d402727361bbbd24ea31151164cccf7000069849"),
-    App("BasicPython", EXTENSION, "test/e2e/Apps/BasicPython", "db49377ca307f9799fd465b5836d050d137e9c81"),
-)}
+APPS = {
+    app.name: app
+    for app in (
+        App("function_chaining", DURABLE_PYTHON, "samples-v2/function_chaining", in_sdist=True),
+        App("fan_in_fan_out", DURABLE_PYTHON, "samples-v2/fan_in_fan_out", in_sdist=True),
+        App("blueprint", DURABLE_PYTHON, "samples-v2/blueprint", in_sdist=True),
+        App("orchestration_versioning", DURABLE_PYTHON, "samples-v2/orchestration_versioning", in_sdist=True),
+        App("openai_agents", DURABLE_PYTHON, "samples-v2/openai_agents", in_sdist=True),
+        App(
+            "serialize_arguments",
+            DURABLE_PYTHON,
+            "samples-v2/serialize_arguments",
+            "6410ea92ea08721190e8b05e351df39c752552fb",
+        ),
+        App(
+            "simple_sub_orchestration",
+            DURABLE_PYTHON,
+            "samples-v2/simple_sub_orchestration",
+            "6410ea92ea08721190e8b05e351df39c752552fb",
+        ),
+        App("durable_quickstart", QUICKSTART, "src", "d402727361bbbd24ea31151164cccf7000069849"),
+        App("BasicPython", EXTENSION, "test/e2e/Apps/BasicPython", "db49377ca307f9799fd465b5836d050d137e9c81"),
+    )
+}
 
 
 class Unavailable(Exception):
@@ -84,8 +95,24 @@ def _sdist() -> Path | None:
     if not path.is_file():
         CACHE.mkdir(parents=True, exist_ok=True)
         try:
-            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-                            SDIST_REQUIREMENT, "-d", str(CACHE)], check=True, capture_output=True, timeout=120)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--quiet",
+                    "--no-deps",
+                    "--no-binary",
+                    ":all:",
+                    SDIST_REQUIREMENT,
+                    "-d",
+                    str(CACHE),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
         except (subprocess.SubprocessError, OSError):
             return None
     if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != SDIST_SHA256:
@@ -104,7 +131,7 @@ def _from_sdist(app: App, dest: Path) -> str | None:
         if not members:
             return None
         for member in members:
-            target = dest / member.name[len(prefix):]
+            target = dest / member.name[len(prefix) :]
             target.parent.mkdir(parents=True, exist_ok=True)
             source = tar.extractfile(member)
             assert source is not None
@@ -121,20 +148,32 @@ def _from_mirror(app: App, dest: Path) -> str | None:
     if app.commit is None or not (git_dir / "HEAD").is_file():
         return None
     try:
-        archive = subprocess.run(["git", f"--git-dir={git_dir}", "archive", "--format=tar", app.commit, app.path],
-                                 check=True, capture_output=True, timeout=60).stdout
-        licence = next((subprocess.run(["git", f"--git-dir={git_dir}", "show", f"{app.commit}:{name}"],
-                                       capture_output=True, timeout=60).stdout
-                        for name in ("LICENSE", "LICENSE.md", "LICENSE.txt")
-                        if subprocess.run(["git", f"--git-dir={git_dir}", "cat-file", "-e",
-                                           f"{app.commit}:{name}"], capture_output=True).returncode == 0), b"")
+        archive = subprocess.run(
+            ["git", f"--git-dir={git_dir}", "archive", "--format=tar", app.commit, app.path],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        ).stdout
+        licence = next(
+            (
+                subprocess.run(
+                    ["git", f"--git-dir={git_dir}", "show", f"{app.commit}:{name}"], capture_output=True, timeout=60
+                ).stdout
+                for name in ("LICENSE", "LICENSE.md", "LICENSE.txt")
+                if subprocess.run(
+                    ["git", f"--git-dir={git_dir}", "cat-file", "-e", f"{app.commit}:{name}"], capture_output=True
+                ).returncode
+                == 0
+            ),
+            b"",
+        )
     except (subprocess.SubprocessError, OSError):
         return None
     prefix = app.path.rstrip("/") + "/"
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         for member in tar.getmembers():
             if member.isfile() and member.name.startswith(prefix):
-                target = dest / member.name[len(prefix):]
+                target = dest / member.name[len(prefix) :]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 source = tar.extractfile(member)
                 assert source is not None
@@ -166,5 +205,7 @@ def materialize(name: str, dest: Path) -> Path:
             (dest / "SOURCE").write_text(f"{app.repo}: {app.path}\nfrom: {origin}\nlicence: MIT\n")
             return dest
     where = f"{app.repo} at {app.commit}" if app.commit else f"the {SDIST_REQUIREMENT} sdist"
-    raise Unavailable(f"{name}: no local copy of {app.path} from {where}; put an unchanged copy in "
-                      f"{_local_copies() / name} (or set DEVHOST_MICROSOFT_APPS)")
+    raise Unavailable(
+        f"{name}: no local copy of {app.path} from {where}; put an unchanged copy in "
+        f"{_local_copies() / name} (or set DEVHOST_MICROSOFT_APPS)"
+    )

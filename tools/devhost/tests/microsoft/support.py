@@ -37,11 +37,19 @@ class Response:
         return json.loads(self.body) if self.body else None
 
 
-def http(method: str, url: str, body: Any = None, *, raw: bytes | None = None, timeout: float = 30.0,
-         headers: dict[str, str] | None = None) -> Response:
+def http(
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    raw: bytes | None = None,
+    timeout: float = 30.0,
+    headers: dict[str, str] | None = None,
+) -> Response:
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             return Response(resp.status, resp.read(), dict(resp.headers))
@@ -56,14 +64,22 @@ class Devhost:
         self.root = root
         self.port = free_port()
         self.log_path = log_dir / f"devhost-{root.name}-{self.port}.log"
-        environ = {k: v for k, v in os.environ.items()
-                   if k not in ("DEVHOST_STORE", "AzureWebJobsStorage", "PYTEST_CURRENT_TEST")}
+        environ = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DEVHOST_STORE", "AzureWebJobsStorage", "PYTEST_CURRENT_TEST")
+        }
         environ.update(PYTHONUNBUFFERED="1", DEVHOST_STORE="memory")
         environ.update(env)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "devhost", "start", "--port", str(self.port), "--script-root", str(root)],
-                cwd=PROJECT_ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                cwd=PROJECT_ROOT,
+                env=environ,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     @property
     def base(self) -> str:
@@ -103,8 +119,14 @@ class Devhost:
         result: dict[str, Any] = response.json()
         return result
 
-    def wait_status(self, status_url: str, statuses: set[str] | None = None, timeout: float = 30.0,
-                    custom_status: Any = ..., **query: str) -> dict[str, Any]:
+    def wait_status(
+        self,
+        status_url: str,
+        statuses: set[str] | None = None,
+        timeout: float = 30.0,
+        custom_status: Any = ...,
+        **query: str,
+    ) -> dict[str, Any]:
         """Poll a statusQueryGetUri until runtimeStatus is in `statuses` (default: terminal)."""
         wanted = statuses or TERMINAL
         deadline = time.monotonic() + timeout

@@ -87,18 +87,27 @@ def test_errors_retries_timers_and_task_any(host: Devhost) -> None:
     at = quote((datetime.now(UTC) + timedelta(seconds=2)).isoformat())
     started = {
         name: orchestration(host, name)["statusQueryGetUri"]
-        for name in ("RethrowActivityException", "CatchActivityException", "RetryActivityFunction",
-                     "CustomRetryActivityFunction", "ThrowEntityOrchestration", "CatchEntityOrchestration",
-                     "RetryEntityOrchestration")
+        for name in (
+            "RethrowActivityException",
+            "CatchActivityException",
+            "RetryActivityFunction",
+            "CustomRetryActivityFunction",
+            "ThrowEntityOrchestration",
+            "CatchEntityOrchestration",
+            "RetryEntityOrchestration",
+        )
     }
-    timeouts = {seconds: start(host, f"TimeoutOrchestrator_HttpStart?timeoutSeconds={seconds}")["statusQueryGetUri"]
-                for seconds in (2, 10)}
+    timeouts = {
+        seconds: start(host, f"TimeoutOrchestrator_HttpStart?timeoutSeconds={seconds}")["statusQueryGetUri"]
+        for seconds in (2, 10)
+    }
     scheduled = start(host, f"HelloCities_HttpStart_Scheduled?ScheduledStartTime={at}")["statusQueryGetUri"]
 
     rethrown = host.wait_status(started["RethrowActivityException"])
     assert rethrown["runtimeStatus"] == "Failed"
-    assert rethrown["output"].startswith("Orchestrator function 'RethrowActivityException' failed: "
-                                         "Activity function 'raise_exception' failed: ")
+    assert rethrown["output"].startswith(
+        "Orchestrator function 'RethrowActivityException' failed: Activity function 'raise_exception' failed: "
+    )
     assert "This activity failed" in rethrown["output"]
     caught = host.wait_status(started["CatchActivityException"])
     assert caught["runtimeStatus"] == "Completed"
@@ -122,8 +131,9 @@ def test_errors_retries_timers_and_task_any(host: Devhost) -> None:
     # The retried activity's failure is logged with its type and message
     # (ErrorHandlingTests.OrchestratorWithRetriedActivityException_ShouldSucceed; the custom-retry variant,
     # which also wants the chained cause, is skipped for Python: azure-functions-durable-python#561).
-    assert any("InvalidOperationException" in entry and "This activity failed" in entry
-               for entry in log_entries(host)), host.log()[-3000:]
+    assert any(
+        "InvalidOperationException" in entry and "This activity failed" in entry for entry in log_entries(host)
+    ), host.log()[-3000:]
 
 
 def test_entity_failure_is_logged(host: Devhost) -> None:
@@ -133,9 +143,11 @@ def test_entity_failure_is_logged(host: Devhost) -> None:
     error is the SDK's JSON text of str(e) (58 characters), the input the quoted 32-character instance id."""
     done = host.wait_status(orchestration(host, "RetryEntityOrchestration")["statusQueryGetUri"])
     assert done["output"] == "Success"
-    assert any("Function 'counter (Entity)' failed 'get' operation" in entry
-               and ("(Redacted 58 characters)" in entry or "(Redacted 34 characters)" in entry)
-               for entry in log_entries(host))
+    assert any(
+        "Function 'counter (Entity)' failed 'get' operation" in entry
+        and ("(Redacted 58 characters)" in entry or "(Redacted 34 characters)" in entry)
+        for entry in log_entries(host)
+    )
 
 
 @pytest.mark.parametrize("size_kb", [65, 4608])
@@ -154,8 +166,10 @@ def test_external_events(host: Devhost) -> None:
     links = orchestration(host, "ExternalEventOrchestrator")
     assert host.wait_status(links["statusQueryGetUri"])["output"] == "Orchestrator Finished!"
     gone = http("POST", f"{host.base}/api/SendExternalEvent_HttpStart", links["id"])
-    assert (gone.status, gone.text) == (400, f"Exception: Instance with ID {links['id']} is gone: "
-                                             "either completed or failed")
+    assert (gone.status, gone.text) == (
+        400,
+        f"Exception: Instance with ID {links['id']} is gone: either completed or failed",
+    )
     unknown = http("POST", f"{host.base}/api/SendExternalEvent_HttpStart", {"instanceId": "no-such-instance"})
     assert (unknown.status, unknown.text) == (400, "Exception: No instance with ID no-such-instance found.")
 
@@ -207,8 +221,11 @@ def test_queries_and_purge(host: Devhost) -> None:
     host.wait_status(running["statusQueryGetUri"], {"Terminated"})
 
     until = datetime.now(UTC) + timedelta(seconds=1)
-    purged = http("GET", f"{host.base}/api/PurgeOrchestrationHistory?purgeStartTime={quote(since.isoformat())}"
-                         f"&purgeEndTime={quote(until.isoformat())}")
+    purged = http(
+        "GET",
+        f"{host.base}/api/PurgeOrchestrationHistory?purgeStartTime={quote(since.isoformat())}"
+        f"&purgeEndTime={quote(until.isoformat())}",
+    )
     assert purged.status == 200 and purged.text.startswith("Purged ")
     assert int(purged.text.split()[1]) >= 2
     for links in (completed, running):

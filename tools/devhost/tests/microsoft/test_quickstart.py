@@ -47,11 +47,16 @@ def learn_server() -> Iterator[str]:
         server.server_close()
 
 
-def test_fetch_orchestration_fans_out_async_activities(microsoft_app: Callable[[str], Path], tmp_path: Path,
-                                                        learn_server: str) -> None:
+def test_fetch_orchestration_fans_out_async_activities(
+    microsoft_app: Callable[[str], Path], tmp_path: Path, learn_server: str
+) -> None:
     redirect = str(Path(__file__).parent / "loopback_web")
-    host = Devhost(microsoft_app("durable_quickstart"), tmp_path, PYTHONPATH=redirect,
-                   DEVHOST_TEST_REDIRECT=f"{LEARN}={learn_server}").wait_ready()
+    host = Devhost(
+        microsoft_app("durable_quickstart"),
+        tmp_path,
+        PYTHONPATH=redirect,
+        DEVHOST_TEST_REDIRECT=f"{LEARN}={learn_server}",
+    ).wait_ready()
     try:
         started = http("GET", f"{host.base}/api/orchestrators/fetch_orchestration")
         assert started.status == 202, started.text

@@ -44,8 +44,10 @@ def test_blueprint(microsoft_app: AppDir, tmp_path: Path) -> None:
         done = start_and_wait(host, f"{host.base}/api/startOrchestrator")
         assert (done["runtimeStatus"], done["output"]) == ("Completed", CITIES)
         hello = http("GET", f"{host.base}/api/HttpTrigger?name=devhost")
-        assert (hello.status, hello.text) == (200, "Hello, devhost. This HTTP triggered function executed "
-                                                   "successfully.")
+        assert (hello.status, hello.text) == (
+            200,
+            "Hello, devhost. This HTTP triggered function executed successfully.",
+        )
         by_body = http("POST", f"{host.base}/api/HttpTrigger", {"name": "body"})
         assert by_body.text.startswith("Hello, body.")
         anonymous = http("GET", f"{host.base}/api/HttpTrigger")
@@ -55,24 +57,31 @@ def test_blueprint(microsoft_app: AppDir, tmp_path: Path) -> None:
 
 
 @pytest.mark.azurite
-def test_fan_in_fan_out_backs_up_files_to_blob_storage(microsoft_app: AppDir, tmp_path: Path,
-                                                       azurite_connection_string: str) -> None:
+def test_fan_in_fan_out_backs_up_files_to_blob_storage(
+    microsoft_app: AppDir, tmp_path: Path, azurite_connection_string: str
+) -> None:
     """E2_BackupSiteContent copies every `__init__.py` / `function.json` under folders named `E2_*` to the
     `backups` container and returns the byte total (README; tests/test_E2_BackupSiteContent.py). The
     blobs go to Azurite (AzureWebJobsStorage); the task hub stays in memory (DEVHOST_STORE=memory)."""
     from azure.storage.blob import BlobServiceClient
 
     site = tmp_path / "site"
-    files = {"E2_GetFileList/__init__.py": "x" * 120, "E2_GetFileList/function.json": "{}",
-             "E2_CopyFileToBlob/__init__.py": "y" * 3000, "E2_CopyFileToBlob/function.json": "{\"a\": 1}",
-             "E2_CopyFileToBlob/notes.txt": "not copied", "shared/__init__.py": "not under E2_"}
+    files = {
+        "E2_GetFileList/__init__.py": "x" * 120,
+        "E2_GetFileList/function.json": "{}",
+        "E2_CopyFileToBlob/__init__.py": "y" * 3000,
+        "E2_CopyFileToBlob/function.json": '{"a": 1}',
+        "E2_CopyFileToBlob/notes.txt": "not copied",
+        "shared/__init__.py": "not under E2_",
+    }
     for rel, text in files.items():
         (site / rel).parent.mkdir(parents=True, exist_ok=True)
         (site / rel).write_text(text)
     copied = {rel: text for rel, text in files.items() if rel.startswith("E2_") and not rel.endswith(".txt")}
 
-    host = Devhost(microsoft_app("fan_in_fan_out"), tmp_path,
-                   AzureWebJobsStorage=azurite_connection_string).wait_ready()
+    host = Devhost(
+        microsoft_app("fan_in_fan_out"), tmp_path, AzureWebJobsStorage=azurite_connection_string
+    ).wait_ready()
     try:
         done = start_and_wait(host, f"{host.base}/api/orchestrators/E2_BackupSiteContent", "POST", str(site))
         assert (done["runtimeStatus"], done["output"]) == ("Completed", sum(len(t) for t in copied.values()))
@@ -106,12 +115,15 @@ def test_orchestration_versioning(microsoft_app: AppDir, tmp_path: Path) -> None
             raised = http("POST", links["sendEventPostUri"].replace("{eventName}", "Continue"), "go")
             assert raised.status == 202, raised.text
             done = host.wait_status(links["statusQueryGetUri"])
-            assert (done["runtimeStatus"], done["output"]) == ("Completed", [
-                f"Orchestration version: {version}",
-                "Suborchestration version (explicit): 0.9",
-                "Suborchestration version (default): 1.0",
-                activity,
-            ])
+            assert (done["runtimeStatus"], done["output"]) == (
+                "Completed",
+                [
+                    f"Orchestration version: {version}",
+                    "Suborchestration version (explicit): 0.9",
+                    "Suborchestration version (default): 1.0",
+                    activity,
+                ],
+            )
         waiting = http("GET", newer.json()["statusQueryGetUri"])
         assert waiting.json()["runtimeStatus"] == "Pending"  # a 2.0 instance never ran on this 1.0 host
     finally:
@@ -120,8 +132,9 @@ def test_orchestration_versioning(microsoft_app: AppDir, tmp_path: Path) -> None
 
 @pytest.mark.azurite
 @pytest.mark.slow  # two host starts on Azurite (~10 s)
-def test_orchestration_versioning_survives_an_upgrade(microsoft_app: AppDir, tmp_path: Path,
-                                                      azurite_connection_string: str) -> None:
+def test_orchestration_versioning_survives_an_upgrade(
+    microsoft_app: AppDir, tmp_path: Path, azurite_connection_string: str
+) -> None:
     """README steps 1-7: start on 1.0, stop while it waits, set defaultVersion 2.0, restart, raise the
     event: the instance keeps version 1.0 and its path; the sub-orchestration created after the
     upgrade gets 2.0."""
@@ -142,8 +155,12 @@ def test_orchestration_versioning_survives_an_upgrade(microsoft_app: AppDir, tmp
         raised = http("POST", f"{status_url}/raiseEvent/Continue", "go")
         assert raised.status == 202, raised.text
         done = host.wait_status(status_url)
-        assert done["output"] == ["Orchestration version: 1.0", "Suborchestration version (explicit): 0.9",
-                                  "Suborchestration version (default): 2.0", "Hello from A!"]
+        assert done["output"] == [
+            "Orchestration version: 1.0",
+            "Suborchestration version (explicit): 0.9",
+            "Suborchestration version (default): 2.0",
+            "Hello from A!",
+        ]
     finally:
         host.stop()
 
@@ -161,26 +178,33 @@ def test_openai_agents_runs_up_to_its_boundary(microsoft_app: AppDir, tmp_path: 
     root = microsoft_app("openai_agents")
     shutil.copy(root / "local.settings.json.template", root / "local.settings.json")
     host = Devhost(root, tmp_path, TASKHUB_NAME="default", AZURE_OPENAI_ENDPOINT="http://127.0.0.1:9/")
-    notice = ("host.json asks for storageProvider type 'azureManaged' (the Durable Task Scheduler), which "
-              "devhost does not emulate; this run keeps the task hub in memory")
+    notice = (
+        "host.json asks for storageProvider type 'azureManaged' (the Durable Task Scheduler), which "
+        "devhost does not emulate; this run keeps the task hub in memory"
+    )
     try:
         if importlib.util.find_spec("agents") is None:
             assert host.wait_exit() == 1
             lines = host.log().splitlines()
             assert any(notice in line for line in lines)
-            assert lines[-1].startswith("devhost: error: function_app.py failed to import: ModuleNotFoundError: "
-                                        "No module named "), lines[-1]
+            assert lines[-1].startswith(
+                "devhost: error: function_app.py failed to import: ModuleNotFoundError: No module named "
+            ), lines[-1]
             assert "Traceback" not in host.log()
-            pytest.skip("openai-agents 0.3.0 (with openai, mcp, starlette, uvicorn, ...) is not small and is not "
-                        "installed: the orchestration part of this sample is not run")
+            pytest.skip(
+                "openai-agents 0.3.0 (with openai, mcp, starlette, uvicorn, ...) is not small and is not "
+                "installed: the orchestration part of this sample is not run"
+            )
         host.wait_ready()
         assert any(notice in line for line in host.log().splitlines())
         started = http("POST", f"{host.base}/api/orchestrators/hello_world")
         assert started.status == 202, started.text
         done = host.wait_status(started.json()["statusQueryGetUri"], timeout=60)  # the model call is retried
         assert done["runtimeStatus"] == "Failed"
-        assert done["output"].startswith("Orchestrator function 'hello_world' failed: Activity function 'run_model' "
-                                         "failed: ClientAuthenticationError: DefaultAzureCredential failed")
+        assert done["output"].startswith(
+            "Orchestrator function 'hello_world' failed: Activity function 'run_model' "
+            "failed: ClientAuthenticationError: DefaultAzureCredential failed"
+        )
         assert "This event loop is already running" not in host.log()
     finally:
         host.stop()

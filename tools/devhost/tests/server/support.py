@@ -59,8 +59,9 @@ async def running_host(**kwargs: Any) -> AsyncIterator[tuple[DevHost, aiohttp.Cl
         await host.stop()
 
 
-async def wait_status(session: aiohttp.ClientSession, url: str, statuses: set[str] | None = None,
-                      timeout: float = 10.0) -> dict[str, Any]:
+async def wait_status(
+    session: aiohttp.ClientSession, url: str, statuses: set[str] | None = None, timeout: float = 10.0
+) -> dict[str, Any]:
     """Poll a statusQueryGetUri until the runtimeStatus is in `statuses` (default: terminal)."""
     wanted = statuses or TERMINAL
     deadline = asyncio.get_running_loop().time() + timeout

@@ -87,24 +87,28 @@ def test_trigger_values_have_the_worker_types() -> None:
     assert trigger_value("serviceBusTrigger", "plain", typed, "x") == "plain"
 
 
-@pytest.mark.parametrize(("text", "after", "expected"), [
-    ("*/5 * * * * *", "2026-11-27T18:33:07.5", "2026-11-27T18:33:10"),
-    ("0 */5 * * * *", "2026-11-27T18:33:07", "2026-11-27T18:35:00"),
-    ("0 30 9 * * 1-5", "2026-11-27T18:33:07", "2026-11-30T09:30:00"),  # Friday -> Monday
-    ("0 0 12 * * Mon", "2026-11-27T18:33:07", "2026-11-30T12:00:00"),
-    ("0 0 0 29 2 *", "2026-11-27T00:00:00", "2028-02-29T00:00:00"),
-    ("0 0 0 13 * 5", "2026-11-27T00:00:00", "2027-08-13T00:00:00"),  # both day fields must match
-    ("0 0 0 * * 7", "2026-11-27T00:00:00", "2026-11-29T00:00:00"),  # 7 is Sunday
-    ("0 0 9-17/4 * JAN-MAR *", "2026-11-27T00:00:00", "2027-01-01T09:00:00"),
-    ("00:00:10", "2026-11-27T00:00:00", "2026-11-27T00:00:10"),
-])
+@pytest.mark.parametrize(
+    ("text", "after", "expected"),
+    [
+        ("*/5 * * * * *", "2026-11-27T18:33:07.5", "2026-11-27T18:33:10"),
+        ("0 */5 * * * *", "2026-11-27T18:33:07", "2026-11-27T18:35:00"),
+        ("0 30 9 * * 1-5", "2026-11-27T18:33:07", "2026-11-30T09:30:00"),  # Friday -> Monday
+        ("0 0 12 * * Mon", "2026-11-27T18:33:07", "2026-11-30T12:00:00"),
+        ("0 0 0 29 2 *", "2026-11-27T00:00:00", "2028-02-29T00:00:00"),
+        ("0 0 0 13 * 5", "2026-11-27T00:00:00", "2027-08-13T00:00:00"),  # both day fields must match
+        ("0 0 0 * * 7", "2026-11-27T00:00:00", "2026-11-29T00:00:00"),  # 7 is Sunday
+        ("0 0 9-17/4 * JAN-MAR *", "2026-11-27T00:00:00", "2027-01-01T09:00:00"),
+        ("00:00:10", "2026-11-27T00:00:00", "2026-11-27T00:00:10"),
+    ],
+)
 def test_ncrontab_next_occurrence(text: str, after: str, expected: str) -> None:
     start = datetime.fromisoformat(after).replace(tzinfo=UTC)
     assert Schedule.parse(text).next_after(start) == datetime.fromisoformat(expected).replace(tzinfo=UTC)
 
 
-@pytest.mark.parametrize("text", ["* * * * *", "61 * * * * *", "a * * * * *", "*/0 * * * * *", "0 0 0 31 2 *",
-                                  "5-1 * * * * *", "00:00:00"])
+@pytest.mark.parametrize(
+    "text", ["* * * * *", "61 * * * * *", "a * * * * *", "*/0 * * * * *", "0 0 0 31 2 *", "5-1 * * * * *", "00:00:00"]
+)
 def test_bad_schedules(text: str) -> None:
     with pytest.raises(ScheduleError):
         Schedule.parse(text).next_after(datetime(2026, 1, 1, tzinfo=UTC))

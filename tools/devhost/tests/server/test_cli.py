@@ -38,7 +38,11 @@ def _env(**extra: str) -> dict[str, str]:
 def _start(root: Path, port: int, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "devhost", "start", "--port", str(port), "--script-root", str(root)],
-        cwd=REPO, env=_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        env=_env(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -129,9 +133,11 @@ def test_unreachable_storage_is_one_line_and_exit_1(tmp_path: Path) -> None:
     root = tmp_path / "app"
     shutil.copytree(SAMPLE_ROOT, root)
     dead = _free_port()
-    conn = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=ZHVtbXk=;"
-            f"BlobEndpoint=http://127.0.0.1:{dead}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{dead}/"
-            f"devstoreaccount1;TableEndpoint=http://127.0.0.1:{dead}/devstoreaccount1")
+    conn = (
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=ZHVtbXk=;"
+        f"BlobEndpoint=http://127.0.0.1:{dead}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{dead}/"
+        f"devstoreaccount1;TableEndpoint=http://127.0.0.1:{dead}/devstoreaccount1"
+    )
     proc = _start(root, _free_port(), AzureWebJobsStorage=conn)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1

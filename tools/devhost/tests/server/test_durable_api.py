@@ -21,27 +21,42 @@ async def _start(session, base, name, instance_id=None, body=None, **kw):
 
 async def test_start_returns_202_check_status_and_runs() -> None:
     async with running_host() as (_, session, base):
-        resp = await _start(session, base, "hello_sequence", body=json.dumps({"name": "raw"}),
-                            headers=JSON)
+        resp = await _start(session, base, "hello_sequence", body=json.dumps({"name": "raw"}), headers=JSON)
         assert resp.status == 202
         body = await resp.json()
         assert resp.headers["Location"] == body["statusQueryGetUri"]
         assert resp.headers["Retry-After"] == "10"
-        assert list(body) == ["id", "statusQueryGetUri", "sendEventPostUri", "terminatePostUri",
-                              "purgeHistoryDeleteUri", "restartPostUri", "suspendPostUri", "resumePostUri"]
+        assert list(body) == [
+            "id",
+            "statusQueryGetUri",
+            "sendEventPostUri",
+            "terminatePostUri",
+            "purgeHistoryDeleteUri",
+            "restartPostUri",
+            "suspendPostUri",
+            "resumePostUri",
+        ]
         status = await wait_status(session, body["statusQueryGetUri"])
         assert status["runtimeStatus"] == "Completed"
         assert status["input"] == {"name": "raw"}
         assert status["output"] == ["Hello raw-1", "Hello raw-2", "Hello raw-3"]
-        assert set(status) == {"name", "instanceId", "runtimeStatus", "input", "customStatus", "output",
-                               "createdTime", "lastUpdatedTime"}
+        assert set(status) == {
+            "name",
+            "instanceId",
+            "runtimeStatus",
+            "input",
+            "customStatus",
+            "output",
+            "createdTime",
+            "lastUpdatedTime",
+        }
         assert status["createdTime"].endswith("Z") and len(status["createdTime"]) == 20
 
 
 async def test_start_errors_are_json_4xx() -> None:
     async with running_host() as (_, session, base):
         cases = [
-            ("nope", None, None, 400),               # unknown orchestrator
+            ("nope", None, None, 400),  # unknown orchestrator
             ("hello_sequence", "a%2Fb", None, 400),  # '/' in the id
             ("hello_sequence", "a%5Cb", None, 400),  # '\'
             ("hello_sequence", "a%23b", None, 400),  # '#'
@@ -151,12 +166,14 @@ async def test_purge_single_and_by_filter() -> None:
         # A status list holding only unfinished statuses is emptied (AzureTableTrackingStore.cs 843, DTFx
         # AzureStorage v1.17.5), and an empty list is no filter at all (OrchestrationInstanceStatusQueryCondition.cs
         # 133): `runtimeStatus=Running` purges every instance in the range, like no `runtimeStatus`.
-        resp = await session.delete(f"{base}{WEBHOOK}/instances/?createdTimeFrom=2000-01-01T00:00:00Z"
-                                    "&runtimeStatus=Completed")
+        resp = await session.delete(
+            f"{base}{WEBHOOK}/instances/?createdTimeFrom=2000-01-01T00:00:00Z&runtimeStatus=Completed"
+        )
         assert resp.status == 200 and await resp.json() == {"instancesDeleted": 2}
         assert (await session.get(f"{base}{WEBHOOK}/instances/p-running")).status == 202
-        resp = await session.delete(f"{base}{WEBHOOK}/instances/?createdTimeFrom=2000-01-01T00:00:00Z"
-                                    "&runtimeStatus=Running")
+        resp = await session.delete(
+            f"{base}{WEBHOOK}/instances/?createdTimeFrom=2000-01-01T00:00:00Z&runtimeStatus=Running"
+        )
         assert resp.status == 200 and await resp.json() == {"instancesDeleted": 1}
         assert (await session.get(f"{base}{WEBHOOK}/instances/p-running")).status == 404
         resp = await session.delete(f"{base}{WEBHOOK}/instances/?createdTimeFrom=2000-01-01T00:00:00Z")
@@ -281,16 +298,18 @@ async def test_restart_with_new_and_same_id() -> None:
 async def test_start_and_wait_with_timeout_query() -> None:
     async with running_host() as (_, session, base):
         # A Python orchestrator needs JSON text inside a JSON string (protocol §6.2), like the SDK sends.
-        resp = await session.post(f"{base}{WEBHOOK}/orchestrators/hello_sequence?timeout=5&pollingInterval=0.05",
-                                  json=json.dumps("q"))
+        resp = await session.post(
+            f"{base}{WEBHOOK}/orchestrators/hello_sequence?timeout=5&pollingInterval=0.05", json=json.dumps("q")
+        )
         assert resp.status == 200 and await resp.json() == ["Hello q-1", "Hello q-2", "Hello q-3"]
         resp = await session.post(f"{base}{WEBHOOK}/orchestrators/wait_for_approval?timeout=0.2&pollingInterval=0.05")
         assert resp.status == 202
         # pollingInterval > timeout: ArgumentException (HttpApiHandler.cs 204), a 400 (HttpApiHandler.cs 452).
         resp = await session.post(f"{base}{WEBHOOK}/orchestrators/wait_for_approval?timeout=1&pollingInterval=2")
         assert resp.status == 400 and "timeout" in (await resp.json())["Message"]
-        resp = await session.post(f"{base}{WEBHOOK}/orchestrators/hello_sequence?timeout=5&pollingInterval=0.05",
-                                  json="bare")  # a bare JSON string: the SDK's get_input() fails on it
+        resp = await session.post(
+            f"{base}{WEBHOOK}/orchestrators/hello_sequence?timeout=5&pollingInterval=0.05", json="bare"
+        )  # a bare JSON string: the SDK's get_input() fails on it
         assert resp.status == 200 and (await resp.json())["runtimeStatus"] == "Failed"
 
 
@@ -354,14 +373,18 @@ async def test_odd_ids_never_give_5xx(path: str) -> None:
             assert 400 <= resp.status < 500, (method, path, resp.status)
 
 
-@pytest.mark.parametrize("body, content_type", [
-    (b"3", "application/json"),              # a number
-    (b'{"n": 3}', "application/json"),       # an object
-    (b'"3"', "application/json"),            # a JSON string: fine, the SDK's own client sends this
-    (b"3", "text/plain"),                    # text: the input is the string "3", also fine
-])
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (b"3", "application/json"),  # a number
+        (b'{"n": 3}', "application/json"),  # an object
+        (b'"3"', "application/json"),  # a JSON string: fine, the SDK's own client sends this
+        (b"3", "text/plain"),  # text: the input is the string "3", also fine
+    ],
+)
 async def test_raw_signal_input_is_encoded_once_as_azure_does_and_failures_are_logged(
-        body: bytes, content_type: str, caplog: pytest.LogCaptureFixture) -> None:
+    body: bytes, content_type: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """B2: HandlePostEntityOperationRequestAsync passes a JSON body through ConvertToJToken (HttpApiHandler.cs
     1077), so a non-string JSON value reaches the SDK encoded once and its `get_input` fails; a JSON string or
     text is what the SDK expects. A failed operation is logged with its reason, as the extension traces

@@ -73,12 +73,14 @@ async def test_admin_host_status_and_home() -> None:
 
 
 def test_binding_json_is_what_the_sdk_client_needs() -> None:
-    text = client_binding_json(origin="http://myhost:8080", rpc_base_url="http://127.0.0.1:7071/runtime/webhooks/"
-                               "durabletask", hub="Hub1")
+    text = client_binding_json(
+        origin="http://myhost:8080", rpc_base_url="http://127.0.0.1:7071/runtime/webhooks/durabletask", hub="Hub1"
+    )
     data = json.loads(text)
     assert data["rpcBaseUrl"] == "http://127.0.0.1:7071/runtime/webhooks/durabletask/"
     assert data["managementUrls"]["statusQueryGetUri"] == (
-        "http://myhost:8080/runtime/webhooks/durabletask/instances/INSTANCEID?taskHub=Hub1&connection=Storage")
+        "http://myhost:8080/runtime/webhooks/durabletask/instances/INSTANCEID?taskHub=Hub1&connection=Storage"
+    )
     client = df.DurableOrchestrationClient(text)
     payload = client.create_http_management_payload("abc")
     assert payload["id"] == "abc"

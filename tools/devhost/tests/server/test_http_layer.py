@@ -24,8 +24,13 @@ async def test_deeply_nested_json_is_a_400_on_every_route_that_reads_json() -> N
         async with session.post(f"{base}{WEBHOOK}/orchestrators/wait_for_approval") as resp:
             links = await resp.json()
         iid = links["id"]
-        for path in [f"{WEBHOOK}/orchestrators/hello_sequence", f"{WEBHOOK}/instances/{iid}/raiseEvent/approval",
-                     f"{WEBHOOK}/entities/counter/k", "/admin/functions/tick", f"/devhost/api/instances/{iid}/fork"]:
+        for path in [
+            f"{WEBHOOK}/orchestrators/hello_sequence",
+            f"{WEBHOOK}/instances/{iid}/raiseEvent/approval",
+            f"{WEBHOOK}/entities/counter/k",
+            "/admin/functions/tick",
+            f"/devhost/api/instances/{iid}/fork",
+        ]:
             async with session.post(base + path, data=DEEP, headers=JSON) as resp:
                 body = await resp.json()
                 assert resp.status == 400, (path, resp.status, body)
@@ -53,8 +58,7 @@ async def test_static_names_outside_the_dashboard_are_404() -> None:
                 assert (await resp.json())["Message"]
 
 
-async def test_an_unexpected_exception_is_a_logged_json_500_without_traceback(
-        caplog: pytest.LogCaptureFixture) -> None:
+async def test_an_unexpected_exception_is_a_logged_json_500_without_traceback(caplog: pytest.LogCaptureFixture) -> None:
     async def broken(request: web.Request, q: object) -> web.StreamResponse:
         raise RuntimeError("internal detail /secret/path")
 

@@ -52,8 +52,9 @@ async def test_terminate_with_foreign_origin_is_refused_but_same_origin_and_no_o
         async with session.post(base + WEBHOOK + "/orchestrators/wait_for_approval") as resp:
             assert resp.status == 202  # no Origin: curl, scripts, aiohttp
             links = await resp.json()
-        async with session.post(links["terminatePostUri"].replace("{text}", "x"),
-                                headers={"Origin": "https://evil.example"}) as resp:
+        async with session.post(
+            links["terminatePostUri"].replace("{text}", "x"), headers={"Origin": "https://evil.example"}
+        ) as resp:
             assert resp.status == 403
         status = await wait_status(session, links["statusQueryGetUri"], {"Running"})
         assert status["runtimeStatus"] == "Running"
@@ -74,9 +75,16 @@ async def test_reads_with_a_foreign_origin_are_served_since_the_browser_keeps_th
 async def test_foreign_host_is_refused_on_every_route_and_never_echoed() -> None:
     """DNS rebinding: the page's requests reach 127.0.0.1 but carry the attacker's Host."""
     async with running_host() as (_, session, base):
-        for method, path in [("GET", WEBHOOK + "/instances"), ("POST", START), ("GET", "/dashboard/"),
-                             ("GET", "/devhost/api/instances"), ("GET", "/api/hello"), ("GET", "/admin/host/status"),
-                             ("GET", "/dashboard/static/app.js"), ("GET", "/no/such/route")]:
+        for method, path in [
+            ("GET", WEBHOOK + "/instances"),
+            ("POST", START),
+            ("GET", "/dashboard/"),
+            ("GET", "/devhost/api/instances"),
+            ("GET", "/api/hello"),
+            ("GET", "/admin/host/status"),
+            ("GET", "/dashboard/static/app.js"),
+            ("GET", "/no/such/route"),
+        ]:
             async with session.request(method, base + path, headers={"Host": "rebind.evil.example"}) as resp:
                 text = await resp.text()
                 assert resp.status == 403, (method, path, resp.status, text)
@@ -111,17 +119,35 @@ async def test_a_configured_host_is_allowed_for_host_and_origin(settings_hosts: 
             assert resp.status == 403
 
 
-@pytest.mark.parametrize("value, name", [
-    ("localhost:7071", "localhost"), ("[::1]:7071", "::1"), ("127.0.0.1", "127.0.0.1"), ("Example.COM.", "example.com"),
-    ("[::1", None), ("a:b", None), ("", None), ("[::1]x", None),
-])
+@pytest.mark.parametrize(
+    "value, name",
+    [
+        ("localhost:7071", "localhost"),
+        ("[::1]:7071", "::1"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("Example.COM.", "example.com"),
+        ("[::1", None),
+        ("a:b", None),
+        ("", None),
+        ("[::1]x", None),
+    ],
+)
 def test_host_name_parsing(value: str, name: str | None) -> None:
     assert host_name(value) == name
 
 
-@pytest.mark.parametrize("name, loopback", [
-    ("localhost", True), ("127.0.0.1", True), ("127.255.0.3", True), ("::1", True),
-    ("0.0.0.0", False), ("10.0.0.1", False), ("localhost.evil.example", False), ("128.0.0.1", False),
-])
+@pytest.mark.parametrize(
+    "name, loopback",
+    [
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("127.255.0.3", True),
+        ("::1", True),
+        ("0.0.0.0", False),
+        ("10.0.0.1", False),
+        ("localhost.evil.example", False),
+        ("128.0.0.1", False),
+    ],
+)
 def test_loopback_names(name: str, loopback: bool) -> None:
     assert is_loopback(name) == loopback

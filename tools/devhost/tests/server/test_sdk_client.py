@@ -27,8 +27,9 @@ async def test_start_new_and_get_status_with_history() -> None:
         assert len(iid) == 32
         status = await _wait_sdk(session, base, iid, {"Completed"})
         assert status["output"] == ["Hello ann-1", "Hello ann-2", "Hello ann-3"]
-        full = await sdk(session, base, "get_status", instance_id=iid, history=True, history_output=True,
-                         show_input=True)
+        full = await sdk(
+            session, base, "get_status", instance_id=iid, history=True, history_output=True, show_input=True
+        )
         assert full["input"] == '"ann"'  # a Python-started input comes back as JSON text (protocol §6.3)
         kinds = [e["EventType"] for e in full["historyEvents"]]
         assert kinds[0] == "ExecutionStarted" and kinds[-1] == "ExecutionCompleted"
@@ -106,8 +107,7 @@ async def test_raise_event_on_unknown_instance_fails_in_the_sdk() -> None:
 
 async def test_entities_signal_and_read() -> None:
     async with running_host() as (_, session, base):
-        assert await sdk(session, base, "read_entity", entity="counter", key="k1") == {"exists": False,
-                                                                                        "state": None}
+        assert await sdk(session, base, "read_entity", entity="counter", key="k1") == {"exists": False, "state": None}
         await sdk(session, base, "signal_entity", entity="Counter", key="k1", operation="add", input=5)
         await sdk(session, base, "signal_entity", entity="counter", key="k1", operation="add", input=2)
         deadline = asyncio.get_running_loop().time() + 10
@@ -119,16 +119,21 @@ async def test_entities_signal_and_read() -> None:
             await asyncio.sleep(0.02)
         async with session.get(f"{base}{WEBHOOK}/entities/counter?fetchState=true") as resp:
             assert resp.status == 200
-            assert await resp.json() == [{"entityId": {"name": "counter", "key": "k1"},
-                                          "lastOperationTime": (await resp.json())[0]["lastOperationTime"],
-                                          "state": 7}]
+            assert await resp.json() == [
+                {
+                    "entityId": {"name": "counter", "key": "k1"},
+                    "lastOperationTime": (await resp.json())[0]["lastOperationTime"],
+                    "state": 7,
+                }
+            ]
 
 
 async def test_create_check_status_response_uses_the_request_origin() -> None:
     # A host name other than loopback must be allowed (devhost.server.origin_guard: DNS-rebinding protection).
     async with running_host(allowed_hosts=["devbox.example"]) as (host, session, base):
-        async with session.post(f"{base}/api/orchestrators/hello_sequence", json="zed",
-                                headers={"Host": f"devbox.example:{host.port}"}) as resp:
+        async with session.post(
+            f"{base}/api/orchestrators/hello_sequence", json="zed", headers={"Host": f"devbox.example:{host.port}"}
+        ) as resp:
             assert resp.status == 202
             body = await resp.json()
             assert resp.headers["Location"] == body["statusQueryGetUri"]
@@ -161,7 +166,8 @@ async def test_rewind_runs_a_failed_instance_again() -> None:
             body = await resp.json()
         deadline = asyncio.get_running_loop().time() + 10
         while body["runtimeStatus"] != "Failed" or not any(
-                ev["EventType"] == "GenericEvent" for ev in body.get("historyEvents") or []):
+            ev["EventType"] == "GenericEvent" for ev in body.get("historyEvents") or []
+        ):
             assert asyncio.get_running_loop().time() < deadline, body
             await asyncio.sleep(0.05)
             async with session.get(f"{base}{WEBHOOK}/instances/{iid}?showHistory=true") as resp:

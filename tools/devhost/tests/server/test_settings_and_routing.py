@@ -31,35 +31,59 @@ def test_local_settings_do_not_override_the_environment(tmp_path: Path) -> None:
 def test_host_json_defaults_and_values(tmp_path: Path) -> None:
     config = HostConfig.load(tmp_path, {})
     assert (config.route_prefix, config.hub_name) == ("api", "TestHubName")
-    _write(tmp_path, "host.json", {
-        "version": "2.0",
-        "logging": {"logLevel": {"default": "Warning"}},
-        "extensions": {"http": {"routePrefix": ""},
-                       "durableTask": {"hubName": "%HUB%", "maxConcurrentActivityFunctions": 3,
-                                       "maxConcurrentOrchestratorFunctions": 2}},
-    })
+    _write(
+        tmp_path,
+        "host.json",
+        {
+            "version": "2.0",
+            "logging": {"logLevel": {"default": "Warning"}},
+            "extensions": {
+                "http": {"routePrefix": ""},
+                "durableTask": {
+                    "hubName": "%HUB%",
+                    "maxConcurrentActivityFunctions": 3,
+                    "maxConcurrentOrchestratorFunctions": 2,
+                },
+            },
+        },
+    )
     config = HostConfig.load(tmp_path, {"HUB": "MyHub1"})
     assert config.route_prefix == "" and config.hub_name == "MyHub1"
     assert config.dispatcher.max_concurrent_activities == 3
     assert config.dispatcher.max_concurrent_orchestrations == 2
     assert config.log_level == logging.WARNING
     assert config.queues.message_encoding == "base64" and config.queues.max_dequeue_count == 5
-    _write(tmp_path, "host.json", {"extensions": {"queues": {
-        "messageEncoding": "None", "maxDequeueCount": 2, "batchSize": 64, "visibilityTimeout": "00:00:05",
-        "maxPollingInterval": 500}}})
+    _write(
+        tmp_path,
+        "host.json",
+        {
+            "extensions": {
+                "queues": {
+                    "messageEncoding": "None",
+                    "maxDequeueCount": 2,
+                    "batchSize": 64,
+                    "visibilityTimeout": "00:00:05",
+                    "maxPollingInterval": 500,
+                }
+            }
+        },
+    )
     queues = HostConfig.load(tmp_path, {}).queues
     assert (queues.message_encoding, queues.max_dequeue_count, queues.batch_size) == ("none", 2, 32)
     assert (queues.visibility_timeout, queues.max_polling_interval) == (5.0, 0.5)
 
 
-@pytest.mark.parametrize("host", [
-    "{not json",
-    {"extensions": {"durableTask": {"hubName": "%MISSING%"}}},
-    {"extensions": {"durableTask": {"hubName": "bad-hub"}}},
-    {"extensions": {"durableTask": {"maxConcurrentActivityFunctions": 0}}},
-    {"extensions": {"queues": {"messageEncoding": "utf8"}}},
-    {"extensions": {"queues": {"visibilityTimeout": "soon"}}},
-])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "{not json",
+        {"extensions": {"durableTask": {"hubName": "%MISSING%"}}},
+        {"extensions": {"durableTask": {"hubName": "bad-hub"}}},
+        {"extensions": {"durableTask": {"maxConcurrentActivityFunctions": 0}}},
+        {"extensions": {"queues": {"messageEncoding": "utf8"}}},
+        {"extensions": {"queues": {"visibilityTimeout": "soon"}}},
+    ],
+)
 def test_bad_host_json(tmp_path: Path, host: object) -> None:
     _write(tmp_path, "host.json", host)
     with pytest.raises(SettingsError):

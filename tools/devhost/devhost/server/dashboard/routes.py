@@ -83,11 +83,17 @@ class DashboardApi:
             iid, fork = await fork_instance(self.client, request.match_info["instanceId"], at_event, new_id)
         except ForkError as exc:
             return error_response(exc.status, str(exc), exc)
-        return web.json_response({
-            "instanceId": iid, "forkedFrom": request.match_info["instanceId"], "cutAt": fork.cut,
-            "episodesKept": fork.episodes, "pendingSent": len(fork.messages),
-            "statusUrl": f"/runtime/webhooks/durabletask/instances/{iid}",
-        }, status=201)
+        return web.json_response(
+            {
+                "instanceId": iid,
+                "forkedFrom": request.match_info["instanceId"],
+                "cutAt": fork.cut,
+                "episodesKept": fork.episodes,
+                "pendingSent": len(fork.messages),
+                "statusUrl": f"/runtime/webhooks/durabletask/instances/{iid}",
+            },
+            status=201,
+        )
 
     async def not_found(self, request: web.Request, q: Query) -> web.StreamResponse:
         return error_response(404, f"No devhost API route matches {request.method} {request.rel_url.path}.")

@@ -23,6 +23,16 @@ from .lease import HubInUse, HubOfAnotherHost
 from .store import AzureStorageStore, open_store
 
 __all__ = [
-    "DEVELOPMENT_CONNECTION_STRING", "AzureStorageStore", "ConcurrencyError", "HubInUse", "HubOfAnotherHost", "Receipt",
-    "StorageUnavailable", "control_queue_name", "new_hub_name", "open_store", "sanitize_key", "unsanitize_key",
+    "DEVELOPMENT_CONNECTION_STRING",
+    "AzureStorageStore",
+    "ConcurrencyError",
+    "HubInUse",
+    "HubOfAnotherHost",
+    "Receipt",
+    "StorageUnavailable",
+    "control_queue_name",
+    "new_hub_name",
+    "open_store",
+    "sanitize_key",
+    "unsanitize_key",
 ]

@@ -38,8 +38,11 @@ from azure.data.tables import TableTransactionError, UpdateMode
 Operation = tuple[Any, ...]
 
 _STATUS = re.compile(rb"^HTTP/1\.1 (\d{3})", re.MULTILINE)
-_ERRORS: dict[int, type[HttpResponseError]] = {404: ResourceNotFoundError, 409: ResourceExistsError,
-                                                412: ResourceModifiedError}
+_ERRORS: dict[int, type[HttpResponseError]] = {
+    404: ResourceNotFoundError,
+    409: ResourceExistsError,
+    412: ResourceModifiedError,
+}
 
 
 def _odata(name: str, value: Any, out: dict[str, Any]) -> None:
@@ -52,12 +55,19 @@ def _odata(name: str, value: Any, out: dict[str, Any]) -> None:
     elif isinstance(value, bool):
         out[name] = value
     elif isinstance(value, int):
-        if not -(2 ** 31) <= value < 2 ** 31:
+        if not -(2**31) <= value < 2**31:
             raise TypeError(f"{name}: {value} does not fit a table Int32 property")
         out[name] = value
     elif isinstance(value, float):
-        out[name] = ("NaN" if math.isnan(value) else "Infinity" if value == math.inf
-                     else "-Infinity" if value == -math.inf else value)
+        out[name] = (
+            "NaN"
+            if math.isnan(value)
+            else "Infinity"
+            if value == math.inf
+            else "-Infinity"
+            if value == -math.inf
+            else value
+        )
         out[name + "@odata.type"] = "Edm.Double"
     elif isinstance(value, datetime):
         when = value.astimezone(UTC) if value.tzinfo is not None else value
@@ -95,8 +105,15 @@ def _part(method: str, url: str, headers: list[str], body: str | None) -> str:
     return "\r\n".join(lines) + "\r\n\r\n" + (body or "")
 
 
-def changeset(account_url: str, table: str, operations: Sequence[Operation], version: str, date: str,
-              batch_boundary: str, changeset_boundary: str) -> str:
+def changeset(
+    account_url: str,
+    table: str,
+    operations: Sequence[Operation],
+    version: str,
+    date: str,
+    batch_boundary: str,
+    changeset_boundary: str,
+) -> str:
     """The `$batch` body for `operations` (all in one partition), as azure-data-tables writes it."""
     common = [f"x-ms-version: {version}", "DataServiceVersion: 3.0"]
     stamp = [f"x-ms-date: {date}", f"Date: {date}"]
@@ -106,22 +123,38 @@ def changeset(account_url: str, table: str, operations: Sequence[Operation], ver
         options: Mapping[str, Any] = op[2] if len(op) > 2 else {}
         merge = options.get("mode") in (UpdateMode.MERGE, "merge")
         if kind == "create":
-            text = _part("POST", f"{account_url}/{table}", common
-                         + ["Accept: application/json;odata=minimalmetadata"] + stamp, entity_json(entity))
+            text = _part(
+                "POST",
+                f"{account_url}/{table}",
+                common + ["Accept: application/json;odata=minimalmetadata"] + stamp,
+                entity_json(entity),
+            )
         elif kind in ("upsert", "update"):
             match = [] if kind == "upsert" else [f"If-Match: {_if_match(options)}"]
-            text = _part("PATCH" if merge else "PUT", f"{account_url}/{_key_path(table, entity)}",
-                         common + ["Accept: application/json"] + match + stamp, entity_json(entity))
+            text = _part(
+                "PATCH" if merge else "PUT",
+                f"{account_url}/{_key_path(table, entity)}",
+                common + ["Accept: application/json"] + match + stamp,
+                entity_json(entity),
+            )
         elif kind == "delete":
-            text = _part("DELETE", f"{account_url}/{_key_path(table, entity)}",
-                         common + ["Accept: application/json;odata=minimalmetadata",
-                                   f"If-Match: {_if_match(options)}"] + stamp, None)
+            text = _part(
+                "DELETE",
+                f"{account_url}/{_key_path(table, entity)}",
+                common + ["Accept: application/json;odata=minimalmetadata", f"If-Match: {_if_match(options)}"] + stamp,
+                None,
+            )
         else:
             raise ValueError(f"unknown table operation {kind!r}")
-        parts.append(f"--{changeset_boundary}\r\nContent-Type: application/http\r\n"
-                     f"Content-Transfer-Encoding: binary\r\nContent-ID: {cid}\r\n\r\n{text}\r\n")
-    return (f"--{batch_boundary}\r\nContent-Type: multipart/mixed; boundary={changeset_boundary}\r\n\r\n"
-            + "".join(parts) + f"--{changeset_boundary}--\r\n\r\n--{batch_boundary}--\r\n")
+        parts.append(
+            f"--{changeset_boundary}\r\nContent-Type: application/http\r\n"
+            f"Content-Transfer-Encoding: binary\r\nContent-ID: {cid}\r\n\r\n{text}\r\n"
+        )
+    return (
+        f"--{batch_boundary}\r\nContent-Type: multipart/mixed; boundary={changeset_boundary}\r\n\r\n"
+        + "".join(parts)
+        + f"--{changeset_boundary}--\r\n\r\n--{batch_boundary}--\r\n"
+    )
 
 
 def parse_answer(body: bytes) -> list[tuple[int, dict[str, str], bytes]]:
@@ -164,12 +197,21 @@ async def submit(table: Any, operations: Sequence[Operation]) -> list[str | None
     batch_boundary, changeset_boundary = f"batch_{uuid.uuid4()}", f"changeset_{uuid.uuid4()}"
     account_url = f"{table.scheme}://{table._primary_hostname}"
     version = table.api_version
-    body = changeset(account_url, table.table_name, operations, version, formatdate(usegmt=True),
-                     batch_boundary, changeset_boundary).encode("utf-8")
-    request = HttpRequest("POST", f"{account_url}/$batch", content=body, headers={
-        "x-ms-version": version, "DataServiceVersion": "3.0", "MaxDataServiceVersion": "3.0;NetFx",
-        "Content-Type": f"multipart/mixed; boundary={batch_boundary}", "Accept": "application/json",
-    })
+    body = changeset(
+        account_url, table.table_name, operations, version, formatdate(usegmt=True), batch_boundary, changeset_boundary
+    ).encode("utf-8")
+    request = HttpRequest(
+        "POST",
+        f"{account_url}/$batch",
+        content=body,
+        headers={
+            "x-ms-version": version,
+            "DataServiceVersion": "3.0",
+            "MaxDataServiceVersion": "3.0;NetFx",
+            "Content-Type": f"multipart/mixed; boundary={batch_boundary}",
+            "Accept": "application/json",
+        },
+    )
     response = await table._client.send_request(request, stream=True)
     answer = await response.read()
     if response.status_code != 202:
@@ -180,6 +222,7 @@ async def submit(table: Any, operations: Sequence[Operation]) -> list[str | None
         if not 200 <= status < 300:
             raise _error(status, part_body)
     if len(parts) != len(operations):
-        raise HttpResponseError(message=f"$batch answered {len(parts)} parts for {len(operations)} operations",
-                                response=response)
+        raise HttpResponseError(
+            message=f"$batch answered {len(parts)} parts for {len(operations)} operations", response=response
+        )
     return [headers.get("etag") for _status, headers, _body in parts]

@@ -95,8 +95,12 @@ def _table_retry_options(local: bool) -> dict[str, Any]:
     dispatcher retries its work items itself."""
     if not local:
         return {}
-    return {"retry_mode": RetryMode.Fixed, "retry_backoff_factor": 1.0, "retry_total": _TABLE_RETRIES,
-            "retry_connect": _TABLE_RETRIES}
+    return {
+        "retry_mode": RetryMode.Fixed,
+        "retry_backoff_factor": 1.0,
+        "retry_total": _TABLE_RETRIES,
+        "retry_connect": _TABLE_RETRIES,
+    }
 
 
 def shared_transport(local: bool) -> AioHttpTransport:

@@ -132,7 +132,8 @@ class HistoryTable:
         else:
             inst.history, inst.engine.ids = await asyncio.gather(
                 self._read_history(pk, inst.execution_id, None if length is None else int(length)),
-                self._read_ids(pk, int(ids_length)))
+                self._read_ids(pk, int(ids_length)),
+            )
         self._remember(instance_id, _Cached(etag, inst.copy(), rows.blob_names(sentinel), ids_length is not None))
         return inst
 
@@ -166,14 +167,20 @@ class HistoryTable:
         active = " or ".join(f"RuntimeStatus eq '{s.value}'" for s in RuntimeStatus if not s.is_terminal)
         not_entity = "(PartitionKey lt '@' or PartitionKey ge 'A')"
         query = f"RowKey eq '{SENTINEL}' and ({active} or Outbox eq true) and {not_entity}"
-        return [unsanitize_key(row["PartitionKey"])
-                async for row in self.table.query_entities(query, select=["PartitionKey"])]
+        return [
+            unsanitize_key(row["PartitionKey"])
+            async for row in self.table.query_entities(query, select=["PartitionKey"])
+        ]
 
     async def entity_stamps(self) -> dict[str, tuple[Any, ...]]:
         """Per entity partition, what its sentinel says (status, last update, exists)."""
         query = f"RowKey eq '{SENTINEL}' and {rows.ENTITY_PARTITIONS}"
-        return {row["PartitionKey"]: rows.stamp(row) async for row in self.table.query_entities(
-            query, select=["PartitionKey", "RuntimeStatus", "LastUpdatedTime", "EntityExists"])}
+        return {
+            row["PartitionKey"]: rows.stamp(row)
+            async for row in self.table.query_entities(
+                query, select=["PartitionKey", "RuntimeStatus", "LastUpdatedTime", "EntityExists"]
+            )
+        }
 
     # ------------------------------------------------------------------ write
     async def write(self, instance: Instance, new_events_from: int, history_reset: bool) -> dict[str, Any]:
@@ -203,16 +210,20 @@ class HistoryTable:
             # OrchestratorStarted as played anyway (docs/durable-protocol.md §1.5), so only the cached copy
             # carries the flag.
             old = cached.instance.history
-            positions = [i for i in range(min(start, len(old)))
-                         if hist[i] is not old[i] and rows.differs_beyond_played(hist[i], old[i])]
+            positions = [
+                i
+                for i in range(min(start, len(old)))
+                if hist[i] is not old[i] and rows.differs_beyond_played(hist[i], old[i])
+            ]
         positions.extend(range(start, len(hist)))
         uploads: dict[str, str] = {}
         event_rows = [rows.event_row(pk, i, instance.execution_id, hist[i], uploads) for i in positions]
         ids_rows = self._ids_rows(instance, pk, cached, history_reset)
         if ids_rows is not None:
             event_rows[:0] = ids_rows  # first: they land in the last transaction, the sentinel's
-        sentinel = rows.sentinel_row(instance, pk, uploads, complete=True, now=self.clock.now(),
-                                     ids_in_rows=ids_rows is not None)
+        sentinel = rows.sentinel_row(
+            instance, pk, uploads, complete=True, now=self.clock.now(), ids_in_rows=ids_rows is not None
+        )
         if uploads:
             await asyncio.gather(*(self._blobs.put(n, t) for n, t in uploads.items()))
         # Highest positions first: the batch that commits (with the full sentinel) holds the
@@ -225,15 +236,28 @@ class HistoryTable:
                 last = index == len(batches) - 1
                 ops: list[Any] = [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in batch]
                 if last:
-                    sentinel_op: Any = (("create", sentinel) if etag is None else
-                                        ("update", sentinel, {"mode": UpdateMode.REPLACE, "etag": etag,
-                                                              "match_condition": MatchConditions.IfNotModified}))
+                    sentinel_op: Any = (
+                        ("create", sentinel)
+                        if etag is None
+                        else (
+                            "update",
+                            sentinel,
+                            {
+                                "mode": UpdateMode.REPLACE,
+                                "etag": etag,
+                                "match_condition": MatchConditions.IfNotModified,
+                            },
+                        )
+                    )
                 elif etag is None:
                     sentinel_op = None  # a new instance: the sentinel insert in the last batch guards it all
                 else:
                     marker = {"PartitionKey": pk, "RowKey": SENTINEL, "IsCheckpointComplete": False}
-                    sentinel_op = ("update", marker, {"mode": UpdateMode.MERGE, "etag": etag,
-                                                      "match_condition": MatchConditions.IfNotModified})
+                    sentinel_op = (
+                        "update",
+                        marker,
+                        {"mode": UpdateMode.MERGE, "etag": etag, "match_condition": MatchConditions.IfNotModified},
+                    )
                 if sentinel_op is not None:
                     ops.insert(0, sentinel_op)
                     etag = (await self.transact(ops))[0]
@@ -257,8 +281,9 @@ class HistoryTable:
         return sentinel
 
     @staticmethod
-    def _ids_rows(instance: Instance, pk: str, cached: _Cached | None,
-                  history_reset: bool) -> list[dict[str, Any]] | None:
+    def _ids_rows(
+        instance: Instance, pk: str, cached: _Cached | None, history_reset: bool
+    ) -> list[dict[str, Any]] | None:
         """The `ids-` rows this checkpoint writes (the chunks that changed), or None to keep the
         numbers in the sentinel's Engine column this time.
 
@@ -286,10 +311,14 @@ class HistoryTable:
 
     async def delete_partition(self, pk: str) -> bool:
         """Delete every row of an instance; True if it had a sentinel."""
-        keys = [row["RowKey"] async for row in self.table.query_entities(
-            "PartitionKey eq @pk", parameters={"pk": pk}, select=["RowKey"], results_per_page=1000)]
+        keys = [
+            row["RowKey"]
+            async for row in self.table.query_entities(
+                "PartitionKey eq @pk", parameters={"pk": pk}, select=["RowKey"], results_per_page=1000
+            )
+        ]
         for i in range(0, len(keys), MAX_BATCH_OPS):
-            chunk = keys[i:i + MAX_BATCH_OPS]
+            chunk = keys[i : i + MAX_BATCH_OPS]
             try:
                 await self.table.submit_transaction([("delete", {"PartitionKey": pk, "RowKey": rk}) for rk in chunk])
             except TableTransactionError:  # a row vanished meanwhile: delete one by one (missing is fine)

@@ -75,7 +75,7 @@ class InstancesTable:
                 if failures > 12:
                     log.error("devhost: giving up updating the Instances row of %s", iid)
                     return
-                await asyncio.sleep(min(0.5 * 2 ** failures, 30))
+                await asyncio.sleep(min(0.5 * 2**failures, 30))
         finally:
             self._writers.pop(iid, None)
 
@@ -121,11 +121,15 @@ class InstancesTable:
             clauses.append("(PartitionKey lt '@' or PartitionKey ge 'A')")
         if query.instance_id_prefix:
             prefix = sanitize_key(query.instance_id_prefix)
-            clauses.append(f"PartitionKey ge {_odata_str(prefix)} and PartitionKey lt "
-                           f"{_odata_str(_prefix_upper_bound(prefix))}")
+            clauses.append(
+                f"PartitionKey ge {_odata_str(prefix)} and PartitionKey lt {_odata_str(_prefix_upper_bound(prefix))}"
+            )
         if query.runtime_status:
-            clauses.append("(" + " or ".join(f"RuntimeStatus eq {_odata_str(RuntimeStatus(s).value)}"
-                                             for s in query.runtime_status) + ")")
+            clauses.append(
+                "("
+                + " or ".join(f"RuntimeStatus eq {_odata_str(RuntimeStatus(s).value)}" for s in query.runtime_status)
+                + ")"
+            )
         if query.created_from is not None:
             clauses.append("CreatedTime ge @created_from")
             params["created_from"] = query.created_from
@@ -133,8 +137,9 @@ class InstancesTable:
             clauses.append("CreatedTime le @created_to")
             params["created_to"] = query.created_to
         token = json.loads(query.continuation) if query.continuation else None
-        pages = self.table.query_entities(" and ".join(clauses), parameters=params,
-                                          results_per_page=max(1, min(query.page_size, 1000))).by_page(token)
+        pages = self.table.query_entities(
+            " and ".join(clauses), parameters=params, results_per_page=max(1, min(query.page_size, 1000))
+        ).by_page(token)
         found_rows: list[Any] = []
         async for page in pages:
             found_rows = [row async for row in page]
@@ -148,12 +153,20 @@ class InstancesTable:
     async def entity_stamps(self) -> dict[str, tuple[Any, ...]]:
         """Per entity partition, what its Instances row says (status, last update, exists)."""
         query = f"RowKey eq '' and {rows.ENTITY_PARTITIONS}"
-        return {row["PartitionKey"]: rows.stamp(row) async for row in self.table.query_entities(
-            query, select=["PartitionKey", "RuntimeStatus", "LastUpdatedTime", "EntityExists"])}
+        return {
+            row["PartitionKey"]: rows.stamp(row)
+            async for row in self.table.query_entities(
+                query, select=["PartitionKey", "RuntimeStatus", "LastUpdatedTime", "EntityExists"]
+            )
+        }
 
     async def active_partitions(self) -> list[str]:
         """Partition keys of orchestration rows that say they are not finished."""
         active = " or ".join(f"RuntimeStatus eq '{s.value}'" for s in RuntimeStatus if not s.is_terminal)
         not_entity = "(PartitionKey lt '@' or PartitionKey ge 'A')"
-        return [row["PartitionKey"] async for row in self.table.query_entities(
-            f"RowKey eq '' and ({active}) and {not_entity}", select=["PartitionKey"])]
+        return [
+            row["PartitionKey"]
+            async for row in self.table.query_entities(
+                f"RowKey eq '' and ({active}) and {not_entity}", select=["PartitionKey"]
+            )
+        ]

@@ -59,11 +59,13 @@ class HubLease:
                 raise HubOfAnotherHost(
                     f"Task hub '{hub}' belongs to the Azure Functions host (its lease blob '{found.name}' is in "
                     f"{self._layout.leases_container}); devhost keeps its own format and cannot share a hub: "
-                    "use another hub name (host.json extensions.durableTask.hubName) or delete that hub.")
+                    "use another hub name (host.json extensions.durableTask.hubName) or delete that hub."
+                )
         blob = self._blobs.get_blob_client(self._layout.leases_container, LEASE_BLOB)
         with contextlib.suppress(ResourceExistsError):
-            await blob.upload_blob(json.dumps({"TaskHubName": hub, "PartitionCount": self._layout.partition_count}),
-                                   overwrite=False)
+            await blob.upload_blob(
+                json.dumps({"TaskHubName": hub, "PartitionCount": self._layout.partition_count}), overwrite=False
+            )
         lease = BlobLeaseClient(blob)
         try:
             await lease.acquire(lease_duration=lease_seconds)
@@ -88,8 +90,11 @@ class HubLease:
             except Exception as exc:  # keep trying: a blip must not make us give up the hub
                 if await self._take_again(lease):
                     continue
-                log.error("devhost: renewing the lease on task hub %s failed: %s", self._layout.hub,
-                          (str(exc).splitlines() or [type(exc).__name__])[0])
+                log.error(
+                    "devhost: renewing the lease on task hub %s failed: %s",
+                    self._layout.hub,
+                    (str(exc).splitlines() or [type(exc).__name__])[0],
+                )
 
     async def _take_again(self, lease: BlobLeaseClient) -> bool:
         """A storage restart that lost the lease (or its blob and container): take it again, same lease id."""
@@ -98,8 +103,10 @@ class HubLease:
                 await self._blobs.create_container(self._layout.leases_container)
             blob = self._blobs.get_blob_client(self._layout.leases_container, LEASE_BLOB)
             with contextlib.suppress(ResourceExistsError):
-                await blob.upload_blob(json.dumps({"TaskHubName": self._layout.hub,
-                                                   "PartitionCount": self._layout.partition_count}), overwrite=False)
+                await blob.upload_blob(
+                    json.dumps({"TaskHubName": self._layout.hub, "PartitionCount": self._layout.partition_count}),
+                    overwrite=False,
+                )
             await lease.acquire(lease_duration=self._seconds)
         except Exception:
             return False

@@ -34,8 +34,9 @@ FOREIGN_HIDE_SECONDS = 3600
 def is_dtfx_envelope(data: dict[str, Any]) -> bool:
     """DurableTask.AzureStorage's `MessageData` (a `TaskMessage` plus sequence number and blob name),
     as opposed to devhost's own envelope (`instance_id`, `event`)."""
-    return "TaskMessage" in data or ("instance_id" not in data and ("SequenceNumber" in data
-                                                                    or "CompressedBlobName" in data))
+    return "TaskMessage" in data or (
+        "instance_id" not in data and ("SequenceNumber" in data or "CompressedBlobName" in data)
+    )
 
 
 class HubQueues:
@@ -46,8 +47,14 @@ class HubQueues:
     # sends), so idle queues only need a slow poll for expired visibility timeouts.
     leased_idle_poll_seconds = 2.0
 
-    def __init__(self, service: QueueServiceClient, layout: HubLayout, blobs: LargeMessages, clock: Clock,
-                 leased: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        service: QueueServiceClient,
+        layout: HubLayout,
+        blobs: LargeMessages,
+        clock: Clock,
+        leased: Callable[[], bool],
+    ) -> None:
         self.layout = layout
         self.clock = clock
         self._blobs = blobs
@@ -91,11 +98,18 @@ class HubQueues:
             await asyncio.gather(*(self._send(m, now) for m in messages))
 
     async def _send(self, msg: Message, now: datetime, poison: bool = False) -> None:
-        body = json.dumps({
-            "id": msg.id, "instance_id": msg.instance_id, "execution_id": msg.execution_id, "queue": msg.queue,
-            "event": msg.event, "visible_at": format_ts(msg.visible_at) if msg.visible_at else None,
-            "sender": msg.sender,
-        }, separators=(",", ":"))
+        body = json.dumps(
+            {
+                "id": msg.id,
+                "instance_id": msg.instance_id,
+                "execution_id": msg.execution_id,
+                "queue": msg.queue,
+                "event": msg.event,
+                "visible_at": format_ts(msg.visible_at) if msg.visible_at else None,
+                "sender": msg.sender,
+            },
+            separators=(",", ":"),
+        )
         size = len(body.encode("utf-8"))
         if size * 5 > MAX_QUEUE_MESSAGE_BYTES:  # the body travels XML-escaped: measure that when it may matter
             size = len(xml_escape(body).encode("utf-8"))
@@ -140,7 +154,7 @@ class HubQueues:
             if self._hot_at[self.work_queue_name] > now:
                 return []
             return await self._receive(self.work_queue_name, min(max_count, RECEIVE_BATCH), visibility)
-        names = self.control_queue_names[self._next_control:] + self.control_queue_names[:self._next_control]
+        names = self.control_queue_names[self._next_control :] + self.control_queue_names[: self._next_control]
         self._next_control = (self._next_control + 1) % len(names)
         names = [n for n in names if self._hot_at[n] <= now][:max_count]
         if not names:
@@ -194,8 +208,9 @@ class HubQueues:
         except (ValueError, TypeError) as exc:
             # Not ours (another tool wrote to the hub's queues): it can never be processed, and
             # left in place it would come back forever.
-            log.error("devhost: deleting unreadable message %s from %s (%s): %.200r", raw.id, queue_name, exc,
-                      raw.content)
+            log.error(
+                "devhost: deleting unreadable message %s from %s (%s): %.200r", raw.id, queue_name, exc, raw.content
+            )
             with contextlib.suppress(ResourceNotFoundError):
                 await self.clients[queue_name].delete_message(raw.id, raw.pop_receipt)
             return None
@@ -224,9 +239,14 @@ class HubQueues:
                 self._message_blobs.pop(raw.id, None)
                 return None
         return Message(
-            instance_id=data["instance_id"], event=data["event"], queue=data.get("queue", "control"),
-            execution_id=data.get("execution_id"), visible_at=visible_at, sender=data.get("sender"),
-            id=data["id"], dequeue_count=int(raw.dequeue_count or 1),
+            instance_id=data["instance_id"],
+            event=data["event"],
+            queue=data.get("queue", "control"),
+            execution_id=data.get("execution_id"),
+            visible_at=visible_at,
+            sender=data.get("sender"),
+            id=data["id"],
+            dequeue_count=int(raw.dequeue_count or 1),
             receipt=Receipt(queue_name, raw.id, raw.pop_receipt),
         )
 
@@ -234,15 +254,19 @@ class HubQueues:
         """A message from a real Durable Functions host on this hub: one clear line, then leave it be."""
         if not self._foreign_seen:
             self._foreign_seen = True
-            log.error("devhost: task hub '%s' holds messages written by the Azure Functions host (DurableTask "
-                      "MessageData in %s); devhost keeps its own format and cannot share a hub with it: stop "
-                      "that host or give devhost another hub name (host.json extensions.durableTask.hubName)",
-                      self.layout.hub, queue_name)
+            log.error(
+                "devhost: task hub '%s' holds messages written by the Azure Functions host (DurableTask "
+                "MessageData in %s); devhost keeps its own format and cannot share a hub with it: stop "
+                "that host or give devhost another hub name (host.json extensions.durableTask.hubName)",
+                self.layout.hub,
+                queue_name,
+            )
         else:
             log.debug("devhost: leaving Azure Functions host message %s in %s alone", raw.id, queue_name)
         with contextlib.suppress(Exception):
-            await self.clients[queue_name].update_message(raw.id, raw.pop_receipt,
-                                                          visibility_timeout=FOREIGN_HIDE_SECONDS)
+            await self.clients[queue_name].update_message(
+                raw.id, raw.pop_receipt, visibility_timeout=FOREIGN_HIDE_SECONDS
+            )
 
     # ---------------------------------------------------------------- settle
     async def ack(self, messages: Sequence[Message]) -> None:
@@ -273,8 +297,9 @@ class HubQueues:
                 return
             self._message_blobs.pop(receipt.message_id, None)
             try:
-                await self.clients[receipt.queue].update_message(receipt.message_id, receipt.pop_receipt,
-                                                                 visibility_timeout=delay)
+                await self.clients[receipt.queue].update_message(
+                    receipt.message_id, receipt.pop_receipt, visibility_timeout=delay
+                )
                 self._heat(receipt.queue, delay)
             except (ResourceNotFoundError, HttpResponseError, ServiceRequestError) as exc:
                 # It becomes visible again anyway when its visibility timeout ends.

@@ -33,16 +33,47 @@ _ROW_META = frozenset({"PartitionKey", "RowKey", "Timestamp", "ExecutionId", "_N
 
 # Instance fields with their own sentinel columns; any other field (added to the model later)
 # travels in the `Extra` JSON column, so nothing is silently dropped.
-_INSTANCE_COLUMNS = frozenset({
-    "instance_id", "name", "runtime_status", "execution_id", "created_time", "last_updated_time", "input", "output",
-    "custom_status", "completed_time", "parent_instance_id", "history", "engine", "buffered", "generation",
-    "entity_exists", "entity_state", "etag",
-})
+_INSTANCE_COLUMNS = frozenset(
+    {
+        "instance_id",
+        "name",
+        "runtime_status",
+        "execution_id",
+        "created_time",
+        "last_updated_time",
+        "input",
+        "output",
+        "custom_status",
+        "completed_time",
+        "parent_instance_id",
+        "history",
+        "engine",
+        "buffered",
+        "generation",
+        "entity_exists",
+        "entity_state",
+        "etag",
+    }
+)
 EXTRA_FIELDS = tuple(f.name for f in dataclasses.fields(Instance) if f.name not in _INSTANCE_COLUMNS)
 # The Instances row (the query index, §7.2) copies these sentinel columns (blob names shared).
-_INDEX_COLUMNS = ("InstanceId", "Name", "ExecutionId", "Input", "Output", "CustomStatus", "RuntimeStatus",
-                  "CreatedTime", "LastUpdatedTime", "CompletedTime", "Generation", "ParentInstanceId", "Extra",
-                  "EntityExists", "EntityState")
+_INDEX_COLUMNS = (
+    "InstanceId",
+    "Name",
+    "ExecutionId",
+    "Input",
+    "Output",
+    "CustomStatus",
+    "RuntimeStatus",
+    "CreatedTime",
+    "LastUpdatedTime",
+    "CompletedTime",
+    "Generation",
+    "ParentInstanceId",
+    "Extra",
+    "EntityExists",
+    "EntityState",
+)
 
 
 def _utf16_too_large(text: str) -> bool:
@@ -57,8 +88,9 @@ def _dt(value: Any) -> datetime | None:
         return None
     if isinstance(value, str):
         return parse_ts(value)
-    return datetime(value.year, value.month, value.day, value.hour, value.minute, value.second,
-                    value.microsecond, tzinfo=UTC)
+    return datetime(
+        value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond, tzinfo=UTC
+    )
 
 
 def encode_extra(value: Any) -> Any:
@@ -75,8 +107,9 @@ def decode_extra(value: dict[str, Any]) -> Any:
 
 def restore_played(events: list[Event]) -> list[Event]:
     """IsPlayed as the engine had it: true before the last OrchestratorStarted (see the history table's write)."""
-    last_os = max((i for i, ev in enumerate(events) if ev.get("EventType") == EventType.ORCHESTRATOR_STARTED),
-                  default=0)
+    last_os = max(
+        (i for i, ev in enumerate(events) if ev.get("EventType") == EventType.ORCHESTRATOR_STARTED), default=0
+    )
     for ev in events[:last_os]:
         if ev.get("EventType") != EventType.ORCHESTRATOR_STARTED:
             ev["IsPlayed"] = True
@@ -136,7 +169,7 @@ def event_row(pk: str, position: int, execution_id: str, ev: Event, uploads: dic
         elif isinstance(value, bool | float):
             entity[column] = value
         elif isinstance(value, int):
-            if -(2 ** 31) <= value < 2 ** 31:
+            if -(2**31) <= value < 2**31:
                 entity[column] = value
             else:
                 entity[column] = json.dumps(value)
@@ -153,22 +186,33 @@ def event_row(pk: str, position: int, execution_id: str, ev: Event, uploads: dic
     return entity
 
 
-def sentinel_row(inst: Instance, pk: str, uploads: dict[str, str], complete: bool, now: datetime,
-                 ids_in_rows: bool = False) -> dict[str, Any]:
+def sentinel_row(
+    inst: Instance, pk: str, uploads: dict[str, str], complete: bool, now: datetime, ids_in_rows: bool = False
+) -> dict[str, Any]:
     """The sentinel; with `ids_in_rows` the engine's `ids` are in the `ids-` rows (`IdsLength` of
     them), else in the `Engine` column as hubs written before those rows existed hold them."""
     entity: dict[str, Any] = {
-        "PartitionKey": pk, "RowKey": SENTINEL, "ExecutionId": inst.execution_id,
-        "IsCheckpointComplete": complete, "CheckpointCompletedTimestamp": now,
-        "HistoryLength": len(inst.history), "InstanceId": inst.instance_id,
+        "PartitionKey": pk,
+        "RowKey": SENTINEL,
+        "ExecutionId": inst.execution_id,
+        "IsCheckpointComplete": complete,
+        "CheckpointCompletedTimestamp": now,
+        "HistoryLength": len(inst.history),
+        "InstanceId": inst.instance_id,
         "RuntimeStatus": inst.runtime_status.value,
-        "CreatedTime": inst.created_time, "LastUpdatedTime": inst.last_updated_time,
-        "Generation": inst.generation, "EntityExists": inst.entity_exists,
+        "CreatedTime": inst.created_time,
+        "LastUpdatedTime": inst.last_updated_time,
+        "Generation": inst.generation,
+        "EntityExists": inst.entity_exists,
     }
     prefix = f"{pk}/instance"
     for column, text in (
-        ("Name", inst.name), ("Input", inst.input), ("Output", inst.output), ("CustomStatus", inst.custom_status),
-        ("ParentInstanceId", inst.parent_instance_id), ("EntityState", inst.entity_state),
+        ("Name", inst.name),
+        ("Input", inst.input),
+        ("Output", inst.output),
+        ("CustomStatus", inst.custom_status),
+        ("ParentInstanceId", inst.parent_instance_id),
+        ("EntityState", inst.entity_state),
     ):
         if text is not None:
             large_value(entity, column, text, prefix, uploads)
@@ -201,14 +245,21 @@ def changed_ids_chunks(new: list[int | None], old: list[int | None] | None) -> l
     first = 0
     if new[: len(old)] == old:  # appended to (the usual case): earlier chunks are unchanged
         first = len(old) // IDS_CHUNK
-    return [c for c in range(first, ids_chunks(len(new)))
-            if new[c * IDS_CHUNK:(c + 1) * IDS_CHUNK] != old[c * IDS_CHUNK:(c + 1) * IDS_CHUNK]]
+    return [
+        c
+        for c in range(first, ids_chunks(len(new)))
+        if new[c * IDS_CHUNK : (c + 1) * IDS_CHUNK] != old[c * IDS_CHUNK : (c + 1) * IDS_CHUNK]
+    ]
 
 
 def ids_row(pk: str, execution_id: str, ids: list[int | None], chunk: int) -> dict[str, Any]:
-    part = ids[chunk * IDS_CHUNK:(chunk + 1) * IDS_CHUNK]
-    return {"PartitionKey": pk, "RowKey": ids_row_key(chunk), "ExecutionId": execution_id,
-            "Ids": json.dumps(part, separators=(",", ":"))}
+    part = ids[chunk * IDS_CHUNK : (chunk + 1) * IDS_CHUNK]
+    return {
+        "PartitionKey": pk,
+        "RowKey": ids_row_key(chunk),
+        "ExecutionId": execution_id,
+        "Ids": json.dumps(part, separators=(",", ":")),
+    }
 
 
 def ids_from_rows(found: Sequence[Mapping[str, Any]], length: int) -> list[int | None]:
@@ -271,19 +322,40 @@ async def _text_column(row: Mapping[str, Any], column: str, blobs: LargeMessages
 
 async def row_instance(row: Mapping[str, Any], blobs: LargeMessages, now: datetime, *, engine: bool) -> Instance:
     """An Instance from a sentinel row (engine=True) or an Instances row (status only)."""
-    texts = await asyncio.gather(*(_text_column(row, c, blobs) for c in (
-        "Name", "Input", "Output", "CustomStatus", "ParentInstanceId", "EntityState", "Engine", "Buffered",
-        "Extra")))
+    texts = await asyncio.gather(
+        *(
+            _text_column(row, c, blobs)
+            for c in (
+                "Name",
+                "Input",
+                "Output",
+                "CustomStatus",
+                "ParentInstanceId",
+                "EntityState",
+                "Engine",
+                "Buffered",
+                "Extra",
+            )
+        )
+    )
     name, input_text, output, custom, parent, entity_state, engine_text, buffered_text, extra_text = texts
     instance_id = row.get("InstanceId") or unsanitize_key(row["PartitionKey"])
     created = _dt(row.get("CreatedTime")) or now
     inst = Instance(
-        instance_id=instance_id, name=name or "", runtime_status=RuntimeStatus(row.get("RuntimeStatus", "Pending")),
-        execution_id=row.get("ExecutionId") or "", created_time=created,
+        instance_id=instance_id,
+        name=name or "",
+        runtime_status=RuntimeStatus(row.get("RuntimeStatus", "Pending")),
+        execution_id=row.get("ExecutionId") or "",
+        created_time=created,
         last_updated_time=_dt(row.get("LastUpdatedTime")) or created,
-        input=input_text, output=output, custom_status=custom, completed_time=_dt(row.get("CompletedTime")),
-        parent_instance_id=parent, generation=int(row.get("Generation") or 0),
-        entity_exists=bool(row.get("EntityExists")), entity_state=entity_state,
+        input=input_text,
+        output=output,
+        custom_status=custom,
+        completed_time=_dt(row.get("CompletedTime")),
+        parent_instance_id=parent,
+        generation=int(row.get("Generation") or 0),
+        entity_exists=bool(row.get("EntityExists")),
+        entity_state=entity_state,
     )
     if extra_text:
         for key, value in json.loads(extra_text, object_hook=decode_extra).items():

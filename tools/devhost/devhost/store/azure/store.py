@@ -45,10 +45,15 @@ class AzureStorageStore:
         self._endpoints = endpoints
         self.lease = HubLease(endpoints.blobs, self.layout)
         self.blobs = LargeMessages(endpoints.blobs.get_container_client(self.layout.large_messages_container))
-        self.history = HistoryTable(endpoints.tables.get_table_client(self.layout.history_table), self.blobs,
-                                    self.clock, lambda: self.lease.held)
-        self.instances = InstancesTable(endpoints.tables.get_table_client(self.layout.instances_table), self.blobs,
-                                        self.clock, hub)
+        self.history = HistoryTable(
+            endpoints.tables.get_table_client(self.layout.history_table),
+            self.blobs,
+            self.clock,
+            lambda: self.lease.held,
+        )
+        self.instances = InstancesTable(
+            endpoints.tables.get_table_client(self.layout.instances_table), self.blobs, self.clock, hub
+        )
         self.queues = HubQueues(endpoints.queues, self.layout, self.blobs, self.clock, lambda: self.lease.held)
         # Set when this store sends a message visible at once: wakes an idle dispatcher.
         self.changed: asyncio.Event = self.queues.changed
@@ -72,8 +77,11 @@ class AzureStorageStore:
                 await self._endpoints.blobs.create_container(name)
 
         await asyncio.gather(
-            table(self.layout.instances_table), table(self.layout.history_table), self.queues.create(),
-            container(self.layout.large_messages_container), container(self.layout.leases_container),
+            table(self.layout.instances_table),
+            table(self.layout.history_table),
+            self.queues.create(),
+            container(self.layout.large_messages_container),
+            container(self.layout.leases_container),
         )
 
     async def _recreate(self, code: str) -> None:
@@ -85,9 +93,13 @@ class AzureStorageStore:
             await self.create_resources()
             self._recreated_at = time.monotonic()
             self._recreations += 1
-        log.warning("devhost: task hub %s was missing from storage (%s; a restarted Azurite that had not saved "
-                    "it?): recreated its tables, queues and containers; instances this host holds in its cache "
-                    "are written back, any others are gone", self.hub, code)
+        log.warning(
+            "devhost: task hub %s was missing from storage (%s; a restarted Azurite that had not saved "
+            "it?): recreated its tables, queues and containers; instances this host holds in its cache "
+            "are written back, any others are gone",
+            self.hub,
+            code,
+        )
 
     async def _guarded(self, call: Callable[[], Awaitable[T]], *, retry: bool) -> T:
         """`call()`; if storage says a hub resource is missing, recreate the hub's resources, then
@@ -101,16 +113,21 @@ class AzureStorageStore:
                 raise
             await self._recreate(code)
             if not retry:
-                raise HubResourcesMissing(f"task hub {self.hub} was missing from storage ({code}); "
-                                          "recreated") from exc
+                raise HubResourcesMissing(f"task hub {self.hub} was missing from storage ({code}); recreated") from exc
         return await call()
 
     async def close(self) -> None:
         await self.instances.flush()
         await self.lease.release()
         await self.queues.close()
-        closing: list[Any] = [self.instances.table, self.history.table, self.blobs.container,
-                              self._endpoints.tables, self._endpoints.queues, self._endpoints.blobs]
+        closing: list[Any] = [
+            self.instances.table,
+            self.history.table,
+            self.blobs.container,
+            self._endpoints.tables,
+            self._endpoints.queues,
+            self._endpoints.blobs,
+        ]
         for client in closing:
             with contextlib.suppress(Exception):
                 await client.close()
@@ -143,8 +160,9 @@ class AzureStorageStore:
             await self.instances.upsert(sentinel)
 
     async def checkpoint(self, instance: Instance, *, new_events_from: int, history_reset: bool) -> None:
-        sentinel = await self._guarded(lambda: self.history.write(instance, new_events_from, history_reset),
-                                       retry=False)
+        sentinel = await self._guarded(
+            lambda: self.history.write(instance, new_events_from, history_reset), retry=False
+        )
         if instance.history:
             self._starts.pop(instance.instance_id, None)
         self.instances.index_later(instance, sentinel)
@@ -237,8 +255,9 @@ class AzureStorageStore:
                 held = await self.history.sentinel(sanitize_key(mine.instance_id))
             except ResourceNotFoundError:
                 held = None
-            if held is not None and (held.get("ExecutionId") != mine.execution_id
-                                     or int(held.get("HistoryLength") or 0) >= len(mine.history)):
+            if held is not None and (
+                held.get("ExecutionId") != mine.execution_id or int(held.get("HistoryLength") or 0) >= len(mine.history)
+            ):
                 continue  # storage has it (or something newer: a client's restart)
             mine.etag = None if held is None else str(held.metadata["etag"])
             with contextlib.suppress(ConcurrencyError):  # changed meanwhile: it is being worked on
@@ -246,13 +265,19 @@ class AzureStorageStore:
                 restored.append(mine.instance_id)
         self.history.forget()
         if restored:
-            log.warning("devhost: storage had lost the last writes of %d instance(s); written back: %s",
-                        len(restored), ", ".join(sorted(restored)[:20]))
+            log.warning(
+                "devhost: storage had lost the last writes of %d instance(s); written back: %s",
+                len(restored),
+                ", ".join(sorted(restored)[:20]),
+            )
         if self._starts:
             # Their messages may be what storage lost: the engine accepts one start per execution.
             await self.enqueue(list(self._starts.values()))
-            log.info("devhost: sent again the start message(s) of %d instance(s) not started yet: %s",
-                     len(self._starts), ", ".join(list(self._starts)[:20]))
+            log.info(
+                "devhost: sent again the start message(s) of %d instance(s) not started yet: %s",
+                len(self._starts),
+                ", ".join(list(self._starts)[:20]),
+            )
         return restored
 
     async def depth(self, queue: Queue) -> int:
@@ -282,6 +307,7 @@ async def open_store(
     except (HttpResponseError, ServiceRequestError) as exc:
         await store.close()
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise StorageUnavailable(f"Azure Storage at {endpoints.tables.url} refused the task hub set-up: {message}") \
-            from None
+        raise StorageUnavailable(
+            f"Azure Storage at {endpoints.tables.url} refused the task hub set-up: {message}"
+        ) from None
     return store

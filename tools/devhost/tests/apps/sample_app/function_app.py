@@ -97,15 +97,22 @@ async def sdk(req: func.HttpRequest, client: df.DurableOrchestrationClient, cont
     if op == "start_new":
         result = await client.start_new(args["name"], args.get("instance_id"), args.get("input"))
     elif op == "get_status":
-        result = _status_json(await client.get_status(args["instance_id"], show_history=args.get("history", False),
-                                                      show_history_output=args.get("history_output", False),
-                                                      show_input=args.get("show_input", False)))
+        result = _status_json(
+            await client.get_status(
+                args["instance_id"],
+                show_history=args.get("history", False),
+                show_history_output=args.get("history_output", False),
+                show_input=args.get("show_input", False),
+            )
+        )
     elif op == "get_status_all":
         result = [s.instance_id for s in await client.get_status_all()]
     elif op == "get_status_by":
         statuses = [df.OrchestrationRuntimeStatus(s) for s in args.get("runtime_status", [])] or None
-        result = [s.instance_id for s in await client.get_status_by(runtime_status=statuses,
-                                                                    instance_id_prefix=args.get("prefix"))]
+        result = [
+            s.instance_id
+            for s in await client.get_status_by(runtime_status=statuses, instance_id_prefix=args.get("prefix"))
+        ]
     elif op == "raise_event":
         await client.raise_event(args["instance_id"], args["event"], args.get("data"))
         result = "ok"
@@ -148,12 +155,15 @@ async def sdk(req: func.HttpRequest, client: df.DurableOrchestrationClient, cont
 def echo(req: func.HttpRequest) -> func.HttpResponse:
     """Sync function: runs on the thread pool."""
     body = {
-        "method": req.method, "url": req.url, "id": req.route_params.get("id"), "params": dict(req.params),
-        "header": req.headers.get("x-test"), "json": req.get_json() if req.get_body() else None,
+        "method": req.method,
+        "url": req.url,
+        "id": req.route_params.get("id"),
+        "params": dict(req.params),
+        "header": req.headers.get("x-test"),
+        "json": req.get_json() if req.get_body() else None,
         "setting": os.environ.get("SAMPLE_SETTING"),
     }
-    return func.HttpResponse(json.dumps(body), status_code=201, headers={"X-Echo": "yes"},
-                             mimetype="application/json")
+    return func.HttpResponse(json.dumps(body), status_code=201, headers={"X-Echo": "yes"}, mimetype="application/json")
 
 
 @app.route(route="hello")

@@ -17,7 +17,7 @@ if "=" in _RULE:
     async def _request(self, method, str_or_url, *args, **kwargs):  # type: ignore[no-untyped-def]
         url = str(str_or_url)
         if url.startswith(_FROM):
-            url = _TO + url[len(_FROM):]
+            url = _TO + url[len(_FROM) :]
         return await _original(self, method, url, *args, **kwargs)
 
     aiohttp.ClientSession._request = _request  # type: ignore[method-assign]
