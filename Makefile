@@ -19,8 +19,7 @@ run: bootstrap
 
 test: bootstrap
 	.venv/bin/python -m ruff check .
-# ruff format --check: enabled by the lead once the whole tree is formatted in one commit (no conflicts for others).
-#	.venv/bin/python -m ruff format --check .
+	.venv/bin/python -m ruff format --check .
 	.venv/bin/python -m mypy
 	cd tools/devhost && ../../.venv/bin/python -m mypy
 	scripts/infra-checks.sh
@@ -34,6 +33,7 @@ unit: bootstrap
 
 lint: bootstrap
 	.venv/bin/python -m ruff check .
+	.venv/bin/python -m ruff format --check .
 	.venv/bin/python -m mypy
 	cd tools/devhost && ../../.venv/bin/python -m mypy
 
