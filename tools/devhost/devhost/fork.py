@@ -28,8 +28,6 @@ Semantics (kept deliberately simple, and honest about what it cannot do):
 from __future__ import annotations
 
 import asyncio
-import json
-import uuid
 from dataclasses import dataclass, field
 
 from . import history as h
@@ -39,7 +37,7 @@ from .history import COMPLETION_ID_FIELD, Event, EventType
 from .history_view import event_type_of
 from .index import AppIndex
 from .model import Instance, Message, new_guid
-from .orchestration import ENTITY_REQUEST_NS, EngineOptions
+from .orchestration import EngineOptions, child_start_message
 from .replay._full import FullReplayer
 from .replay._recording import FULL, Recording
 from .replay._report import Diverged
@@ -200,27 +198,17 @@ def pending_messages(inst: Instance) -> list[Message]:
 
 
 def _child_start(inst: Instance, ev: Event) -> Message:
-    """The ExecutionStarted the engine sends for a sub-orchestration (as `_schedule_sub` builds it)."""
-    seq = int(ev["EventId"])
-    child = str(ev.get("InstanceId") or "")
-    parent = {
-        "OrchestrationInstance": {"InstanceId": inst.instance_id, "ExecutionId": inst.execution_id},
-        "Name": inst.name,
-        "Version": version_of(inst.history),
-        "TaskScheduleId": seq,
-    }
-    child_exec = uuid.uuid5(ENTITY_REQUEST_NS, f"{inst.instance_id}|{inst.execution_id}|{seq}|child").hex
+    """The ExecutionStarted the engine sends for a sub-orchestration (the engine's own builder)."""
     input_text = ev.get("Input")
-    start = h.execution_started(
+    return child_start_message(
+        inst,
+        int(ev["EventId"]),
+        str(ev.get("InstanceId") or ""),
+        str(ev.get("Name") or ""),
+        input_text,
+        ev.get("Version") or None,
         h.parse_ts(ev["Timestamp"]),
-        instance_id=child,
-        execution_id=child_exec,
-        name=str(ev.get("Name") or ""),
-        input_text=json.dumps(input_text) if input_text is not None else None,
-        parent=parent,
-        version=ev.get("Version") or None,
     )
-    return Message(child, start, execution_id=child_exec, sender=inst.instance_id)
 
 
 async def fork_instance(

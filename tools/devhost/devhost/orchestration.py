@@ -114,6 +114,32 @@ class _Ended(Exception):
     """Raised inside an episode once the execution reached a terminal state."""
 
 
+def child_start_message(
+    inst: Instance, seq: int, child: str, name: str, input_text: str | None, version: str | None, now: datetime
+) -> Message:
+    """The ExecutionStarted a parent sends for its sub-orchestration `seq` (the engine and fork share it).
+
+    The child's execution id is derived, not random, so a start re-sent after a crash is recognised
+    as a duplicate; the input is encoded once more, as the extension does."""
+    parent = {
+        "OrchestrationInstance": {"InstanceId": inst.instance_id, "ExecutionId": inst.execution_id},
+        "Name": inst.name,
+        "Version": version_of(inst.history),
+        "TaskScheduleId": seq,
+    }
+    child_exec = uuid.uuid5(ENTITY_REQUEST_NS, f"{inst.instance_id}|{inst.execution_id}|{seq}|child").hex
+    start = h.execution_started(
+        now,
+        instance_id=child,
+        execution_id=child_exec,
+        name=name,
+        input_text=json.dumps(input_text) if input_text is not None else None,
+        parent=parent,
+        version=version,
+    )
+    return Message(child, start, execution_id=child_exec, sender=inst.instance_id)
+
+
 class _ActionRefused(Exception):
     """The extension refuses an action while replaying it (an unknown function, a bad child id: the shim's
     InvokeAPIFromAction throws, OutOfProcOrchestrationShim.cs 203). The orchestration fails with the message,
@@ -957,24 +983,7 @@ class OrchestrationStep:
         if child.startswith("@"):
             raise _ActionRefused("Orchestration instance ids must not start with @")
         inst.history.append(h.sub_orchestration_created(now, seq, name, child, input_text, version or ""))
-        parent = {
-            "OrchestrationInstance": {"InstanceId": inst.instance_id, "ExecutionId": inst.execution_id},
-            "Name": inst.name,
-            "Version": version_of(inst.history),
-            "TaskScheduleId": seq,
-        }
-        # Deterministic, so a start re-sent after a crash is recognised as a duplicate.
-        child_exec = uuid.uuid5(ENTITY_REQUEST_NS, f"{inst.instance_id}|{inst.execution_id}|{seq}|child").hex
-        start = h.execution_started(
-            now,
-            instance_id=child,
-            execution_id=child_exec,
-            name=name,
-            input_text=json.dumps(input_text) if input_text is not None else None,
-            parent=parent,
-            version=version,
-        )
-        self.result.outbound.append(Message(child, start, execution_id=child_exec, sender=inst.instance_id))
+        self.result.outbound.append(child_start_message(inst, seq, child, name, input_text, version, now))
 
     def _schedule_timer(self, seq: int, fire_at: datetime, now: datetime) -> None:
         inst = self.inst
