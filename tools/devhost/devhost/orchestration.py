@@ -164,26 +164,30 @@ def entity_request_id(instance_id: str, execution_id: str, seq: int) -> str:
     return str(uuid.uuid5(ENTITY_REQUEST_NS, f"{instance_id}|{execution_id}|{seq}"))
 
 
-class _HistoryIndex:
-    """What the current execution's history already holds, for filtering messages."""
+class _HistoryIndex(sdk_replay.HistoryView):
+    """What the current execution's history already holds, for filtering messages (kept per instance
+    by the replay cache and extended with new events: `ReplayCache.view`)."""
 
-    def __init__(self, events: list[Event]) -> None:
+    def __init__(self, events: list[Event] = ()) -> None:  # type: ignore[assignment]
         self.scheduled: set[int] = set()
         self.completed: set[int] = set()
         self.request_ids: set[str] = set()
         self.responses: set[str] = set()
         for ev in events:
-            t = ev["EventType"]
-            if t in h.SCHEDULING_TYPES:
-                self.scheduled.add(ev["EventId"])
-                if t == EventType.EVENT_SENT and ev.get("Input"):
-                    rid = request_id(ev["Input"])
-                    if rid:
-                        self.request_ids.add(rid)
-            elif t in h.COMPLETION_ID_FIELD:
-                self.completed.add(ev[h.COMPLETION_ID_FIELD[t]])
-            elif t == EventType.EVENT_RAISED:
-                self.responses.add(ev.get("Name") or "")
+            self.add(ev)
+
+    def add(self, ev: Event) -> None:
+        t = ev["EventType"]
+        if t in h.SCHEDULING_TYPES:
+            self.scheduled.add(ev["EventId"])
+            if t == EventType.EVENT_SENT and ev.get("Input"):
+                rid = request_id(ev["Input"])
+                if rid:
+                    self.request_ids.add(rid)
+        elif t in h.COMPLETION_ID_FIELD:
+            self.completed.add(ev[h.COMPLETION_ID_FIELD[t]])
+        elif t == EventType.EVENT_RAISED:
+            self.responses.add(ev.get("Name") or "")
 
 
 class OrchestrationStep:
@@ -201,6 +205,9 @@ class OrchestrationStep:
         self._start_taken = False  # an ExecutionStarted was accepted in this work item
         # Scheduling events by EventId for the nondeterminism check, when the replay cache has them.
         self._recorded: dict[int, Event] | None = None
+        # The SDK session behind this episode's state (incremental replay), and whether it resumed.
+        self._session: sdk_replay.Session | None = None
+        self._resumed = False
 
     @property
     def inst(self) -> Instance:
@@ -367,7 +374,8 @@ class OrchestrationStep:
     def _accept(self, messages: list[Message]) -> list[Event]:
         """Filter delivered messages into the events to apply, in order."""
         accepted: list[Event] = []
-        index: _HistoryIndex | None = None
+        index: _HistoryIndex | None = None  # what history holds (read-only: it may be the cache's)
+        batch = _HistoryIndex()  # what this batch accepted so far
         for msg in messages:
             ev = msg.event
             t = ev["EventType"]
@@ -375,7 +383,7 @@ class OrchestrationStep:
                 accepted_start = self._accept_start(msg)
                 if accepted_start is not None:
                     accepted.append(accepted_start)
-                    index = None
+                    index, batch = None, _HistoryIndex()
                 continue
             inst = self._inst
             if inst is None:
@@ -385,23 +393,22 @@ class OrchestrationStep:
                 self.result.dropped.append((msg, f"for execution {msg.execution_id}, current is {inst.execution_id}"))
                 continue
             if index is None:
-                index = _HistoryIndex(inst.history)
-                for ev_seen in accepted:  # events accepted earlier in this batch
-                    _index_add(index, ev_seen)
+                index = self._history_index()
+                batch = _HistoryIndex(accepted)  # events accepted earlier in this batch
             if t in h.COMPLETION_ID_FIELD:
                 tid = ev[h.COMPLETION_ID_FIELD[t]]
-                if tid in index.completed:
+                if tid in index.completed or tid in batch.completed:
                     self.result.dropped.append((msg, f"duplicate completion for task {tid}"))
                     continue
-                if tid not in index.scheduled:
+                if tid not in index.scheduled and tid not in batch.scheduled:
                     self.result.deferred.append(msg)
                     continue
             elif t == EventType.EVENT_RAISED and msg.sender and is_entity_id(msg.sender):
                 name = ev.get("Name") or ""
-                if name in index.responses:
+                if name in index.responses or name in batch.responses:
                     self.result.dropped.append((msg, "duplicate entity response"))
                     continue
-                if name not in index.request_ids:
+                if name not in index.request_ids and name not in batch.request_ids:
                     self.result.deferred.append(msg)
                     continue
             else:
@@ -411,9 +418,15 @@ class OrchestrationStep:
                     continue
                 seen.append(msg.id)
                 del seen[:-200]
-            _index_add(index, ev)
+            _index_add(batch, ev)
             accepted.append(ev)
         return accepted
+
+    def _history_index(self) -> _HistoryIndex:
+        cache = self.opts.replay_cache
+        if cache is None:
+            return _HistoryIndex(self.inst.history)
+        return cache.view(self.inst.instance_id, self.inst.history, _HistoryIndex)
 
     def _accept_start(self, msg: Message) -> Event | None:
         """Exactly one start per instance id, as DTFx's `DedupeExecutionStartedMessagesAsync`
@@ -542,15 +555,17 @@ class OrchestrationStep:
             if state is None:  # the SDK failed outside the orchestrator's code: failed as at any time
                 return
             custom = state.get("customStatus")
-            flat = _Plan.of(state.get("actions") or []).flat
-            self.result.actions = flat
+            plan, start = self._plan(state)
+            flat = plan.flat
+            self.result.actions = list(flat)
             try:
                 if custom is not None and "error" not in state:
                     self._check_custom_status_size(custom)
-                self._check_determinism(flat)
-                self._check_reached(_Plan.of(state.get("actions") or []))
+                self._check_determinism(flat, start)
+                self._check_reached(plan)
             except _Ended:
                 return
+            self._remember_checked()
             if custom is not None or not self._carry_status:
                 inst.custom_status = None if custom is None else json.dumps(custom)
             self._carry_status = False
@@ -601,22 +616,23 @@ class OrchestrationStep:
             inst.custom_status = None if custom is None else json.dumps(custom)
         self._carry_status = False
 
-        plan = _Plan.of(state.get("actions") or [])
+        plan, start = self._plan(state)
         flat = plan.flat
-        self.result.actions = flat
+        self.result.actions = list(flat)
         error = state.get("error") if "error" in state else None
         done = bool(state.get("isDone")) or "error" in state
         cont = done and error is None and bool(flat) and action_type(flat[-1]) == ActionType.CONTINUE_AS_NEW
         try:
             if custom is not None and "error" not in state:
                 self._check_custom_status_size(custom)
-            self._check_determinism(flat)
+            self._check_determinism(flat, start)
             self._check_reached(plan)
             if self.inst.engine.rewound:
                 self._reschedule_rewound(flat, episode_now)
             # The shim schedules what the SDK returned before it acts on an error or the output
             # (OutOfProcOrchestrationShim.cs 83-90): a failing episode's signals and tasks are sent.
             self._schedule_new(plan, episode_now)
+            self._remember_checked()
             if batch:
                 self._advance_retry(batch[-1], episode_now)
         except _ActionRefused as refused:
@@ -668,39 +684,43 @@ class OrchestrationStep:
             ctx["longRunningTimerIntervalDuration"] = _timespan(self.opts.long_timer_interval)
         return ctx
 
-    def _call_sdk(self, handler: Callable[[str], str]) -> Callable[[], str]:
-        """The SDK call for this episode: from cached decoded events where possible (devhost.sdk_replay),
-        else with the context JSON as the Functions host sends it."""
+    def _call_sdk(self, handler: Callable[[str], str]) -> Callable[[], dict[str, Any]]:
+        """The SDK call for this episode, returning its state JSON read back: from cached decoded events
+        where possible (devhost.sdk_replay), else with the context JSON as the Functions host sends it."""
         hist = self.inst.history
         cache = self.opts.replay_cache
         fn = sdk_replay.orchestrator_function(handler)
+        self._session, self._resumed = None, False
         if cache is None or fn is None or not sdk_replay.can_shortcut(hist):
             self._recorded = None
             text = json.dumps(self._context(hist))
-            return lambda: handler(text)
+            return lambda: json.loads(handler(text))  # type: ignore[no-any-return]
         iid = self.inst.instance_id
         objects, self._recorded, session = cache.sync(iid, hist)
         context = self._context(hist[:2])
         incremental = self.opts.replay == "incremental" and not self.inst.engine.rewound
 
-        def full() -> str:
+        def full() -> dict[str, Any]:
             cache.stats["full"] += 1
-            text, fresh = sdk_replay.call_orchestrator(handler, fn, context, objects)
+            self._session, self._resumed = None, False
+            state, fresh = sdk_replay.call_orchestrator(handler, fn, context, objects)
             if incremental and fresh is not None:
                 cache.keep(iid, fresh)
-            return text
+                self._session = fresh
+            return state
 
         if session is None or not incremental or len(hist) >= 2 * session.full_len:
             return full
 
-        def resume() -> str:
+        def resume() -> dict[str, Any]:
             assert session is not None
-            text = session.resume(objects)
-            if text is None:  # completed, failed or continued as new: replay in full (checks the actions)
+            state = session.resume(objects)
+            if state is None:  # completed, failed or continued as new: replay in full (checks the actions)
                 return full()
             cache.stats["resumed"] += 1
             cache.keep(iid, session)
-            return text
+            self._session, self._resumed = session, True
+            return state
 
         return resume
 
@@ -709,8 +729,9 @@ class OrchestrationStep:
         call = self._call_sdk(handler)
         try:
             with logfilter.episode():
-                return json.loads(call()), None
+                return call(), None
         except Exception as exc:  # the SDK reports orchestrator failures by raising
+            self._session, self._resumed = None, False
             message = str(exc)
             cause = exc.__cause__ or exc
             details = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
@@ -726,8 +747,35 @@ class OrchestrationStep:
             self._fail(message or type(exc).__name__, details)
             return None, None
 
+    def _plan(self, state: dict[str, Any]) -> tuple[_Plan, int]:
+        """The state's actions as a plan, and the action position from which they still need the
+        nondeterminism check: 0 after a full replay (every action was produced again); after an
+        incremental episode the session's kept plan is extended with the new actions only, and the
+        actions the last episode already numbered (and checked or recorded) are not checked again."""
+        session = self._session
+        memo = session.memo if session is not None else None
+        if (
+            self._resumed
+            and session is not None
+            and isinstance(memo, _SessionMemo)
+            and memo.revision == session.revision
+            and len(memo.plan.top) <= len(session.actions)
+        ):
+            memo.plan.extend(session.actions[len(memo.plan.top) :])
+            return memo.plan, min(memo.checked, len(self.inst.engine.ids))
+        plan = _Plan.of(state.get("actions") or [])
+        if session is not None:
+            session.memo = _SessionMemo(plan, session.revision)
+        return plan, 0
+
+    def _remember_checked(self) -> None:
+        """After scheduling: the actions numbered so far are checked or recorded (see `_plan`)."""
+        memo = self._session.memo if self._session is not None else None
+        if isinstance(memo, _SessionMemo):
+            memo.checked = len(self.inst.engine.ids)
+
     # ------------------------------------------------------- nondeterminism
-    def _check_determinism(self, flat: list[Action]) -> None:
+    def _check_determinism(self, flat: list[Action], start: int = 0) -> None:
         """Compare the replayed actions with what history recorded, as DTFx does, and no stricter.
 
         DTFx matches each recorded scheduling event with the action that took its sequence number
@@ -736,15 +784,23 @@ class OrchestrationStep:
         Waits for external events take no number, so DTFx cannot see one removed or moved.
         What only devhost's stricter check sees (a wait moved or removed, another entity operation
         or target) is logged as a warning (`Severity.WARNING`); the replay checker reports it too.
+
+        `start`: the positions before it hold the same actions as when they were last checked (an
+        incremental episode, `_plan`), so only those from it on are compared.
         """
         engine = self.inst.engine
         ids = engine.ids
+        if start and (
+            len(flat) < len(ids)
+            or [seq is None for seq in ids[start:]] != [not _takes_number(a) for a in flat[start : len(ids)]]
+        ):
+            start = 0  # the layout changed: check (and realign) the whole list
         recorded = self._recorded
         if recorded is None:
             recorded = {ev["EventId"]: ev for ev in self.inst.history if ev["EventType"] in h.SCHEDULING_TYPES}
         rewound = set(engine.rewound)
-        numbered = [seq for seq in ids if seq is not None]
-        replayed = [a for a in flat if _takes_number(a)]
+        numbered = [seq for seq in ids[start:] if seq is not None]
+        replayed = [a for a in flat[start:] if _takes_number(a)]
         for k, seq in enumerate(numbered):
             ev = recorded.get(seq)
             if seq in rewound or ev is None:
@@ -759,6 +815,8 @@ class OrchestrationStep:
                     f"at sequence number {seq} the history recorded {describe.scheduled(ev)}, but the orchestrator now "
                     f"produced {describe.action(replayed[k])}"
                 )
+        if start:
+            return  # the layout from `start` on was compared above
         layout = [not _takes_number(a) for a in flat[: len(ids)]]
         if [seq is None for seq in ids[: len(layout)]] != layout or len(flat) < len(ids):
             old = ", ".join("wait" if seq is None else str(seq) for seq in ids)
@@ -794,7 +852,7 @@ class OrchestrationStep:
         inst = self.inst
         if inst.engine.rewound:
             return
-        if not any(action_type(a) == ActionType.WAIT_FOR_EXTERNAL_EVENT for a in plan.top[:-1]):
+        if not plan.wait_before_last:
             return  # only a wait in front of a later action can fail here (`blocker` below): skip the O(history) scan
         ids = inst.engine.ids
         hist = inst.history
@@ -882,7 +940,7 @@ class OrchestrationStep:
         """
         ids = self.inst.engine.ids
         limit = len(plan.flat)
-        gated = any(action_type(a) in COMPOUND for a in plan.top[:-1])  # else nothing can be held back
+        gated = plan.compound_before_last  # else nothing can be held back
         blocked = _Shim(self.inst, plan).first_unfinished_compound() if gated else None
         if blocked is not None:
             limit = max(plan.spans[blocked][1], len(ids))
@@ -1334,23 +1392,64 @@ def _describe_open(ev: Event) -> str:
 @dataclass
 class _Plan:
     """The SDK's actions as the extension's shim replays them: top-level actions, each awaited in
-    turn (OutOfProcOrchestrationShim.cs 199-219), and the run of the flattened list each spans."""
+    turn (OutOfProcOrchestrationShim.cs 199-219), and the run of the flattened list each spans.
+    Extended in place by an incremental episode (`extend`): the lists are the plan's own."""
 
-    top: list[Action]
-    flat: list[Action]
-    spans: list[tuple[int, int]]
+    top: list[Action] = field(default_factory=list)
+    flat: list[Action] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    waits: int = 0  # top-level external-event waits
+    compounds: int = 0  # top-level task_all / task_any
 
     @classmethod
     def of(cls, actions: list[Any]) -> _Plan:
         # V2/V3 payloads are `[[a0, a1, ...]]` (one yield each); a V1 list of lists is read as one list.
         top = actions[0] if len(actions) == 1 and isinstance(actions[0], list) else flatten(actions)
-        flat: list[Action] = []
-        spans: list[tuple[int, int]] = []
-        for action in top:
+        plan = cls()
+        plan.extend(top)
+        return plan
+
+    def extend(self, actions: list[Action]) -> None:
+        flat, spans = self.flat, self.spans
+        for action in actions:
             start = len(flat)
-            flat.extend(flatten([action]))
+            t = action_type(action)
+            if t in COMPOUND:
+                flat.extend(flatten([action]))
+                self.compounds += 1
+            else:
+                flat.append(action)
+                if t == ActionType.WAIT_FOR_EXTERNAL_EVENT:
+                    self.waits += 1
             spans.append((start, len(flat)))
-        return cls(top, flat, spans)
+        self.top.extend(actions)
+
+    def _before_last(self, count: int, kinds: frozenset[int]) -> bool:
+        return count > (1 if self.top and action_type(self.top[-1]) in kinds else 0)
+
+    @property
+    def wait_before_last(self) -> bool:
+        """An external-event wait among the top-level actions before the last one."""
+        return self._before_last(self.waits, _WAIT)
+
+    @property
+    def compound_before_last(self) -> bool:
+        """A task_all / task_any among the top-level actions before the last one."""
+        return self._before_last(self.compounds, COMPOUND)
+
+
+_WAIT = frozenset({ActionType.WAIT_FOR_EXTERNAL_EVENT})
+
+
+@dataclass
+class _SessionMemo:
+    """What the engine keeps with an incremental-replay session (`sdk_replay.Session.memo`): the plan of
+    the actions it returned so far, the session's revision it reflects, and how many numbered positions
+    (`EngineState.ids`) are already checked against history or recorded by devhost itself."""
+
+    plan: _Plan
+    revision: int
+    checked: int = 0
 
 
 class _Shim:

@@ -26,16 +26,20 @@ new events. What the SDK sees is what the JSON route gives it (pinned at 1.7.0):
 Any other difference from the cached prefix (a rewind, continue-as-new, a history reloaded
 from storage that differs) drops the cached objects from that point on and decodes again.
 The cache also keeps the map of scheduling events by sequence number that the
-nondeterminism check needs, extended with new events instead of rebuilt per episode.
+nondeterminism check needs, and any `HistoryView` the engine asks for (`view`: what history
+holds, for filtering messages), extended with new events instead of rebuilt per episode. The
+prefix each call compares is compared in C (`_replaced`), so an episode's own cost does not grow
+with the history (incremental replay: `Session`).
 """
 
 from __future__ import annotations
 
 import json
+import operator
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from . import history as h
 from .history import Event, EventType
@@ -60,7 +64,14 @@ class Session:
       OrchestratorStarted on: every event fed here is new, so it is set True) and
       `current_task.is_played` (already resolved for the old events). `context._histories`
       is set to the full list so `context.histories` reads as in a full replay.
-    - `get_orchestrator_state_str()` only reads that state (it serialises all actions so far).
+    - `get_orchestrator_state_str()` only reads that state and serialises every action so far
+      (`OrchestratorState.to_json`: `action.to_json()` for each). The action list only grows
+      (`DurableOrchestrationContext._add_to_actions` appends to `_action_payload_v2`), and the one
+      attribute of an action that changes after it was added is `CreateTimerAction.is_cancelled`
+      (`TimerTask.cancel`, Task.py 284/382). So `state()` keeps the JSON of the actions it already
+      serialised, serialises only the new ones (and a timer whose `is_cancelled` flipped), and builds
+      the rest of the state with the SDK's own `OrchestratorState`: the same dict as
+      `json.loads(get_orchestrator_state_str())`, in O(new actions) instead of O(all actions).
 
     What it does not give: user code runs once per event, not once per episode, so side
     effects outside the SDK that are not guarded by `is_replaying` happen fewer times than
@@ -72,15 +83,23 @@ class Session:
     rewind) replays in full too.
     """
 
-    __slots__ = ("executor", "consumed", "full_len")
+    __slots__ = ("executor", "consumed", "full_len", "actions", "revision", "memo", "_timers")
 
     def __init__(self, executor: Any, consumed: int) -> None:
         self.executor = executor
         self.consumed = consumed  # events fed so far
         self.full_len = consumed  # history length at the last full replay
+        # The JSON of the top-level actions serialised so far (append-only but for a cancelled timer's
+        # entry, replaced); read-only for callers.
+        self.actions: list[dict[str, Any]] = []
+        # Bumped whenever an entry of `actions` is replaced rather than appended (a timer cancelled).
+        self.revision = 0
+        # The engine's own per-session data (devhost.orchestration: its plan of these actions).
+        self.memo: Any = None
+        self._timers: list[tuple[int, Any, bool]] = []  # (top-level position, CreateTimerAction, serialised flag)
 
-    def resume(self, objects: list[Any]) -> str | None:
-        """Feed the new events; the state JSON, or None when the execution ended (replay it in full)."""
+    def resume(self, objects: list[Any]) -> dict[str, Any] | None:
+        """Feed the new events; the state, or None when the execution ended (replay it in full)."""
         ex = self.executor
         ex.context._histories = objects
         ex._is_processing_new_events = True
@@ -89,17 +108,92 @@ class Session:
             if ex.has_execution_completed:
                 return None
         self.consumed = len(objects)
-        return ex.get_orchestrator_state_str()  # type: ignore[no-any-return]
+        return self.state()
+
+    def adopt(self, state: dict[str, Any]) -> None:
+        """Take the actions' JSON from a full replay's state (the same executor's), so the next
+        `state()` serialises only what comes after them."""
+        from azure.durable_functions.models.ReplaySchema import ReplaySchema
+
+        ctx = self.executor.context
+        actions = state.get("actions")
+        if ctx._replay_schema is ReplaySchema.V1 or not isinstance(actions, list) or len(actions) != 1:
+            return
+        top = ctx._action_payload_v2
+        if len(actions[0]) != len(top):
+            return
+        self.actions = actions[0]
+        self.revision += 1
+        self._timers = [(pos, t, t.is_cancelled) for pos, action in enumerate(top) for t in _timers_in(action)]
+
+    def state(self) -> dict[str, Any]:
+        """`json.loads(executor.get_orchestrator_state_str())` for a running execution (no output,
+        no error), serialising only the actions this session has not serialised yet."""
+        from azure.durable_functions.models.OrchestratorState import OrchestratorState
+        from azure.durable_functions.models.ReplaySchema import ReplaySchema
+
+        ex = self.executor
+        ctx = ex.context
+        if ctx._replay_schema is ReplaySchema.V1:  # a list of lists per yield: no append-only payload
+            self.actions, self._timers = [], []
+            self.revision += 1
+            return json.loads(ex.get_orchestrator_state_str())  # type: ignore[no-any-return]
+        top = ctx._action_payload_v2
+        done = self.actions
+        if any(timer.is_cancelled != flag for _, timer, flag in self._timers):
+            for pos in sorted({pos for pos, timer, flag in self._timers if timer.is_cancelled != flag}):
+                done[pos] = _action_json([top[pos]])[0]
+            self._timers = [(pos, timer, timer.is_cancelled) for pos, timer, _ in self._timers]
+            self.revision += 1
+        if len(top) > len(done):
+            start = len(done)
+            done.extend(_action_json(top[start:]))
+            for pos in range(start, len(top)):
+                self._timers.extend((pos, timer, timer.is_cancelled) for timer in _timers_in(top[pos]))
+        head = OrchestratorState(
+            is_done=ex.orchestration_invocation_succeeded,
+            actions=[],
+            output=ex.output,
+            replay_schema=ctx._replay_schema,
+            error=None,
+            custom_status=ctx.custom_status,
+        )
+        state: dict[str, Any] = json.loads(head.to_json_string())
+        state["actions"] = [done]
+        return state
+
+
+def _action_json(actions: list[Any]) -> list[dict[str, Any]]:
+    """What `OrchestratorState.to_json_string` makes of these actions, read back as JSON."""
+    from azure.durable_functions.models.utils.df_serialization import df_dumps
+
+    return json.loads(df_dumps([action.to_json() for action in actions]))  # type: ignore[no-any-return]
+
+
+def _timers_in(action: Any) -> list[Any]:
+    """The CreateTimerActions in a top-level action (a compound action holds its children)."""
+    from azure.durable_functions.models.actions.CompoundAction import CompoundAction
+    from azure.durable_functions.models.actions.CreateTimerAction import CreateTimerAction
+
+    if isinstance(action, CreateTimerAction):
+        return [action]
+    if isinstance(action, CompoundAction):
+        return [timer for child in action.compound_tasks for timer in _timers_in(child)]
+    return []
 
 
 class _Entry:
-    __slots__ = ("events", "objects", "recorded", "session")
+    __slots__ = ("events", "objects", "recorded", "session", "view", "view_events", "settled", "view_settled")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.objects: list[Any] = []  # azure.durable_functions HistoryEvent, one per event
         self.recorded: dict[int, Event] = {}  # EventId -> scheduling event
         self.session: Session | None = None
+        self.view: HistoryView | None = None
+        self.view_events: list[Event] = []  # the events `view` has seen
+        self.settled = 0  # len(events) before the last sync extended it (`_replaced`)
+        self.view_settled = 0
 
 
 def _same_but_played(old: Event, new: Event) -> bool:
@@ -112,6 +206,42 @@ def _same_but_played(old: Event, new: Event) -> bool:
 
 
 _missing = object()
+
+
+def _replaced(old: list[Event], new: list[Event], n: int, settled: int) -> Iterator[int]:
+    """The positions below `n` where `new` holds another object than `old`, in order; `old` takes
+    `new`'s objects where they are equal.
+
+    An episode replaces (IsPlayed) or appends only events after those the previous sync already had
+    (`settled`, a hint: the length of `old` before its last extension). So the settled prefix is
+    compared in one C-level list comparison (identity first, then content), which a rewind or a reload
+    fails; only then, and for the few positions after it, are the events compared one by one."""
+    k = min(settled, n)
+    if k and old[:k] == new[:k]:
+        old[:k] = new[:k]  # equal (usually identical): keep the new objects so identity holds next time
+    else:
+        k = 0
+    same = list(map(operator.is_, old[k:n], new[k:n]))
+    i = -1
+    while True:
+        try:
+            i = same.index(False, i + 1)
+        except ValueError:
+            return
+        yield k + i
+
+
+class HistoryView:
+    """A view of one instance's history that is extended event by event (`add`).
+
+    `ReplayCache.view` keeps one per instance and hands it back when the history extends the events it
+    has seen (IsPlayed aside), so building it costs O(new events) per episode instead of O(history)."""
+
+    def add(self, event: Event) -> None:
+        raise NotImplementedError
+
+
+_View = TypeVar("_View", bound=HistoryView)
 
 
 class ReplayCache:
@@ -138,6 +268,31 @@ class ReplayCache:
             if entry is not None and len(entry.objects) == session.consumed:
                 entry.session = session
 
+    def view(self, instance_id: str, history: list[Event], make: Callable[[], _View]) -> _View:
+        """`make()` with every event of `history` added, kept from the last call where `history` extends
+        what it saw (IsPlayed aside). Read-only for the caller: it is handed out again next time."""
+        with self._lock:
+            entry = self._entries.get(instance_id)
+            if entry is None:
+                entry = self._entries[instance_id] = _Entry()
+            view, seen, settled = entry.view, entry.view_events, entry.view_settled
+        keep = min(len(seen), len(history))
+        if view is not None:
+            for i in _replaced(seen, history, keep, settled):
+                if seen[i] == history[i] or _same_but_played(seen[i], history[i]):
+                    seen[i] = history[i]
+                    continue
+                view = None
+                break
+        if view is None or keep < len(seen):
+            view, seen, keep = make(), [], 0
+        for ev in history[keep:]:
+            view.add(ev)
+        entry.view_settled = len(seen)
+        seen.extend(history[keep:])
+        entry.view, entry.view_events = view, seen
+        return view  # type: ignore[return-value]
+
     def sync(self, instance_id: str, history: list[Event]) -> tuple[list[Any], dict[int, Event], Session | None]:
         """The SDK `HistoryEvent`s for `history`, its scheduling events by EventId, and the kept
         session when `history` strictly extends what it consumed (it is taken: `keep` it again)."""
@@ -150,10 +305,8 @@ class ReplayCache:
         if session is not None and (session.consumed != len(events) or len(history) <= len(events)):
             session = None
         keep = min(len(events), len(history))
-        for i in range(keep):
+        for i in _replaced(events, history, keep, entry.settled):
             old, new = events[i], history[i]
-            if old is new:
-                continue
             if old == new:
                 events[i] = new
                 continue
@@ -170,6 +323,7 @@ class ReplayCache:
             keep = 0
             session = None
         new_events = history[keep:]
+        entry.settled = keep
         if new_events:
             objects.extend(decode(new_events))
             events.extend(new_events)
@@ -183,7 +337,7 @@ class ReplayCache:
             self._entries[instance_id] = entry
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
-        return list(objects), dict(entry.recorded), session
+        return list(objects), entry.recorded, session
 
 
 def decode(events: list[Event]) -> list[Any]:
@@ -201,12 +355,13 @@ def orchestrator_function(handler: Callable[..., Any]) -> Callable[..., Any] | N
 
 def call_orchestrator(
     handler: Callable[..., Any], fn: Callable[..., Any], context: dict[str, Any], objects: list[Any]
-) -> tuple[str, Session | None]:
-    """What `Orchestrator.create(fn)`'s handle does with the context JSON, from decoded events;
-    with a `Session` to continue from when the execution has not ended.
+) -> tuple[dict[str, Any], Session | None]:
+    """What `Orchestrator.create(fn)`'s handle does with the context JSON, from decoded events, with its
+    state JSON read back; with a `Session` to continue from when the execution has not ended.
 
     `context` is the context dict devhost would send as JSON, its "history" holding only the
-    first OrchestratorStarted and the ExecutionStarted (what the constructor reads)."""
+    first OrchestratorStarted and the ExecutionStarted (what the constructor reads). The SDK raises
+    as its handle does (an orchestrator failure: the state after the out-of-proc marker)."""
     from azure.durable_functions.models import DurableOrchestrationContext
     from azure.durable_functions.orchestrator import Orchestrator
 
@@ -214,10 +369,13 @@ def call_orchestrator(
     ctx._histories = objects
     ctx._input_expected_type = getattr(handler, "_df_input_type", None)
     orchestrator = Orchestrator(fn)
-    text = orchestrator.handle(ctx)
+    state: dict[str, Any] = json.loads(orchestrator.handle(ctx))
     ex = orchestrator.task_orchestration_executor
-    resumable = getattr(ex, "generator", None) is not None and not ex.has_execution_completed
-    return text, Session(ex, len(objects)) if resumable else None
+    if getattr(ex, "generator", None) is None or ex.has_execution_completed:
+        return state, None
+    session = Session(ex, len(objects))
+    session.adopt(state)
+    return state, session
 
 
 def can_shortcut(history: list[Event]) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -31,6 +32,23 @@ def chain(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-d
     if value < 0:
         raise ValueError("negative")
     return value
+
+
+@chain_app.orchestration_trigger(context_name="context")
+def chain_then_race(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    """A chain long enough that later episodes resume, then a timer cancelled inside a task_any."""
+    value = 0
+    for _ in range(20):
+        value = yield context.call_activity("plus_one", value)
+    context.set_custom_status({"value": value})
+    timer = context.create_timer(context.current_utc_datetime + timedelta(hours=2))
+    first = context.wait_for_external_event("First")
+    winner = yield context.task_any([first, timer])
+    if winner != first:
+        return "timer won"
+    timer.cancel()
+    second = yield context.wait_for_external_event("Second")
+    return [value, first.result, second]
 
 
 @chain_app.activity_trigger(input_name="value")
@@ -193,3 +211,62 @@ def test_a_failure_is_replayed_in_full() -> None:
         assert status.runtime_status == RuntimeStatus.FAILED and "negative" in status.output
         cache = harness.dispatcher.engine.replay_cache
         assert cache is not None and cache.stats["resumed"] > 20
+
+
+def test_a_resumed_session_states_what_the_sdk_would_serialise() -> None:
+    # Session.state() serialises only new actions (and a timer cancelled since): it must equal the SDK's own
+    # get_orchestrator_state_str() at every resumed episode, a timer cancelled inside a task_any included.
+    from devhost.sdk_replay import Session
+
+    compared: list[dict[str, Any]] = []
+    original = Session.state
+
+    def checked(self: Session) -> dict[str, Any]:
+        state = original(self)
+        assert state == json.loads(self.executor.get_orchestrator_state_str())
+        compared.append(state)
+        return state
+
+    Session.state = checked  # type: ignore[method-assign]
+    try:
+        with DurableHarness(chain_app, replay="incremental") as harness:
+            iid = harness.start("chain_then_race")
+            harness.run(iid, auto_advance=False)
+            harness.raise_event(iid, "First", "a")
+            harness.run(iid, auto_advance=False)
+            harness.raise_event(iid, "Second", "b")
+            assert harness.run(iid).output == [20, "a", "b"]
+    finally:
+        Session.state = original  # type: ignore[method-assign]
+    cancelled = [
+        child
+        for state in compared
+        for action in state["actions"][0]
+        for child in action.get("compoundActions") or []
+        if child.get("isCanceled")
+    ]
+    assert cancelled, "no resumed episode saw the cancelled timer"
+    assert any(state.get("customStatus") for state in compared)
+
+
+def test_the_history_view_is_extended_and_rebuilt_when_history_is_not_an_extension() -> None:
+    from devhost.sdk_replay import HistoryView
+
+    class Counting(HistoryView):
+        def __init__(self) -> None:
+            self.seen: list[int] = []
+
+        def add(self, event: dict[str, Any]) -> None:
+            self.seen.append(event["EventId"])
+
+    _output, history = _run("hello_sequence", cache=True)
+    cache = ReplayCache()
+    first = cache.view("i", history[:6], Counting)
+    assert first.seen == [ev["EventId"] for ev in history[:6]]
+    played = [{**ev, "IsPlayed": True} for ev in history]
+    again = cache.view("i", played, Counting)
+    assert again is first and first.seen == [ev["EventId"] for ev in history]  # extended, the played flag ignored
+    changed = [*played[:3], {**played[3], "EventId": 99}, *played[4:]]
+    rebuilt = cache.view("i", changed, Counting)
+    assert rebuilt is not first and rebuilt.seen == [ev["EventId"] for ev in changed]
+    assert cache.view("i", changed[:4], Counting).seen == [ev["EventId"] for ev in changed[:4]]  # shorter: rebuilt
