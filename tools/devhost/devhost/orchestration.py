@@ -703,7 +703,7 @@ class OrchestrationStep:
         def full() -> dict[str, Any]:
             cache.stats["full"] += 1
             self._session, self._resumed = None, False
-            state, fresh = sdk_replay.call_orchestrator(handler, fn, context, objects)
+            state, fresh = sdk_replay.call_orchestrator(handler, fn, context, objects, resumable=incremental)
             if incremental and fresh is not None:
                 cache.keep(iid, fresh)
                 self._session = fresh

@@ -124,7 +124,7 @@ class Session:
             return
         self.actions = actions[0]
         self.revision += 1
-        self._timers = [(pos, t, t.is_cancelled) for pos, action in enumerate(top) for t in _timers_in(action)]
+        self._timers = [(pos, t, t.is_cancelled) for pos, t in _timers_at(top, 0)]
 
     def state(self) -> dict[str, Any]:
         """`json.loads(executor.get_orchestrator_state_str())` for a running execution (no output,
@@ -148,8 +148,7 @@ class Session:
         if len(top) > len(done):
             start = len(done)
             done.extend(_action_json(top[start:]))
-            for pos in range(start, len(top)):
-                self._timers.extend((pos, timer, timer.is_cancelled) for timer in _timers_in(top[pos]))
+            self._timers.extend((pos, t, t.is_cancelled) for pos, t in _timers_at(top[start:], start))
         head = OrchestratorState(
             is_done=ex.orchestration_invocation_succeeded,
             actions=[],
@@ -170,16 +169,24 @@ def _action_json(actions: list[Any]) -> list[dict[str, Any]]:
     return json.loads(df_dumps([action.to_json() for action in actions]))  # type: ignore[no-any-return]
 
 
+def _timers_at(actions: list[Any], offset: int) -> list[tuple[int, Any]]:
+    """(top-level position, CreateTimerAction) for each timer in `actions`, at `offset` onwards."""
+    return [(offset + i, timer) for i, action in enumerate(actions) for timer in _timers_in(action)]
+
+
 def _timers_in(action: Any) -> list[Any]:
     """The CreateTimerActions in a top-level action (a compound action holds its children)."""
     from azure.durable_functions.models.actions.CompoundAction import CompoundAction
     from azure.durable_functions.models.actions.CreateTimerAction import CreateTimerAction
 
-    if isinstance(action, CreateTimerAction):
-        return [action]
-    if isinstance(action, CompoundAction):
-        return [timer for child in action.compound_tasks for timer in _timers_in(child)]
-    return []
+    def walk(item: Any) -> list[Any]:
+        if isinstance(item, CreateTimerAction):
+            return [item]
+        if isinstance(item, CompoundAction):
+            return [timer for child in item.compound_tasks for timer in walk(child)]
+        return []
+
+    return walk(action)
 
 
 class _Entry:
@@ -354,14 +361,19 @@ def orchestrator_function(handler: Callable[..., Any]) -> Callable[..., Any] | N
 
 
 def call_orchestrator(
-    handler: Callable[..., Any], fn: Callable[..., Any], context: dict[str, Any], objects: list[Any]
+    handler: Callable[..., Any],
+    fn: Callable[..., Any],
+    context: dict[str, Any],
+    objects: list[Any],
+    resumable: bool = True,
 ) -> tuple[dict[str, Any], Session | None]:
     """What `Orchestrator.create(fn)`'s handle does with the context JSON, from decoded events, with its
     state JSON read back; with a `Session` to continue from when the execution has not ended.
 
     `context` is the context dict devhost would send as JSON, its "history" holding only the
     first OrchestratorStarted and the ExecutionStarted (what the constructor reads). The SDK raises
-    as its handle does (an orchestrator failure: the state after the out-of-proc marker)."""
+    as its handle does (an orchestrator failure: the state after the out-of-proc marker).
+    No session unless `resumable` (full replay mode keeps none)."""
     from azure.durable_functions.models import DurableOrchestrationContext
     from azure.durable_functions.orchestrator import Orchestrator
 
@@ -371,7 +383,7 @@ def call_orchestrator(
     orchestrator = Orchestrator(fn)
     state: dict[str, Any] = json.loads(orchestrator.handle(ctx))
     ex = orchestrator.task_orchestration_executor
-    if getattr(ex, "generator", None) is None or ex.has_execution_completed:
+    if not resumable or getattr(ex, "generator", None) is None or ex.has_execution_completed:
         return state, None
     session = Session(ex, len(objects))
     session.adopt(state)
