@@ -618,6 +618,33 @@ async def test_host_start_repairs_an_instances_row_left_stale_by_a_crash(azurite
         await store.close()
 
 
+async def test_a_pending_row_written_late_never_hides_a_later_state(azurite_connection_string: str) -> None:
+    """A client's Pending Instances row is written off the start's critical path; a host in another
+    process may run the instance to its end before it lands. The listing must still say Completed:
+    DTFx inserts its Pending row only if none exists, or replaces the one it read by ETag, and
+    ignores the 409/412 (durabletask AzureTableTrackingStore.cs SetNewExecutionAsync, 810-827)."""
+    settings = {"AzureWebJobsStorage": azurite_connection_string}
+    client = await open_store(settings, new_hub_name("late"))
+    host = await open_store(settings, client.hub)
+    try:
+        inst = _instance(client)
+        await client.create(inst)
+        ran = await host.load(inst.instance_id)
+        assert ran is not None
+        ran.history = _started(host, ran)
+        ran.runtime_status, ran.output = RuntimeStatus.COMPLETED, '"done"'
+        await host.checkpoint(ran, new_events_from=0, history_reset=False)
+        await host.flush_index()
+        await client.flush_index()  # the client's Pending row lands last
+        page = await host.query(InstanceQuery())
+        assert [(i.instance_id, i.runtime_status, i.output) for i in page.instances] == [
+            (inst.instance_id, RuntimeStatus.COMPLETED, '"done"')
+        ]
+    finally:
+        await host.close()
+        await client.close()
+
+
 async def test_host_start_repairs_an_entity_listing_left_stale_by_a_crash(azurite_connection_string: str) -> None:
     """The same for entities: a lock released just before the crash must not be listed as held by
     the (finished) rollout that released it once the next host has started."""

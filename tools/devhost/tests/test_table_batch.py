@@ -8,6 +8,7 @@ Tests internals: imports `devhost.store.azure.batch`.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -138,3 +139,29 @@ def test_an_answer_is_read_per_operation_and_a_refusal_names_its_code() -> None:
     assert isinstance(error, TableTransactionError)
     code = getattr(error, "error_code", None)
     assert (error.status_code, code, error.index) == (412, "UpdateConditionNotSatisfied", 0)
+
+
+@pytest.mark.parametrize("index", [0, 1, 2, 4])
+async def test_a_single_write_is_the_request_azure_data_tables_sends(index: int) -> None:
+    """A one-operation transaction goes as a plain entity request (`batch.write_one`): the method,
+    address, If-Match and JSON body of azure-data-tables' create_entity / update_entity / upsert_entity."""
+    kind, entity, *rest = OPERATIONS[index]
+    options: dict[str, Any] = dict(rest[0]) if rest else {}
+    table = TableClient.from_connection_string(_CONN, "hubHistory", transport=_Recorder())
+    with pytest.raises(_Captured) as theirs:
+        if kind == "create":
+            await table.create_entity(entity)
+        elif kind == "update":
+            await table.update_entity(entity, **options)
+        else:
+            await table.upsert_entity(entity, **options)
+    with pytest.raises(_Captured) as mine:
+        await batch.write_one(table, OPERATIONS[index])
+    a, b = theirs.value.request, mine.value.request
+    assert (b.method, b.url.split("?")[0], b.headers.get("If-Match")) == (
+        a.method,
+        a.url.split("?")[0],
+        a.headers.get("If-Match"),
+    )
+    assert b.headers["Content-Type"].split(";")[0] == a.headers["Content-Type"].split(";")[0] == "application/json"
+    assert json.loads(_body(b)) == json.loads(_body(a))

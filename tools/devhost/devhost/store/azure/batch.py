@@ -190,6 +190,40 @@ def _error(status: int, body: bytes) -> TableTransactionError:
     return exc
 
 
+async def write_one(table: Any, operation: Operation) -> str | None:
+    """One insert, replace or upsert of a single entity as a plain entity request (Insert Entity,
+    Update Entity with `If-Match`, or Insert Or Replace Entity), the requests azure-data-tables'
+    `create_entity` / `update_entity` / `upsert_entity` send, with the body written as `changeset`
+    writes it. A single-entity write is as atomic as a one-operation changeset and costs storage less
+    (Azurite: about half the CPU of a `$batch`). Returns the new ETag; raises `TableTransactionError`
+    with `status_code` and `error_code` when storage refused it, as `submit` does."""
+    kind, entity = operation[0], operation[1]
+    options: Mapping[str, Any] = operation[2] if len(operation) > 2 else {}
+    account_url = f"{table.scheme}://{table._primary_hostname}"
+    headers = {
+        "x-ms-version": table.api_version,
+        "DataServiceVersion": "3.0",
+        "Content-Type": "application/json",
+        "Accept": "application/json;odata=minimalmetadata",
+    }
+    if kind == "create":
+        method, url = "POST", f"{account_url}/{table.table_name}"
+        headers["Prefer"] = "return-no-content"
+    elif kind in ("upsert", "update"):
+        method = "PATCH" if options.get("mode") in (UpdateMode.MERGE, "merge") else "PUT"
+        url = f"{account_url}/{_key_path(table.table_name, entity)}"
+        if kind == "update":
+            headers["If-Match"] = _if_match(options)
+    else:
+        raise ValueError(f"write_one writes one entity, not a {kind!r}")
+    request = HttpRequest(method, url, content=entity_json(entity).encode("utf-8"), headers=headers)
+    response = await table._client.send_request(request, stream=True)
+    answer = await response.read()
+    if not 200 <= response.status_code < 300:
+        raise _error(response.status_code, answer)
+    return response.headers.get("etag")
+
+
 async def submit(table: Any, operations: Sequence[Operation]) -> list[str | None]:
     """Send one entity-group transaction through `table`'s (an aio `TableClient`) pipeline.
     Returns each operation's new ETag (None for a delete); raises `TableTransactionError` with

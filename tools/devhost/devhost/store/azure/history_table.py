@@ -306,7 +306,11 @@ class HistoryTable:
         return [rows.ids_row(pk, instance.execution_id, ids, c) for c in chunks]
 
     async def transact(self, operations: list[Any]) -> list[str | None]:
-        """One entity-group transaction (see `batch`); each operation's new ETag."""
+        """One entity-group transaction (see `batch`); each operation's new ETag. A transaction of one
+        write (a new instance's Pending sentinel, a checkpoint that changes only the sentinel) goes
+        as a plain entity request: as atomic, and cheaper for storage."""
+        if len(operations) == 1 and operations[0][0] != "delete":
+            return [await batch.write_one(self.table, operations[0])]
         return await batch.submit(self.table, operations)
 
     async def delete_partition(self, pk: str) -> bool:

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
@@ -20,7 +20,7 @@ from ...clock import Clock
 from ...history import RuntimeStatus
 from ...model import Instance
 from ..base import InstanceQuery, QueryPage
-from . import rows
+from . import batch, rows
 from .blobs import LargeMessages
 from .layout import sanitize_key
 
@@ -39,20 +39,36 @@ class InstancesTable:
     # Instances-row (query index) writes are coalesced per instance over this delay.
     index_delay_seconds = 0.5
 
-    def __init__(self, table: TableClient, blobs: LargeMessages, clock: Clock, hub: str) -> None:
+    def __init__(
+        self,
+        table: TableClient,
+        blobs: LargeMessages,
+        clock: Clock,
+        hub: str,
+        read_sentinel: Callable[[str], Awaitable[Any]],
+    ) -> None:
         self.table = table
         self._blobs = blobs
         self.clock = clock
         self.hub = hub
-        self._pending: dict[str, tuple[Instance, Mapping[str, Any]]] = {}
+        self._read_sentinel = read_sentinel
+        # Per instance: the latest state to write, and the ETag of its sentinel when that state must
+        # be checked against storage first (see `index_later`).
+        self._pending: dict[str, tuple[Instance, Mapping[str, Any], str | None]] = {}
         self._writers: dict[str, asyncio.Task[None]] = {}
         self._flush = asyncio.Event()
 
     # ------------------------------------------------------------------ write
-    def index_later(self, inst: Instance, sentinel: Mapping[str, Any]) -> None:
-        """Queue the Instances-row write; a finished instance is written at once."""
+    def index_later(self, inst: Instance, sentinel: Mapping[str, Any], *, verify: bool = False) -> None:
+        """Queue the Instances-row write; a finished instance is written at once.
+
+        `verify` (a client's Pending row): someone else may checkpoint the instance before the row
+        is written, in another process too, so unless a later state of it is queued here
+        meanwhile, the writer reads the sentinel first and writes what it holds then. Off the
+        start's critical path, and usually not needed at all: the instance's first checkpoint in
+        this process replaces the queued state within the delay."""
         iid = inst.instance_id
-        self._pending[iid] = (inst, sentinel)
+        self._pending[iid] = (inst, sentinel, inst.etag if verify else None)
         if iid not in self._writers:
             delay = 0.0 if inst.runtime_status.is_terminal else self.index_delay_seconds
             self._writers[iid] = asyncio.ensure_future(self._writer(iid, delay))
@@ -64,13 +80,24 @@ class InstancesTable:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._flush.wait(), delay)
             while iid in self._pending:
-                inst, sentinel = self._pending.pop(iid)
-                if await self.upsert(sentinel):
+                inst, sentinel, verify = self._pending.pop(iid)
+                try:
+                    if verify is not None:
+                        stored = await self._read_sentinel(sentinel["PartitionKey"])
+                        if str(stored.metadata["etag"]) != verify:
+                            sentinel, verify = stored, None
+                except ResourceNotFoundError:
+                    continue  # purged meanwhile (or the table is gone: the store writes back what it holds)
+                except (HttpResponseError, ServiceRequestError):
+                    written = False
+                else:
+                    written = await self.upsert(sentinel)
+                if written:
                     failures = 0
                     continue
                 # Storage unreachable: keep the latest state and try again, backing off, so a
                 # finished instance is not listed as running forever.
-                self._pending.setdefault(iid, (inst, sentinel))
+                self._pending.setdefault(iid, (inst, sentinel, verify))
                 failures += 1
                 if failures > 12:
                     log.error("devhost: giving up updating the Instances row of %s", iid)
@@ -91,7 +118,10 @@ class InstancesTable:
         entity = rows.instance_row(sentinel, self.hub)
         for attempt in range(2):
             try:
-                await self.table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+                try:  # the request upsert_entity sends, without its per-request serialiser
+                    await batch.write_one(self.table, ("upsert", entity, {"mode": UpdateMode.REPLACE}))
+                except TypeError:  # a column read back from storage with a type `batch` does not write
+                    await self.table.upsert_entity(entity, mode=UpdateMode.REPLACE)
                 return True
             except (HttpResponseError, ServiceRequestError) as exc:
                 # The checkpoint itself is committed (and `load` reads the sentinel), so a failure

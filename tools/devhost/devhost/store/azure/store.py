@@ -52,7 +52,11 @@ class AzureStorageStore:
             lambda: self.lease.held,
         )
         self.instances = InstancesTable(
-            endpoints.tables.get_table_client(self.layout.instances_table), self.blobs, self.clock, hub
+            endpoints.tables.get_table_client(self.layout.instances_table),
+            self.blobs,
+            self.clock,
+            hub,
+            self.history.sentinel,
         )
         self.queues = HubQueues(endpoints.queues, self.layout, self.blobs, self.clock, lambda: self.lease.held)
         # Set when this store sends a message visible at once: wakes an idle dispatcher.
@@ -147,25 +151,26 @@ class AzureStorageStore:
         return await self._guarded(lambda: self.history.load(instance_id, history=history), retry=True)
 
     async def create(self, instance: Instance) -> None:
-        await self.checkpoint(instance, new_events_from=0, history_reset=True)
-        # A dispatcher checkpoint may have landed between our sentinel write and our Instances
-        # row: make sure the query index does not keep our older Pending row.
-        for _ in range(3):
-            try:
-                sentinel = await self.history.sentinel(sanitize_key(instance.instance_id))
-            except ResourceNotFoundError:
-                return
-            if sentinel.metadata["etag"] == instance.etag:
-                return
-            await self.instances.upsert(sentinel)
+        # A dispatcher (here or in another process) may checkpoint the instance before its Pending
+        # row reaches the Instances table: that row is written from what the sentinel holds then
+        # (`InstancesTable.index_later(verify=...)`), so the query index never keeps an older
+        # Pending over a newer state. DTFx gets the same by inserting its Pending row only if
+        # none exists (`AzureTableTrackingStore.SetNewExecutionAsync`: InsertEntityAsync, or
+        # ReplaceEntityAsync with the loaded ETag; a 409/412 is ignored).
+        await self._checkpoint(instance, 0, True, verify_index=True)
 
     async def checkpoint(self, instance: Instance, *, new_events_from: int, history_reset: bool) -> None:
+        await self._checkpoint(instance, new_events_from, history_reset, verify_index=False)
+
+    async def _checkpoint(
+        self, instance: Instance, new_events_from: int, history_reset: bool, *, verify_index: bool
+    ) -> None:
         sentinel = await self._guarded(
             lambda: self.history.write(instance, new_events_from, history_reset), retry=False
         )
         if instance.history:
             self._starts.pop(instance.instance_id, None)
-        self.instances.index_later(instance, sentinel)
+        self.instances.index_later(instance, sentinel, verify=verify_index)
 
     async def flush_index(self) -> None:
         await self.instances.flush()
