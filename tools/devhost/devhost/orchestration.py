@@ -205,9 +205,6 @@ class OrchestrationStep:
         self._start_taken = False  # an ExecutionStarted was accepted in this work item
         # Scheduling events by EventId for the nondeterminism check, when the replay cache has them.
         self._recorded: dict[int, Event] | None = None
-        # The SDK session behind this episode's state (incremental replay), and whether it resumed.
-        self._session: sdk_replay.Session | None = None
-        self._resumed = False
 
     @property
     def inst(self) -> Instance:
@@ -690,7 +687,6 @@ class OrchestrationStep:
         hist = self.inst.history
         cache = self.opts.replay_cache
         fn = sdk_replay.orchestrator_function(handler)
-        self._session, self._resumed = None, False
         if cache is None or fn is None or not sdk_replay.can_shortcut(hist):
             self._recorded = None
             text = json.dumps(self._context(hist))
@@ -702,11 +698,9 @@ class OrchestrationStep:
 
         def full() -> dict[str, Any]:
             cache.stats["full"] += 1
-            self._session, self._resumed = None, False
             state, fresh = sdk_replay.call_orchestrator(handler, fn, context, objects, resumable=incremental)
             if incremental and fresh is not None:
                 cache.keep(iid, fresh)
-                self._session = fresh
             return state
 
         if session is None or not incremental or len(hist) >= 2 * session.full_len:
@@ -719,7 +713,6 @@ class OrchestrationStep:
                 return full()
             cache.stats["resumed"] += 1
             cache.keep(iid, session)
-            self._session, self._resumed = session, True
             return state
 
         return resume
@@ -731,7 +724,6 @@ class OrchestrationStep:
             with logfilter.episode():
                 return call(), None
         except Exception as exc:  # the SDK reports orchestrator failures by raising
-            self._session, self._resumed = None, False
             message = str(exc)
             cause = exc.__cause__ or exc
             details = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
@@ -749,29 +741,34 @@ class OrchestrationStep:
 
     def _plan(self, state: dict[str, Any]) -> tuple[_Plan, int]:
         """The state's actions as a plan, and the action position from which they still need the
-        nondeterminism check: 0 after a full replay (every action was produced again); after an
-        incremental episode the session's kept plan is extended with the new actions only, and the
-        actions the last episode already numbered (and checked or recorded) are not checked again."""
-        session = self._session
-        memo = session.memo if session is not None else None
-        if (
-            self._resumed
-            and session is not None
-            and isinstance(memo, _SessionMemo)
-            and memo.revision == session.revision
-            and len(memo.plan.top) <= len(session.actions)
-        ):
-            memo.plan.extend(session.actions[len(memo.plan.top) :])
-            return memo.plan, min(memo.checked, len(self.inst.engine.ids))
-        plan = _Plan.of(state.get("actions") or [])
-        if session is not None:
-            session.memo = _SessionMemo(plan, session.revision)
+        nondeterminism check.
+
+        The replay cache keeps the last episode's plan with the instance's decoded history (dropped when
+        the history is not an extension of it). When its actions are a prefix of this episode's, equal as
+        JSON (compared in C: after an incremental episode they are the same objects; a timer cancelled since
+        makes its action differ), the plan is extended with the new actions only, and the numbered positions
+        already checked against history (or recorded by devhost from these very actions) are not checked
+        again: the check depends only on the action, its sequence number and the recorded event."""
+        top = _Plan.top_of(state.get("actions") or [])
+        cache = self.opts.replay_cache
+        iid = self.inst.instance_id
+        memo = cache.memo(iid) if cache is not None and self._recorded is not None else None
+        if isinstance(memo, _PlanMemo):
+            n = len(memo.plan.top)
+            if n <= len(top) and memo.plan.top == top[:n]:
+                memo.plan.extend(top[n:])
+                return memo.plan, min(memo.checked, len(self.inst.engine.ids))
+        plan = _Plan()
+        plan.extend(top)
+        if cache is not None and self._recorded is not None:
+            cache.set_memo(iid, _PlanMemo(plan))
         return plan, 0
 
     def _remember_checked(self) -> None:
         """After scheduling: the actions numbered so far are checked or recorded (see `_plan`)."""
-        memo = self._session.memo if self._session is not None else None
-        if isinstance(memo, _SessionMemo):
+        cache = self.opts.replay_cache
+        memo = cache.memo(self.inst.instance_id) if cache is not None and self._recorded is not None else None
+        if isinstance(memo, _PlanMemo):
             memo.checked = len(self.inst.engine.ids)
 
     # ------------------------------------------------------- nondeterminism
@@ -1403,11 +1400,14 @@ class _Plan:
 
     @classmethod
     def of(cls, actions: list[Any]) -> _Plan:
-        # V2/V3 payloads are `[[a0, a1, ...]]` (one yield each); a V1 list of lists is read as one list.
-        top = actions[0] if len(actions) == 1 and isinstance(actions[0], list) else flatten(actions)
         plan = cls()
-        plan.extend(top)
+        plan.extend(cls.top_of(actions))
         return plan
+
+    @staticmethod
+    def top_of(actions: list[Any]) -> list[Action]:
+        # V2/V3 payloads are `[[a0, a1, ...]]` (one yield each); a V1 list of lists is read as one list.
+        return actions[0] if len(actions) == 1 and isinstance(actions[0], list) else flatten(actions)
 
     def extend(self, actions: list[Action]) -> None:
         flat, spans = self.flat, self.spans
@@ -1442,13 +1442,12 @@ _WAIT = frozenset({ActionType.WAIT_FOR_EXTERNAL_EVENT})
 
 
 @dataclass
-class _SessionMemo:
-    """What the engine keeps with an incremental-replay session (`sdk_replay.Session.memo`): the plan of
-    the actions it returned so far, the session's revision it reflects, and how many numbered positions
-    (`EngineState.ids`) are already checked against history or recorded by devhost itself."""
+class _PlanMemo:
+    """What the engine keeps per instance in the replay cache (`ReplayCache.memo`): the plan of the last
+    episode's actions, and how many numbered positions (`EngineState.ids`) are already checked against
+    history or were recorded by devhost from these actions."""
 
     plan: _Plan
-    revision: int
     checked: int = 0
 
 

@@ -83,19 +83,15 @@ class Session:
     rewind) replays in full too.
     """
 
-    __slots__ = ("executor", "consumed", "full_len", "actions", "revision", "memo", "_timers")
+    __slots__ = ("executor", "consumed", "full_len", "actions", "_timers")
 
     def __init__(self, executor: Any, consumed: int) -> None:
         self.executor = executor
         self.consumed = consumed  # events fed so far
         self.full_len = consumed  # history length at the last full replay
         # The JSON of the top-level actions serialised so far (append-only but for a cancelled timer's
-        # entry, replaced); read-only for callers.
+        # entry, replaced by a new dict); read-only for callers.
         self.actions: list[dict[str, Any]] = []
-        # Bumped whenever an entry of `actions` is replaced rather than appended (a timer cancelled).
-        self.revision = 0
-        # The engine's own per-session data (devhost.orchestration: its plan of these actions).
-        self.memo: Any = None
         self._timers: list[tuple[int, Any, bool]] = []  # (top-level position, CreateTimerAction, serialised flag)
 
     def resume(self, objects: list[Any]) -> dict[str, Any] | None:
@@ -123,7 +119,6 @@ class Session:
         if len(actions[0]) != len(top):
             return
         self.actions = actions[0]
-        self.revision += 1
         self._timers = [(pos, t, t.is_cancelled) for pos, t in _timers_at(top, 0)]
 
     def state(self) -> dict[str, Any]:
@@ -136,7 +131,6 @@ class Session:
         ctx = ex.context
         if ctx._replay_schema is ReplaySchema.V1:  # a list of lists per yield: no append-only payload
             self.actions, self._timers = [], []
-            self.revision += 1
             return json.loads(ex.get_orchestrator_state_str())  # type: ignore[no-any-return]
         top = ctx._action_payload_v2
         done = self.actions
@@ -144,7 +138,6 @@ class Session:
             for pos in sorted({pos for pos, timer, flag in self._timers if timer.is_cancelled != flag}):
                 done[pos] = _action_json([top[pos]])[0]
             self._timers = [(pos, timer, timer.is_cancelled) for pos, timer, _ in self._timers]
-            self.revision += 1
         if len(top) > len(done):
             start = len(done)
             done.extend(_action_json(top[start:]))
@@ -190,7 +183,7 @@ def _timers_in(action: Any) -> list[Any]:
 
 
 class _Entry:
-    __slots__ = ("events", "objects", "recorded", "session", "view", "view_events", "settled", "view_settled")
+    __slots__ = ("events", "objects", "recorded", "session", "view", "view_events", "settled", "view_settled", "memo")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
@@ -201,6 +194,7 @@ class _Entry:
         self.view_events: list[Event] = []  # the events `view` has seen
         self.settled = 0  # len(events) before the last sync extended it (`_replaced`)
         self.view_settled = 0
+        self.memo: Any = None  # the engine's own data derived from this history (dropped with it)
 
 
 def _same_but_played(old: Event, new: Event) -> bool:
@@ -274,6 +268,18 @@ class ReplayCache:
             entry = self._entries.get(instance_id)
             if entry is not None and len(entry.objects) == session.consumed:
                 entry.session = session
+
+    def memo(self, instance_id: str) -> Any:
+        """What `set_memo` left for this instance, while its history has only been extended since."""
+        with self._lock:
+            entry = self._entries.get(instance_id)
+        return None if entry is None else entry.memo
+
+    def set_memo(self, instance_id: str, memo: Any) -> None:
+        with self._lock:
+            entry = self._entries.get(instance_id)
+        if entry is not None:
+            entry.memo = memo
 
     def view(self, instance_id: str, history: list[Event], make: Callable[[], _View]) -> _View:
         """`make()` with every event of `history` added, kept from the last call where `history` extends
