@@ -9,8 +9,9 @@ the SDK repeats the same work each episode:
 - its codec reads AZURE_FUNCTIONS_DURABLE_STRICT_TYPING on every value (`_memoize_strict_mode`);
 - it re-decodes each earlier result and re-encodes each re-created action's input
   (`_cache_codec`, immutable values only);
-- its executor loop pays several property and enum look-ups per event (`_fast_executor`) and
-  `CallActivityAction.to_json` three `hasattr`/`getattr` pairs per action (`_fast_activity_to_json`).
+- its executor loop pays several property and enum look-ups per event (`_fast_executor`),
+  `CallActivityAction.to_json` three `hasattr`/`getattr` pairs per action (`_fast_activity_to_json`)
+  and `_add_to_actions` two `Enum.value` reads per action (`_fast_add_to_actions`).
 
 Each function says why what the user's code sees is unchanged. The replay-path patches apply
 only to the exact SDK source they were written against (`_SOURCES`). The Functions host in
@@ -101,10 +102,17 @@ def _memoize_strict_mode() -> None:
 # its own code: the patch is skipped, never applied to code nobody has read.
 
 _SOURCES = {
+    "TaskOrchestrationExecutor.__init__": "e1ababc6db32ff25",
     "TaskOrchestrationExecutor.execute": "e7dca389542b84a0",
+    "TaskOrchestrationExecutor.set_task_value": "50e0da47aa57734c",
     "TaskOrchestrationExecutor.process_event": "b2d36c7a2c419297",
     "TaskOrchestrationExecutor._find_new_events_start_index": "6a8d2ebe45eca306",
     "CallActivityAction.to_json": "34b27d553f7b4661",
+    "DurableOrchestrationContext._add_to_actions": "6815b4f15f158c29",
+    "TaskBase.set_is_played": "3ef2995b09cfc25d",
+    "TaskBase.set_value": "50d7f8f5b6ea9e53",
+    "TaskBase.change_state": "a4e297c9430cccf8",
+    "TaskBase.propagate": "b71232756da16781",
     "df_dumps": "c16d08d32e738d67",
     "df_loads": "80deb200792cfdcb",
     "_loads_with_expected_type": "fa8eb68e37931031",
@@ -139,6 +147,7 @@ def _patch_replay() -> None:
     _cache_codec()
     _fast_executor()
     _fast_activity_to_json()
+    _fast_add_to_actions()
 
 
 # Bounds of the codec caches: only short texts/values are kept, and a full cache is emptied (the
@@ -275,15 +284,46 @@ def _fast_executor() -> None:
       None`, the same reads in the same order). A history shorter than two events or a
       non-generator function goes to the SDK's own `execute`, given the already evaluated
       function result (the user function is called once, as in the SDK).
-    - A subclass of the executor gets the SDK's methods."""
+    - `set_task_value` for the common case — a successful completion of one open task that is
+      not an entity call — is the SDK's statements without the closure it defines per call:
+      the same pop, the same `parse_history_event` branches (through the executor module's
+      `df_loads`, looked up per call as the SDK's code does), then for an `AtomicTask` (not a
+      subclass) the statements of `set_is_played` and `set_value` inlined, else those calls.
+      A failure, an entity response, a list of tasks under one id and an
+      unknown id (the SDK's duplicate-completion warning and deferral) go to the SDK's method,
+      before anything is changed.
+    - `__init__` builds the `SetTaskValuePayload` namedtuple class once instead of per executor
+      (40 µs per episode): each executor still gets its own dict and set, holding the same
+      immutable (event type, (is_success, id key)) pairs.
+    - A subclass of the executor gets the SDK's methods.
+
+    Not replaced: `resume_user_code` (its frame is in the traceback of every exception user
+    code raises, which devhost reports as the failure details). An exception the SDK itself
+    raises inside the replay loop (a result that cannot be decoded) has these functions' frames
+    in its traceback instead of the SDK's; its type and message are the SDK's."""
     from azure.durable_functions.models.history.HistoryEventType import HistoryEventType
+    from azure.durable_functions.models.Task import AtomicTask, TaskBase, TaskState
     from azure.durable_functions.models.TaskOrchestrationExecutor import TaskOrchestrationExecutor as Executor
 
+    original_init = Executor.__init__
     original_execute = Executor.execute
     original_process_event = Executor.process_event
     original_find = Executor._find_new_events_start_index
-    if not _source_matches(original_execute, original_process_event, original_find):
+    original_set_task_value = Executor.set_task_value
+    if not _source_matches(
+        original_init,
+        original_execute,
+        original_process_event,
+        original_find,
+        original_set_task_value,
+        TaskBase.set_is_played,
+        TaskBase.set_value,
+        TaskBase.change_state,
+        TaskBase.propagate,
+    ):
         return
+    executor_module = importlib.import_module("azure.durable_functions.models.TaskOrchestrationExecutor")
+    payloads = Executor().event_to_SetTaskValuePayload  # built once by the SDK's own __init__
 
     orchestrator_started = HistoryEventType.ORCHESTRATOR_STARTED
     continue_as_new = HistoryEventType.CONTINUE_AS_NEW
@@ -318,6 +358,59 @@ def _fast_executor() -> None:
             self.resume_user_code()
         return None
 
+    sub_orchestration_completed = HistoryEventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED
+    task_completed = HistoryEventType.TASK_COMPLETED
+    event_raised = HistoryEventType.EVENT_RAISED
+    succeeded = TaskState.SUCCEEDED
+
+    def __init__(self: Executor) -> None:
+        if type(self) is not Executor:
+            original_init(self)
+            return
+        self.event_to_SetTaskValuePayload = dict(payloads)
+        self.task_completion_events = set(self.event_to_SetTaskValuePayload.keys())
+        self.initialize()
+
+    def set_task_value(self: Executor, event: Any, is_success: bool, id_key: str) -> None:
+        key = getattr(event, id_key)
+        open_tasks = self.context.open_tasks
+        task = open_tasks.get(key)  # a defaultdict: .get adds nothing
+        if (
+            type(self) is not Executor
+            or not is_success
+            or task is None
+            or isinstance(task, list)
+            or task._api_name == "CallEntityAction"
+        ):
+            original_set_task_value(self, event, is_success, id_key)
+            return
+        del open_tasks[key]
+        # parse_history_event, as the SDK defines it inside set_task_value
+        event_type = event.event_type
+        if event_type is None:
+            raise ValueError("EventType is not found in task object")
+        expected_type = getattr(task, "_expected_output_type", None)
+        if event_type == sub_orchestration_completed and event.Result is not None:
+            new_value = executor_module.df_loads(event.Result, expected_type=expected_type)
+        elif event_type == task_completed and event.Result is not None:
+            new_value = executor_module.df_loads(event.Result, expected_type=expected_type)
+        elif event_type == event_raised and event.Input is not None:
+            new_value = executor_module.df_loads(event.Input, expected_type=expected_type)
+        else:
+            new_value = None
+        is_played = event._is_played or not self._is_processing_new_events
+        if type(task) is AtomicTask:
+            # TaskBase.set_is_played, then set_value(is_error=False): change_state(SUCCEEDED) (which
+            # only refuses RUNNING), the result, and propagate() to a parent now that it completed.
+            task.is_played = is_played
+            task.state = succeeded
+            task.result = new_value
+            if task.parent is not None:
+                task.parent.handle_completion(task)
+        else:
+            task.set_is_played(is_played)
+            task.set_value(is_error=False, value=new_value)
+
     def execute(self: Executor, context: Any, history: Any, fn: Any) -> str:
         if type(self) is not Executor:
             return original_execute(self, context, history, fn)  # type: ignore[no-any-return]
@@ -339,6 +432,8 @@ def _fast_executor() -> None:
                 break
         return self.get_orchestrator_state_str()  # type: ignore[no-any-return]
 
+    _replace(Executor, "__init__", __init__)
+    _replace(Executor, "set_task_value", set_task_value)
     _replace(Executor, "_find_new_events_start_index", _find_new_events_start_index)
     _replace(Executor, "process_event", process_event)
     _replace(Executor, "execute", execute)
@@ -375,3 +470,39 @@ def _fast_activity_to_json() -> None:
 
     _replace(CallActivityAction, "to_json", to_json)
     applied.append("to_json")
+
+
+def _fast_add_to_actions() -> None:
+    """`DurableOrchestrationContext._add_to_actions` without two `Enum.value` reads per action.
+
+    The SDK appends a task's action to the V1 or V2 payload after checking
+    `self._replay_schema.value >= ReplaySchema.V2.value` (two enum property reads, ~0.3 µs, once
+    per re-created action per episode). With ReplaySchema's members exactly V1=0, V2=1, V3=2
+    (checked here), that test is "the schema is V2 or V3": the same appends under the same
+    conditions. Whatever the SDK would refuse (continue-as-new already called, a payload of the
+    wrong shape, any other schema or a subclass of the context) goes to the SDK's method."""
+    from azure.durable_functions.models.actions.Action import Action
+    from azure.durable_functions.models.DurableOrchestrationContext import DurableOrchestrationContext as Context
+    from azure.durable_functions.models.ReplaySchema import ReplaySchema
+
+    original = Context._add_to_actions
+    if not _source_matches(original):
+        return
+    if [(m.name, m.value) for m in ReplaySchema] != [("V1", 0), ("V2", 1), ("V3", 2)]:
+        return
+    v1, v2, v3 = ReplaySchema.V1, ReplaySchema.V2, ReplaySchema.V3
+
+    def _add_to_actions(self: Context, action_repr: Any) -> None:
+        if type(self) is Context and not self.will_continue_as_new:
+            schema = self._replay_schema
+            if schema is v1:
+                if isinstance(action_repr, list):
+                    self._action_payload_v1.append(action_repr)
+                    return
+            elif (schema is v2 or schema is v3) and isinstance(action_repr, Action):
+                self._action_payload_v2.append(action_repr)
+                return
+        original(self, action_repr)
+
+    _replace(Context, "_add_to_actions", _add_to_actions)
+    applied.append("add_to_actions")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -138,12 +139,19 @@ def replay_flags(ctx: df.DurableOrchestrationContext):  # type: ignore[no-untype
     return flags
 
 
+@app.orchestration_trigger(context_name="ctx")
+def timer_value(ctx: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    fired = yield ctx.create_timer(ctx.current_utc_datetime + timedelta(minutes=1))
+    echoed = yield ctx.call_activity("describe", "after the timer")
+    return [fired, echoed]
+
+
 def test_the_replay_patches_apply_to_the_pinned_sdk() -> None:
     from devhost import sdk_speedups
 
     sdk_speedups.apply()
     # requirements.txt pins the SDK these were written against; another version keeps its own code.
-    assert set(sdk_speedups.applied) == {"codec", "executor", "to_json"}
+    assert set(sdk_speedups.applied) == {"codec", "executor", "to_json", "add_to_actions"}
 
 
 def test_a_mutated_result_is_decoded_afresh_on_every_replay() -> None:
@@ -181,11 +189,18 @@ def test_is_replaying_is_what_the_sdk_says() -> None:
     assert status.output == [True, True, True, False]
 
 
+def test_a_fired_timer_gives_none() -> None:
+    with DurableHarness(app, replay="full") as harness:
+        status = harness.run_to_completion("timer_value")
+    assert status.output == [None, "'after the timer'"]
+
+
 def _feature_scenarios(harness: DurableHarness) -> None:
     """Feature-app orchestrations covering events, timers, sub-orchestrations, continue-as-new,
     entities, caught and uncaught failures."""
     for name, input in [
         ("hello_sequence", "Tokyo"),
+        ("fan_out_fan_in", ["a", "b", "c"]),
         ("activity_error_handled", "nope"),
         ("activity_error_unhandled", "nope"),
         ("fan_out_with_failure", None),
@@ -225,7 +240,7 @@ def test_every_episode_gives_what_the_sdk_own_code_gives(monkeypatch: pytest.Mon
         with DurableHarness(feature_app, replay="full") as harness:
             _feature_scenarios(harness)
         with DurableHarness(app, replay="full") as harness:
-            for name in ("replay_flags", "hoard", "describe_all", "mislabelled"):
+            for name in ("replay_flags", "hoard", "describe_all", "mislabelled", "timer_value"):
                 harness.run_to_completion(name)
     assert len(episodes) > 40
 
