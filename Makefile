@@ -41,7 +41,7 @@ lint: bootstrap
 # The peers are installed into their own venv, .venv-bench, never into the app's .venv.
 bench: bootstrap
 	scripts/bench-peers-venv.sh
-	.venv/bin/python bench/engine_bench.py
+	.venv/bin/python bench/engine_bench.py --replay full,incremental --growth 500,1000,2000
 	.venv/bin/python bench/peers.py
 
 # checkov security scan of infra/ (Bicep) in its own venv, .venv-infra; part of `make test`.

@@ -35,6 +35,8 @@ from bench_common import WORKLOADS  # noqa: E402
 SYSTEMS = {
     # name: (runner script, which venv)
     "devhost-memory": ("run_devhost.py", "app"),
+    # The same with incremental replay (opt-in: DEVHOST_REPLAY=incremental; the test harness's fast mode).
+    "devhost-incremental": ("run_devhost.py", "app"),
     "devhost-azurite": ("run_devhost.py", "app"),
     "durabletask": ("run_durabletask.py", "peers"),
     "dbos": ("run_dbos.py", "peers"),  # DBOS's default SQLite (rollback journal, fsync per commit)
@@ -45,10 +47,11 @@ SYSTEMS = {
 ONLY_KINDS = {"dbos-children": {"fan"}}
 # A peer is a family of configurations; ratios are taken against its strongest one per workload.
 PEERS = {"durabletask": ("durabletask",), "dbos": ("dbos", "dbos-wal", "dbos-children")}
-DEVHOSTS = ("devhost-memory", "devhost-azurite")
+DEVHOSTS = ("devhost-memory", "devhost-incremental", "devhost-azurite")
 # (devhost system, peer): the issues' targets on steps/s ratios (issue 13). None: shown, no goal.
 GOALS: dict[tuple[str, str], dict[str, float | None]] = {
     ("devhost-memory", "durabletask"): {"chain100": 2.0, "fan1000": 1.5, "concurrent50x10": 1.5, "chain1000": 1.5},
+    ("devhost-incremental", "durabletask"): {"chain1000": 5.0},
     ("devhost-azurite", "dbos"): {"chain100": 0.5, "fan1000": 1.5, "concurrent50x10": 1.0, "chain1000": None},
 }
 
@@ -158,6 +161,8 @@ def run_rep(system: str, workload: str, rep: int, args: argparse.Namespace, env:
     cmd = [python, str(BENCH / script), "--system", system, "--workload", workload, "--repeat", "1", "--out", str(out)]
     if rep == 0 and (args.profile and system.startswith("devhost") or args.profile_all):
         cmd += ["--profile", str(RESULTS / "profiles" / f"{system}-{workload}.txt")]
+    if system == "devhost-incremental":
+        env = {**env, "DEVHOST_REPLAY": "incremental"}
     load = os.getloadavg()[0]
     with log.open("w") as fh:
         try:

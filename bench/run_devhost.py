@@ -1,6 +1,7 @@
-"""devhost in `.venv`: `--system devhost-memory` (DurableHarness, memory hub) or
-`--system devhost-azurite` (Dispatcher + AzureStorageStore on the Azurite whose connection
-string is in the BENCH_AZURITE environment variable; a fresh task hub per run).
+"""devhost in `.venv`: `--system devhost-memory` (DurableHarness, memory hub; `devhost-incremental` is
+the same with DEVHOST_REPLAY=incremental, set by peers.py) or `--system devhost-azurite` (Dispatcher +
+AzureStorageStore on the Azurite whose connection string is in the BENCH_AZURITE environment variable;
+a fresh task hub per run).
 
 The app is a real DFApp run through the real SDK replay. Episodes are timed by wrapping the
 dispatcher's `process_orchestration` (replay only, no I/O) and its `_process_group` (the whole
@@ -199,7 +200,7 @@ def main() -> None:
         EPISODES.clear()
         WORK_ITEMS.clear()
         HTTP_TIMED.clear()
-        if args.system == "devhost-memory":
+        if args.system != "devhost-azurite":  # devhost-memory, devhost-incremental (DEVHOST_REPLAY set by peers.py)
             wall = asyncio.run(_memory_once(w))
         else:
             wall = asyncio.run(_azurite_once(w, index, connection_string))
@@ -207,7 +208,7 @@ def main() -> None:
         return {"wall_s": wall, "episodes_s": list(EPISODES), "work_items_s": list(WORK_ITEMS), "http": http}
 
     versions = {"azure-functions-durable": version("azure-functions-durable")}
-    notes = "DurableHarness (virtual clock), 16 activity slots"
+    notes = f"DurableHarness (virtual clock), 16 activity slots, {os.environ.get('DEVHOST_REPLAY') or 'full'} replay"
     if args.system == "devhost-azurite":
         versions |= {
             "azure-data-tables": version("azure-data-tables"),
