@@ -114,7 +114,7 @@ class Dispatcher:
         self._in_process: dict[str, list[Message]] = {}
         self._redelivering: dict[int, list[Message]] = {}
         self.poisoned: list[Message] = []  # own work that kept failing inside devhost
-        self.stats = {"episodes": 0, "activities": 0, "entity_operations": 0, "work_items": 0}
+        self.stats = {"episodes": 0, "activities": 0, "entity_operations": 0, "work_items": 0, "version_rejections": 0}
 
     # ------------------------------------------------------------------ loop
     @property
@@ -474,6 +474,7 @@ class Dispatcher:
             consumed = [m for m in group if m.id not in deferred_ids]
             await self._ack(consumed)
             if result.version_rejected is not None:
+                self.stats["version_rejections"] += 1
                 # DTFx abandons the work item (TaskOrchestrationDispatcher.cs 428-431 on main); Azure Storage
                 # hides its messages for 2^DequeueCount seconds, at most 600 (TaskHubQueue.cs 244-249).
                 if iid not in self._version_logged:

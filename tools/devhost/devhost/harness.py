@@ -181,14 +181,22 @@ class DurableHarness:
         """Run until `instance_id` finishes, or until nothing can happen without an outside event.
 
         With `auto_advance`, virtual time jumps to the next timer whenever all other work
-        is done; `timeout` bounds how far virtual time may move in this call."""
+        is done; `timeout` bounds how far virtual time may move in this call. Work that only
+        comes back rejected by versioning (versionFailureStrategy Reject: it waits for a host of
+        another version, with back-off) is not waited for: a round in which nothing but such
+        rejections happened ends the call, as no amount of virtual time would change it."""
         limit = self.clock.peek() + timeout if timeout is not None else None
+        stats = self.dispatcher.stats
         while True:
+            before = (stats["episodes"], stats["activities"], stats["entity_operations"], stats["version_rejections"])
             await self.dispatcher.run_until_idle()
             if instance_id is not None:
                 inst = await self.store.load(instance_id, history=False)
                 if inst is not None and inst.runtime_status.is_terminal:
                     break
+            after = (stats["episodes"], stats["activities"], stats["entity_operations"], stats["version_rejections"])
+            if after[:3] == before[:3] and after[3] > before[3]:
+                break  # only version rejections: nothing this host can run
             nxt = await self._next_due()
             if not auto_advance or nxt is None:
                 break

@@ -185,7 +185,9 @@ def test_reject_strategy_leaves_a_newer_instance_waiting(caplog: pytest.LogCaptu
     ):
         iid = durable.start("renewing", version="2.0")
         status = durable.run(iid, timeout=timedelta(minutes=5))
+        again = durable.run(iid)  # without a timeout too: it returns rather than advancing time for ever
     assert status is not None and status.runtime_status == RuntimeStatus.PENDING
+    assert again.runtime_status == RuntimeStatus.PENDING
     lines = [r.getMessage() for r in caplog.records if "versionFailureStrategy Reject" in r.getMessage()]
     assert len(lines) == 1, lines
     assert f"({iid}) has version '2.0'" in lines[0] and "defaultVersion '1.0'" in lines[0]
