@@ -1,9 +1,10 @@
 """The `$batch` body devhost writes itself (`devhost.store.azure.batch`) is byte for byte the one
 azure-data-tables writes for the same operations (its `_table_batch.py` / `_base_client_async.py`
 `_batch_send`), boundaries and dates aside: the format Azure Table storage accepts, not merely one
-Azurite tolerates. Azurite's answers (commit, refusal) are covered by test_store_contract.py.
+Azurite tolerates. Azurite's answers (commit, refusal) are covered by test_store_contract.py. The same holds for the
+other requests devhost builds itself (single entity writes, queue sends and deletes).
 
-Tests internals: imports `devhost.store.azure.batch`.
+Tests internals: imports `devhost.store.azure.batch`, `devhost.store.azure.queues`.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from azure.core import MatchConditions
 from azure.core.pipeline.transport import AsyncHttpTransport
 from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient
+from azure.storage.queue.aio import QueueClient
 
-from devhost.store.azure import batch
+from devhost.store.azure import batch, queues
 
 _KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 _CONN = (
@@ -165,3 +167,27 @@ async def test_a_single_write_is_the_request_azure_data_tables_sends(index: int)
     )
     assert b.headers["Content-Type"].split(";")[0] == a.headers["Content-Type"].split(";")[0] == "application/json"
     assert json.loads(_body(b)) == json.loads(_body(a))
+
+
+@pytest.mark.parametrize("delay", [0, 5])
+async def test_queue_sends_and_deletes_are_the_requests_azure_storage_queue_sends(delay: int) -> None:
+    """Queue messages are put and deleted with requests devhost builds (`queues._put_message`,
+    `_delete_message`): the method, address (query included) and body of azure-storage-queue's
+    send_message / delete_message, so a storage account takes them as it takes the SDK's."""
+    conn = _CONN.replace("TableEndpoint", "QueueEndpoint")
+    client = QueueClient.from_connection_string(conn, "hub-control-00", transport=_Recorder())
+    text = '{"event":{"Input":"<a & b> \\"é\\""},"id":"1"}'
+    pairs = [
+        (lambda: client.send_message(text, visibility_timeout=delay or None, time_to_live=-1),
+         lambda: queues._put_message(client, text, delay)),
+        (lambda: client.delete_message("id-1", "pop/+=receipt"),
+         lambda: queues._delete_message(client, "id-1", "pop/+=receipt")),
+    ]
+    for theirs_call, mine_call in pairs:
+        with pytest.raises(_Captured) as theirs:
+            await theirs_call()
+        with pytest.raises(_Captured) as mine:
+            await mine_call()
+        a, b = theirs.value.request, mine.value.request
+        assert (b.method, b.url, b.headers.get("Content-Type")) == (a.method, a.url, a.headers.get("Content-Type"))
+        assert (b.content or b"") == (a.content if a.content is not None else a.data or b"")

@@ -4,9 +4,8 @@ each one and parses the answer with the `email` package: ~6 ms of client CPU per
 more than the round trip to Azurite. This module writes the same multipart/mixed changeset
 azure-data-tables writes (`aio/_base_client_async.py` `_batch_send`, `_table_batch.py`,
 `_serialize.py` `_add_entity_properties`) as one string and sends it through the table client's
-own policies, so it is signed and retried exactly as every other table request (SharedKey for
-tables or a bearer token), leaving out the policies that only decorate or log a request
-(`_lean_pipeline`). Pure apart from `submit`, `write_one` and `_lean_pipeline`.
+own policies (`lean`), so it is signed and retried exactly as every other table request (SharedKey
+for tables or a bearer token). Pure apart from `submit` and `write_one`.
 
 The format is the one Azure Table storage documents ("Performing entity group transactions"):
 an outer `batch_` part holding one `changeset_` part, each operation an `application/http`
@@ -15,7 +14,6 @@ part with a `Content-ID`, JSON bodies with `@odata.type` annotations for non-JSO
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import re
@@ -33,29 +31,10 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.core.pipeline import AsyncPipeline
-from azure.core.pipeline.policies import AsyncHTTPPolicy
-from azure.core.rest import AsyncHttpResponse, HttpRequest
+from azure.core.rest import HttpRequest
 from azure.data.tables import TableTransactionError, UpdateMode
 
-# Policies of a table client's pipeline that these requests leave out: they add a request id and a
-# user agent, follow redirects (storage sends none), decode bodies (read here), and log or trace
-# (azure-core's logging and tracing hooks, off unless configured). What is kept signs the request
-# (x-ms-date, then SharedKey or a bearer token), routes it (proxy, primary/secondary host) and
-# retries it. Together ~0.1 ms of client CPU per request, and the generated client's deep copy of
-# the request.
-_LEFT_OUT = frozenset(
-    {
-        "RequestIdPolicy",
-        "UserAgentPolicy",
-        "ContentDecodePolicy",
-        "AsyncRedirectPolicy",
-        "CustomHookPolicy",
-        "NetworkTraceLoggingPolicy",
-        "DistributedTracingPolicy",
-        "HttpLoggingPolicy",
-    }
-)
+from . import lean
 
 # An operation as `TableClient.submit_transaction` takes it: (kind, entity[, options]).
 Operation = tuple[Any, ...]
@@ -213,29 +192,6 @@ def _error(status: int, body: bytes) -> TableTransactionError:
     return exc
 
 
-def _lean_pipeline(table: Any) -> AsyncPipeline[Any, Any]:
-    """The table client's own pipeline (same transport, so the one shared aiohttp session) without
-    the policies in `_LEFT_OUT`; built once per table client."""
-    lean: AsyncPipeline[Any, Any] | None = getattr(table, "_devhost_lean_pipeline", None)
-    if lean is None:
-        pipeline = table._client._client._pipeline
-        kept: list[Any] = []
-        for runner in pipeline._impl_policies:
-            policy = getattr(runner, "_policy", runner)  # a SansIO policy inside its runner
-            if type(policy).__name__ in _LEFT_OUT:
-                continue
-            # A full policy is chained through its own `next`: give this pipeline a copy of it.
-            kept.append(copy.copy(policy) if isinstance(policy, AsyncHTTPPolicy) else policy)
-        lean = AsyncPipeline(pipeline._transport, kept)
-        table._devhost_lean_pipeline = lean
-    return lean
-
-
-async def _send(table: Any, request: HttpRequest) -> tuple[AsyncHttpResponse, bytes]:
-    response = (await _lean_pipeline(table).run(request, stream=True)).http_response
-    return response, await response.read()
-
-
 async def write_one(table: Any, operation: Operation) -> str | None:
     """One insert, replace or upsert of a single entity as a plain entity request (Insert Entity,
     Update Entity with `If-Match`, or Insert Or Replace Entity), the requests azure-data-tables'
@@ -263,7 +219,7 @@ async def write_one(table: Any, operation: Operation) -> str | None:
     else:
         raise ValueError(f"write_one writes one entity, not a {kind!r}")
     request = HttpRequest(method, url, content=entity_json(entity).encode("utf-8"), headers=headers)
-    response, answer = await _send(table, request)
+    response, answer = await lean.send(table, request)
     if not 200 <= response.status_code < 300:
         raise _error(response.status_code, answer)
     return response.headers.get("etag")
@@ -291,7 +247,7 @@ async def submit(table: Any, operations: Sequence[Operation]) -> list[str | None
             "Accept": "application/json",
         },
     )
-    response, answer = await _send(table, request)
+    response, answer = await lean.send(table, request)
     if response.status_code != 202:
         kind = _ERRORS.get(response.status_code, HttpResponseError)
         raise kind(message=answer.decode("utf-8", "replace")[:500], response=response)

@@ -13,14 +13,17 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError, ServiceRequestError
+from azure.core.rest import HttpRequest
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
 from ...clock import Clock
 from ...history import EVENT_NAMES, format_ts, parse_ts
 from ...model import Message, Queue, Receipt
+from . import lean
 from .blobs import LargeMessages
 from .layout import MAX_DELAY_SECONDS, MAX_QUEUE_MESSAGE_BYTES, RECEIVE_BATCH, HubLayout, sanitize_key
 
@@ -125,7 +128,7 @@ class HubQueues:
             await self.poison_client.send_message(body, time_to_live=-1)
             return
         name = self._queue_for(msg)
-        await self.clients[name].send_message(body, visibility_timeout=delay or None, time_to_live=-1)
+        await _put_message(self.clients[name], body, delay)
         self._heat(name, delay)
         if not delay:
             self.changed.set()
@@ -275,7 +278,7 @@ class HubQueues:
             if receipt is None:
                 return
             try:
-                await self.clients[receipt.queue].delete_message(receipt.message_id, receipt.pop_receipt)
+                await _delete_message(self.clients[receipt.queue], receipt.message_id, receipt.pop_receipt)
             except ResourceNotFoundError:
                 pass  # already gone (visibility expired and someone else took it, or acked twice)
             except HttpResponseError as exc:
@@ -321,3 +324,43 @@ class HubQueues:
         names = [self.work_queue_name] if queue == "work" else self.control_queue_names
         props = await asyncio.gather(*(self.clients[n].get_queue_properties() for n in names))
         return sum(int(p.approximate_message_count or 0) for p in props)
+
+
+# ------------------------------------------------------------ requests
+def _messages_url(client: QueueClient, path: str, query: str) -> str:
+    """`{queue}/messages{path}?{query}`, keeping a SAS the client's address carries."""
+    base, _, sas = client.url.partition("?")
+    return f"{base}/messages{path}?{query}" + (f"&{sas}" if sas else "")
+
+
+async def _put_message(client: QueueClient, text: str, delay: int) -> None:
+    """Put Message, the request `QueueClient.send_message(text, visibility_timeout=delay or None,
+    time_to_live=-1)` sends (no encoding policy: the text XML-escaped), through `lean`: the SDK's
+    model serialisation and response parsing cost ~1.5 ms of CPU per message."""
+    query = f"visibilitytimeout={delay}&messagettl=-1" if delay else "messagettl=-1"
+    body = (
+        "<?xml version='1.0' encoding='utf-8'?>\n<QueueMessage><MessageText>"
+        + xml_escape(text)
+        + "</MessageText></QueueMessage>"
+    )
+    request = HttpRequest(
+        "POST",
+        _messages_url(client, "", query),
+        content=body.encode("utf-8"),
+        headers={"x-ms-version": client.api_version, "Content-Type": "application/xml", "Accept": "application/xml"},
+    )
+    response, answer = await lean.send(client, request)
+    if response.status_code != 201:
+        raise lean.storage_error(response, answer)
+
+
+async def _delete_message(client: QueueClient, message_id: str, pop_receipt: str) -> None:
+    """Delete Message, the request `QueueClient.delete_message` sends, through `lean`."""
+    request = HttpRequest(
+        "DELETE",
+        _messages_url(client, "/" + quote(message_id, safe=""), "popreceipt=" + quote(pop_receipt, safe="")),
+        headers={"x-ms-version": client.api_version},
+    )
+    response, answer = await lean.send(client, request)
+    if response.status_code != 204:
+        raise lean.storage_error(response, answer)
