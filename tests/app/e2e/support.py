@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+from devhost import DevhostProcess
 
 REPO = Path(__file__).resolve().parents[3]
 T = TypeVar("T")
@@ -70,22 +68,13 @@ def http(method: str, url: str, body: object = None, *, raw: bytes | None = None
         return Response(exc.code, dict(exc.headers), exc.read().decode())
 
 
-@dataclass
-class AppHost:
-    """One `python -m devhost start` on the repo's function_app.py; output goes to `log_path`."""
+class AppHost(DevhostProcess):
+    """`python -m devhost start` on the repo's function_app.py, on `storage` and a task hub of its own."""
 
-    port: int
-    log_path: Path
-    process: subprocess.Popen[bytes]
-    storage: str
-    hub: str
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+    def __init__(self, log_dir: Path, storage: str) -> None:
+        super().__init__(REPO, log_dir)
+        self.storage = storage
+        self.hub = f"E2e{uuid.uuid4().hex[:16]}"
 
     def get(self, path: str) -> Response:
         return http("GET", self.base + path)
@@ -127,59 +116,22 @@ class AppHost:
     def wait_log(self, text: str, timeout: float = 30.0) -> str:
         return wait_for(lambda: self.log() if text in self.log() else None, f"{text!r} in the devhost log", timeout)
 
-    def stop(self) -> int | None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        return self.process.returncode
-
 
 def start_app_host(tmp: Path, storage: str, **settings: str) -> AppHost:
     """Start devhost on the app with its settings in the environment (local.settings.json only fills gaps)."""
-    port = free_port()
-    hub = f"E2e{uuid.uuid4().hex[:16]}"
-    drop = app_settings_names() | {"DEVHOST_STORE", "AzureWebJobsStorage"}
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    env.update(
+    host = AppHost(tmp, storage)
+    host.start(
         {
-            "PYTHONUNBUFFERED": "1",
             "AzureWebJobsStorage": storage,
-            "TASK_HUB_NAME": hub,
-            "TARGETS_BASE_URL": f"http://127.0.0.1:{port}/api/simulator",
+            "TASK_HUB_NAME": host.hub,
+            "TARGETS_BASE_URL": f"{host.base}/api/simulator",
             "TARGET_SIMULATOR_ENABLED": "true",
             "TARGET_API_KEY": "test-key",
             # Retries are what these tests check, not the 5 s between them (a module may set it back).
             "TARGET_RETRY_INTERVAL_SECONDS": "0.2",
             **settings,
-        }
+        },
+        unset=app_settings_names(),
+        cwd=REPO,
     )
-    log_path = tmp / "devhost.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devhost", "start", "--port", str(port), "--script-root", str(REPO)],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    host = AppHost(port, log_path, process, storage, hub)
-
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"devhost exited early ({process.returncode}):\n{host.log()[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            return False
-
-    try:
-        wait_for(ready, "devhost to open its port", timeout=60, interval=0.1)
-    except BaseException:
-        host.stop()
-        raise
-    return host
+    return host.wait_ready()

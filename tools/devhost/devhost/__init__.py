@@ -16,7 +16,9 @@ names over private modules).
   and report the first divergence (`ReplayReport`, `NondeterminismError`); `load_recording` reads a
   recording, `export_instance` makes a full one from a harness or store instance; `replay_deployed` checks
   every running instance of a deployed app (the pre-deploy check).
-* Server: `serve` runs an app folder as `devhost start` does.
+* Server: `serve` runs an app folder as `devhost start` does; `DevhostProcess` runs `devhost start` as a child
+  process for end-to-end tests (free port, log file, wait until serving, stop or kill; `DevhostExited` when it
+  ends before it serves).
 * Azurite: `start_azurite` starts a private Azurite (`Azurite`; `AzuriteMissing` when it is not installed).
 """
 
@@ -30,6 +32,7 @@ from .client import ClientError, Conflict, Gone, NotFound  # noqa: E402
 from .harness import DurableHarness, OrchestrationStatus  # noqa: E402
 from .history import EventType, RuntimeStatus  # noqa: E402
 from .history_view import export_instance  # noqa: E402
+from .process import DevhostExited, DevhostProcess  # noqa: E402
 from .replay import (  # noqa: E402
     NondeterminismError,
     Recording,
@@ -63,6 +66,8 @@ __all__ = [
     "export_instance",
     # Server
     "serve",
+    "DevhostProcess",
+    "DevhostExited",
     # Azurite
     "start_azurite",
     "Azurite",

@@ -7,19 +7,15 @@ Playwright's own browser download is never used.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devhost import DevhostProcess
 from tests import PROJECT_ROOT as REPO
 
 SCREENSHOTS = REPO / ".artifacts" / "screenshots"
@@ -36,17 +32,8 @@ CHROMIUM_ARGS = [
 TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Host:
-    base: str
-    proc: subprocess.Popen[bytes]
-    log: Path
+class Host(DevhostProcess):
+    """devhost serving the repo's function_app.py, with JSON calls to it."""
 
     def call(
         self,
@@ -73,57 +60,27 @@ class Host:
             if isinstance(body, dict) and body.get("runtimeStatus") in wanted:
                 return body
             time.sleep(0.2)
-        raise AssertionError(f"{instance_id} did not reach {wanted}: {body}\n{self.log.read_text()[-3000:]}")
+        raise AssertionError(f"{instance_id} did not reach {wanted}: {body}\n{self.log()[-3000:]}")
 
 
 @contextmanager
-def devhost_on_azurite(connection_string: str, hub: str, log: Path, **extra: str) -> Iterator[Host]:
+def devhost_on_azurite(connection_string: str, hub: str, log_dir: Path, **extra: str) -> Iterator[Host]:
     """`python -m devhost start` for the real function_app.py, its simulator serving the targets.
 
     The task hub is on Azurite unless `extra` sets DEVHOST_STORE=memory (reports still go to Azurite)."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DEVHOST_STORE"}
-    env.update(
-        {
-            "PYTHONUNBUFFERED": "1",
-            "AzureWebJobsStorage": connection_string,
-            "TASK_HUB_NAME": hub,
-            "TARGETS_BASE_URL": f"http://127.0.0.1:{port}/api/simulator",
-            "TARGET_SIMULATOR_ENABLED": "true",
-            "TARGET_API_KEY": "e2e-simulator-key",
-            **extra,
-        }
-    )
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "devhost", "start", "--port", str(port), "--script-root", str(REPO)],
+    with Host(REPO, log_dir) as host:
+        host.start(
+            {
+                "AzureWebJobsStorage": connection_string,
+                "TASK_HUB_NAME": hub,
+                "TARGETS_BASE_URL": f"{host.base}/api/simulator",
+                "TARGET_SIMULATOR_ENABLED": "true",
+                "TARGET_API_KEY": "e2e-simulator-key",
+                **extra,
+            },
             cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
         )
-        host = Host(f"http://127.0.0.1:{port}", proc, log)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    raise AssertionError(f"devhost exited ({proc.returncode}):\n{log.read_text()}")
-                try:
-                    if host.call("GET", "/admin/host/status")[0] == 200:
-                        break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"devhost did not start:\n{log.read_text()}")
-                time.sleep(0.2)
-            yield host
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        yield host.wait_ready()
 
 
 def shot(page: Any, name: str) -> Path:

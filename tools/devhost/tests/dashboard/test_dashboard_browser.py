@@ -31,17 +31,17 @@ REPORTS = f"reports-{HUB.lower()}"
 
 @pytest.fixture(scope="module")
 def host(azurite_connection_string: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
-    log = tmp_path_factory.mktemp("dashboard") / "devhost.log"
-    with devhost_on_azurite(azurite_connection_string, HUB, log, REPORTS_CONTAINER=REPORTS) as running:
+    logs = tmp_path_factory.mktemp("dashboard")
+    with devhost_on_azurite(azurite_connection_string, HUB, logs, REPORTS_CONTAINER=REPORTS) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
 def memory_host(azurite_connection_string: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
     """The same app on devhost's memory store (the entity list needs it until the Azure store bug is fixed)."""
-    log = tmp_path_factory.mktemp("dashboard-memory") / "devhost.log"
+    logs = tmp_path_factory.mktemp("dashboard-memory")
     with devhost_on_azurite(
-        azurite_connection_string, HUB, log, DEVHOST_STORE="memory", REPORTS_CONTAINER=REPORTS
+        azurite_connection_string, HUB, logs, DEVHOST_STORE="memory", REPORTS_CONTAINER=REPORTS
     ) as running:
         yield running
 

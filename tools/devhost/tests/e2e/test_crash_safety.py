@@ -25,7 +25,6 @@ import asyncio
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -41,6 +40,7 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
+from devhost import DevhostExited, DevhostProcess
 from devhost.azurite import Azurite, free_port, start_azurite
 from devhost.history import EVENT_NAMES, EventType
 from devhost.model import Message
@@ -80,75 +80,22 @@ def expected_output(seed: int) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ devhost process
-class Devhost:
-    """One `python -m devhost start` in its own process group, logging to a file."""
+class Devhost(DevhostProcess):
+    """The crash app on `devhost start` (its own process group: `kill` is a crash), hub and timings set."""
 
-    def __init__(self, log_dir: Path, connection: str, hub: str, name: str) -> None:
-        self.port = free_port()
-        self.log_path = log_dir / f"devhost-{name}.log"
-        env = {k: v for k, v in os.environ.items() if k not in ("DEVHOST_STORE", "AzureWebJobsStorage")}
-        env.update(
-            PYTHONUNBUFFERED="1",
+    def __init__(self, log_dir: Path, connection: str, hub: str) -> None:
+        super().__init__(APP_ROOT, log_dir)
+        self.start(
             AzureWebJobsStorage=connection,
             CRASH_HUB=hub,
             DEVHOST_VISIBILITY_SECONDS=str(VISIBILITY_SECONDS),
             DEVHOST_LEASE_SECONDS=str(LEASE_SECONDS),
+            args=["--verbose"],  # the engine logs each duplicate it drops
+            cwd=REPO,
         )
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "devhost",
-                    "start",
-                    "--port",
-                    str(self.port),
-                    "--script-root",
-                    str(APP_ROOT),
-                    "--verbose",
-                ],  # --verbose: the engine logs each duplicate it drops
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
     def activities_run(self) -> int:
         return len(_ACTIVITY_LINE.findall(self.log()))
-
-    def wait_ready(self, timeout: float = 60.0) -> bool:
-        """True once serving; False if it exited (e.g. the hub lease is still held)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            if "Host started" in self.log():
-                return True
-            time.sleep(0.05)
-        raise AssertionError(f"devhost did not start within {timeout:.0f}s:\n{self.log()[-3000:]}")
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group: no drain, no lease release, nothing flushed."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        return self.proc.returncode
 
 
 def hub_lease_state(connection: str, hub: str) -> str:
@@ -167,16 +114,16 @@ def start_devhost(
     """Start devhost; if it is refused because a killed predecessor's hub lease has not expired, wait for the
     lease to lapse (polling the blob, not respawning devhost) and start it again.
 
-    Returns the host and how long it took until one started (lease wait included)."""
+    Returns the host and how long it took until one started (lease wait included). The logs of its attempts
+    are in `log_dir/name/`."""
     started = time.monotonic()
-    attempt = 0
+    (log_dir / name).mkdir(exist_ok=True)
     while True:
-        attempt += 1
-        host = Devhost(log_dir, connection, hub, f"{name}-{attempt}")
-        if host.wait_ready():
-            return host, time.monotonic() - started
-        text = host.log()
-        assert "in use by another devhost" in text, f"devhost exited ({host.proc.returncode}):\n{text[-3000:]}"
+        host = Devhost(log_dir / name, connection, hub)
+        try:
+            return host.wait_ready(), time.monotonic() - started
+        except DevhostExited as exited:
+            assert "in use by another devhost" in exited.log, str(exited)
         deadline = started + lease_timeout
         while hub_lease_state(connection, hub) == "leased":
             assert time.monotonic() < deadline, f"the hub lease was not freed in {lease_timeout:.0f}s"
@@ -203,7 +150,7 @@ def start_instances(host: Devhost, ids: list[str], first_seed: int = 1) -> None:
 def wait_until(predicate: Any, timeout: float, what: str, host: Devhost) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
-        assert host.proc.poll() is None, f"devhost exited ({host.proc.returncode}):\n{host.log()[-3000:]}"
+        assert host.process.poll() is None, f"devhost exited ({host.process.returncode}):\n{host.log()[-3000:]}"
         assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{host.log()[-3000:]}"
         time.sleep(0.02)
 
@@ -224,7 +171,7 @@ def wait_all_completed(host: Devhost, ids: list[str], timeout: float = COMPLETIO
                 done[iid] = body
         if len(done) == len(ids):
             return done
-        if time.monotonic() > deadline or host.proc.poll() is not None:
+        if time.monotonic() > deadline or host.process.poll() is not None:
             stuck = []
             for iid in (i for i in ids if i not in done):
                 try:
@@ -234,7 +181,7 @@ def wait_all_completed(host: Devhost, ids: list[str], timeout: float = COMPLETIO
                 except OSError as exc:
                     stuck.append(f"{iid}: status unavailable ({exc})")
             raise AssertionError(
-                f"not completed within {timeout:.0f}s (devhost exit code {host.proc.poll()}): "
+                f"not completed within {timeout:.0f}s (devhost exit code {host.process.poll()}): "
                 + "; ".join(stuck)
                 + f"\n{host.log()[-3000:]}"
             )
@@ -399,7 +346,7 @@ def test_azurite_restart_under_running_devhost(tmp_path: Path, own_azurite: list
         outage_started = time.monotonic()
         # Until devhost has run into the outage (and retried) there is nothing to check.
         wait_until(lambda: "Azure Storage request failed" in host.log(), 60, "devhost to notice the outage", host)
-        assert host.proc.poll() is None, f"devhost died while storage was down:\n{host.log()[-3000:]}"
+        assert host.process.poll() is None, f"devhost died while storage was down:\n{host.log()[-3000:]}"
         code, body = http("GET", f"{host.base}/admin/host/status", timeout=10)
         assert code == 200, body
         # What needs storage says so (JSON 503) instead of hanging or answering 500.

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from devhost import DevhostProcess
 from tests import PROJECT_ROOT
 
 TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Response:
@@ -57,58 +47,12 @@ def http(
         return Response(exc.code, exc.read(), dict(exc.headers))
 
 
-class Devhost:
-    """`python -m devhost start --script-root <app>` with its output in a log file."""
+class Devhost(DevhostProcess):
+    """`python -m devhost start --script-root <app>` on the memory hub unless `env` says otherwise, started."""
 
     def __init__(self, root: Path, log_dir: Path, **env: str) -> None:
-        self.root = root
-        self.port = free_port()
-        self.log_path = log_dir / f"devhost-{root.name}-{self.port}.log"
-        environ = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("DEVHOST_STORE", "AzureWebJobsStorage", "PYTEST_CURRENT_TEST")
-        }
-        environ.update(PYTHONUNBUFFERED="1", DEVHOST_STORE="memory")
-        environ.update(env)
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "devhost", "start", "--port", str(self.port), "--script-root", str(root)],
-                cwd=PROJECT_ROOT,
-                env=environ,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_ready(self, timeout: float = 60.0) -> Devhost:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"devhost exited ({self.proc.returncode}):\n{self.log()[-3000:]}")
-            if "Host started" in self.log():
-                return self
-            time.sleep(0.05)
-        raise AssertionError(f"devhost did not start within {timeout:.0f}s:\n{self.log()[-3000:]}")
-
-    def wait_exit(self, timeout: float = 60.0) -> int:
-        return self.proc.wait(timeout=timeout)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=30)
+        super().__init__(root, log_dir)
+        self.start({"DEVHOST_STORE": "memory", **env}, cwd=PROJECT_ROOT)
 
     # ------------------------------------------------------------------ Durable HTTP API
     def status(self, status_url: str, **query: str) -> dict[str, Any]:
