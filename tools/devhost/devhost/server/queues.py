@@ -17,14 +17,14 @@ import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-log = logging.getLogger("devhost")
+from .triggers import Invoke, TriggerLoops
 
-Invoke = Callable[[str, Any], Awaitable[Any]]
+log = logging.getLogger("devhost")
 
 
 @dataclass
@@ -87,7 +87,7 @@ def decode_body(content: Any, encoding: str) -> bytes:
         ) from None
 
 
-class QueuePoller:
+class QueuePoller(TriggerLoops[QueueJob]):
     """Polls each queue-triggered function's queue until stopped."""
 
     def __init__(
@@ -98,23 +98,15 @@ class QueuePoller:
         options: QueueOptions | None = None,
         min_interval: float = 0.1,
     ) -> None:
-        self.jobs = jobs
+        super().__init__(jobs)
         self.invoke = invoke
         self.settings = settings
         self.options = options or QueueOptions()
         self.min_interval = min_interval
-        self._tasks: list[asyncio.Task[None]] = []
         self._clients: list[Any] = []
 
-    def start(self) -> None:
-        for job in self.jobs:
-            self._tasks.append(asyncio.ensure_future(self._run(job)))
-
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        await super().stop()
         for client in self._clients:
             try:
                 await client.close()

@@ -9,6 +9,8 @@ Azure. A small parser is enough here and avoids a dependency.
 `POST /admin/functions/{name}` with `{"input": "..."}` builds the value the worker would
 hand the function for its trigger type (a `func.ServiceBusMessage` for Service Bus, a
 `func.QueueMessage` for storage queues, a timer request for timers, ...).
+
+`TriggerLoops` runs one loop per triggered function (the timer scheduler here, the queue poller in queues.py).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger("devhost")
 
@@ -250,29 +252,39 @@ class TimerJob:
 
 
 Invoke = Callable[[str, Any], Awaitable[Any]]
+Job = TypeVar("Job")
 
 
-class TimerScheduler:
-    """Fires timer functions on schedule until stopped; one late tick is marked past_due.
+class TriggerLoops(Generic[Job]):
+    """One loop (`_run`) per triggered function, started together and cancelled together at shutdown."""
 
-    A run that is still going when the next occurrence comes is not overlapped (the
-    host's singleton lock does the same): the occurrence is skipped."""
-
-    def __init__(self, jobs: list[TimerJob], invoke: Invoke, now: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, jobs: list[Job]) -> None:
         self.jobs = jobs
-        self.invoke = invoke
-        self.now = now or (lambda: datetime.now(UTC))
         self._tasks: list[asyncio.Task[None]] = []
 
+    async def _run(self, job: Job) -> None:
+        raise NotImplementedError
+
     def start(self) -> None:
-        for job in self.jobs:
-            self._tasks.append(asyncio.ensure_future(self._run(job)))
+        self._tasks.extend(asyncio.ensure_future(self._run(job)) for job in self.jobs)
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+
+
+class TimerScheduler(TriggerLoops[TimerJob]):
+    """Fires timer functions on schedule until stopped; one late tick is marked past_due.
+
+    A run that is still going when the next occurrence comes is not overlapped (the
+    host's singleton lock does the same): the occurrence is skipped."""
+
+    def __init__(self, jobs: list[TimerJob], invoke: Invoke, now: Callable[[], datetime] | None = None) -> None:
+        super().__init__(jobs)
+        self.invoke = invoke
+        self.now = now or (lambda: datetime.now(UTC))
 
     async def _fire(self, job: TimerJob, past_due: bool, last: datetime | None, nxt: datetime) -> None:
         try:
