@@ -15,7 +15,7 @@ import pytest
 
 import devhost
 from devhost import NondeterminismError, assert_replays, export_instance, serve
-from tests import DEVHOST_ROOT
+from tests import DEVHOST_ROOT, import_file
 
 ORDER_APP = """
 import azure.durable_functions as df
@@ -111,10 +111,4 @@ def test_serve_reports_a_missing_folder_in_one_line(tmp_path: Path, capsys: pyte
 
 
 def _import(root: Path) -> object:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"order_app_{root.name}", root / "function_app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.app
+    return import_file(root / "function_app.py", f"order_app_{root.name}").app

@@ -10,7 +10,6 @@ the HTTP view with `devhost.history_view`.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import subprocess
@@ -36,6 +35,7 @@ from devhost import (
 from devhost import history as h
 from devhost.history_view import EXPORT_KEYS, to_http_history
 from tests import PROJECT_ROOT as REPO
+from tests import import_file
 from tests.apps import replay_app
 
 CITIES = {"cities": ["Tokyo", "Seattle", "London"]}
@@ -486,11 +486,7 @@ def write_app(directory: Path, activity: str) -> Path:
 
 
 def import_app(path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(f"replay_cli_app_{uuid.uuid4().hex}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.app
+    return import_file(path, f"replay_cli_app_{uuid.uuid4().hex}").app
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -26,6 +26,7 @@ from devhost.index import AppIndex
 from devhost.replay._remote import RemoteError, fetch_running, replay_deployed
 from devhost.server.app import DevHost
 from devhost.store.memory import MemoryStore
+from tests import import_file
 
 WEBHOOK = "/runtime/webhooks/durabletask"
 KEY = "not-a-real-key-5f1c"
@@ -69,11 +70,7 @@ def write_app(root: Path, first: str = "prepare", after: str = "") -> Path:
 
 
 def import_app(root: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(f"deployed_app_{root.parent.name}", root / "function_app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.app
+    return import_file(root / "function_app.py", f"deployed_app_{root.parent.name}").app
 
 
 async def devhost_replay(*args: str) -> tuple[int, str, str]:

@@ -28,10 +28,8 @@ Tests internals too (not devhost's public API): `devhost.versioning`, `devhost.s
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import logging
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -48,20 +46,14 @@ from devhost.server.app import DevHost
 from devhost.server.settings import HostConfig, SettingsError
 from devhost.store.memory import MemoryStore
 from devhost.versioning import FailureStrategy, MatchStrategy, compare_versions
+from tests import import_file
 
 APP_ROOT = Path(__file__).parent / "apps" / "versioned"
 WEBHOOK = "/runtime/webhooks/durabletask"
 
 
 def versioned_module() -> ModuleType:
-    name = "devhost_tests_versioned_app"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, APP_ROOT / "function_app.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return import_file(APP_ROOT / "function_app.py", "devhost_tests_versioned_app", once=True)
 
 
 # ------------------------------------------------------------------- the comparison

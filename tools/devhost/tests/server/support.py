@@ -7,8 +7,6 @@ Tests internals (not devhost's public API): imports `devhost.index`, `devhost.se
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +18,7 @@ import aiohttp
 from devhost.index import AppIndex
 from devhost.server.app import DevHost
 from devhost.store.memory import MemoryStore
+from tests import import_file
 
 SAMPLE_ROOT = Path(__file__).parents[1] / "apps" / "sample_app"
 HUB = "SampleHub"
@@ -30,14 +29,7 @@ TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
 
 def sample_module() -> ModuleType:
     """The sample function_app, imported once under a private name (get_functions runs once per app)."""
-    name = "devhost_server_sample_function_app"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, SAMPLE_ROOT / "function_app.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return import_file(SAMPLE_ROOT / "function_app.py", "devhost_server_sample_function_app", once=True)
 
 
 def sample_index() -> AppIndex:
