@@ -48,6 +48,8 @@ from devhost.store.memory import MemoryStore
 from devhost.versioning import FailureStrategy, MatchStrategy, compare_versions
 from tests import import_file
 
+from .server.support import serving
+
 APP_ROOT = Path(__file__).parent / "apps" / "versioned"
 WEBHOOK = "/runtime/webhooks/durabletask"
 
@@ -191,12 +193,8 @@ async def host_on(store: MemoryStore, versioning: Versioning) -> AsyncIterator[t
     host = DevHost(
         AppIndex.from_app(versioned_module().app), store, hub="TestHubName", enable_timers=False, versioning=versioning
     )
-    port = await host.start(0)
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield session, f"http://127.0.0.1:{port}"
-    finally:
-        await host.stop()
+    async with serving(host) as running:
+        yield running
 
 
 async def start(session: aiohttp.ClientSession, base: str, query: str = "") -> str:

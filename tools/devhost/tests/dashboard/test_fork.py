@@ -18,6 +18,7 @@ from devhost.server.app import DevHost
 from devhost.store.memory import MemoryStore
 
 from ..apps import fork_app
+from ..server.support import serving
 
 WEBHOOK = "/runtime/webhooks/durabletask"
 
@@ -25,12 +26,8 @@ WEBHOOK = "/runtime/webhooks/durabletask"
 @pytest.fixture
 async def host() -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
     devhost = DevHost(AppIndex.from_app(fork_app.app), MemoryStore(), hub="ForkHub", enable_timers=False)
-    port = await devhost.start(0)
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield session, f"http://127.0.0.1:{port}"
-    finally:
-        await devhost.stop()
+    async with serving(devhost) as running:
+        yield running
 
 
 async def _status(session: aiohttp.ClientSession, base: str, iid: str, wanted: set[str]) -> dict:

@@ -26,6 +26,7 @@ from devhost.server.app import DevHost
 
 from ..apps import fork_app
 from ..azurite_preload import start_azurite_with_tables
+from ..server.support import serving
 from .synthetic import hub_tables, many_instances
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")  # one host (and loop) for the module's tests
@@ -55,12 +56,10 @@ async def base(hub: tuple[str, str]) -> AsyncIterator[tuple[aiohttp.ClientSessio
     conn, name = hub
     store = await open_store({"AzureWebJobsStorage": conn}, name)
     host = DevHost(AppIndex.from_app(fork_app.app), store, hub=name, enable_timers=False)
-    port = await host.start(0)
     try:
-        async with aiohttp.ClientSession() as session:
-            yield session, f"http://127.0.0.1:{port}"
+        async with serving(host) as running:
+            yield running
     finally:
-        await host.stop()
         await store.close()
 
 

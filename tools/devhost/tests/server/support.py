@@ -37,18 +37,24 @@ def sample_index() -> AppIndex:
 
 
 @asynccontextmanager
+async def serving(host: DevHost) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
+    """`host` started on 127.0.0.1:<free port>, a client session and its base URL; stopped afterwards."""
+    port = await host.start(0)
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield session, f"http://127.0.0.1:{port}"
+    finally:
+        await host.stop()
+
+
+@asynccontextmanager
 async def running_host(**kwargs: Any) -> AsyncIterator[tuple[DevHost, aiohttp.ClientSession, str]]:
     """A started DevHost on 127.0.0.1:<free port> with a memory store, plus a client session and base URL."""
     options: dict[str, Any] = {"hub": HUB, "settings": dict(SETTINGS), "enable_timers": False}
     options.update(kwargs)
     host = DevHost(sample_index(), MemoryStore(), **options)
-    port = await host.start(0)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield host, session, base
-    finally:
-        await host.stop()
+    async with serving(host) as (session, base):
+        yield host, session, base
 
 
 async def wait_status(
