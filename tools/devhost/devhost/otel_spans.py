@@ -416,37 +416,30 @@ class Spans:
         cause = scheduled.get(int(ev.get("TaskScheduledId", -1)))
         if cause is None:
             return
-        failed = _COMPLETIONS.get(int(t or 0), False)
-        error = (ev.get("Reason") or "failed") if failed else None
+        # The client span of the activity or sub-orchestration call, under the span id it was scheduled with.
+        extra: dict[str, Any] = {}
         if cause.get("EventType") == EventType.TASK_SCHEDULED:  # TraceHelper.cs:233-316
             client = parse_traceparent((cause.get("ParentTraceContext") or {}).get("TraceParent"))
             if client is None:
                 return
-            name = cause.get("Name") or ""
-            self._record(
-                f"activity:{name}",
-                SpanKind.CLIENT,
-                me,
-                _ns(cause.get("Timestamp"), now),
-                now,
-                {TYPE: "activity", NAME: name, INSTANCE_ID: inst.instance_id, TASK_ID: cause.get("EventId")},
-                span_id=client[1],
-                error=error,
-                trace_state=state,
-            )
+            kind, span_id, extra = "activity", client[1], {TASK_ID: cause.get("EventId")}
         elif cause.get("ClientSpanId"):  # TraceHelper.cs:327-407
-            name = cause.get("Name") or ""
-            self._record(
-                f"orchestration:{name}",
-                SpanKind.CLIENT,
-                me,
-                _ns(cause.get("Timestamp"), now),
-                now,
-                {TYPE: "orchestration", NAME: name, INSTANCE_ID: inst.instance_id},
-                span_id=int(cause["ClientSpanId"], 16),
-                error=error,
-                trace_state=state,
-            )
+            kind, span_id = "orchestration", int(cause["ClientSpanId"], 16)
+        else:
+            return
+        failed = _COMPLETIONS.get(int(t or 0), False)
+        name = cause.get("Name") or ""
+        self._record(
+            f"{kind}:{name}",
+            SpanKind.CLIENT,
+            me,
+            _ns(cause.get("Timestamp"), now),
+            now,
+            {TYPE: kind, NAME: name, INSTANCE_ID: inst.instance_id, **extra},
+            span_id=span_id,
+            error=(ev.get("Reason") or "failed") if failed else None,
+            trace_state=state,
+        )
 
     # --------------------------------------------------------------- activities
     def activity_starts(self, msg: Message) -> int | None:

@@ -176,6 +176,9 @@ async def test_one_trace_per_rollout_across_a_restart(exporters: list[InMemorySp
     prepare_run = one("activity:prepare", SpanKind.SERVER, prepare_client)
     assert prepare_client in before and prepare_run in before
     assert prepare_run.attributes is not None and prepare_run.attributes["durabletask.task.task_id"] == 0
+    assert prepare_client.attributes is not None and prepare_client.attributes["durabletask.task.task_id"] == 0
+    assert prepare_client.attributes["durabletask.type"] == "activity"
+    assert prepare_client.status.status_code != StatusCode.ERROR
     assert SEEN_IN_PREPARE == [prepare_run.context.span_id]  # the function ran with its span current
     finish_client = [
         s
@@ -190,6 +193,7 @@ async def test_one_trace_per_rollout_across_a_restart(exporters: list[InMemorySp
 
     # The sub-orchestration: client span in the parent, the child's execution under it, its activity under that.
     child_client = one("orchestration:update_region", SpanKind.CLIENT, orch)
+    assert child_client.attributes is not None and child_client.attributes["durabletask.type"] == "orchestration"
     child = one("orchestration:update_region", SpanKind.SERVER, child_client)
     child_activity = one("activity:finish", SpanKind.CLIENT, child)
     one("activity:finish", SpanKind.SERVER, child_activity)
