@@ -178,10 +178,14 @@ async def test_queue_sends_and_deletes_are_the_requests_azure_storage_queue_send
     client = QueueClient.from_connection_string(conn, "hub-control-00", transport=_Recorder())
     text = '{"event":{"Input":"<a & b> \\"é\\""},"id":"1"}'
     pairs = [
-        (lambda: client.send_message(text, visibility_timeout=delay or None, time_to_live=-1),
-         lambda: queues._put_message(client, text, delay)),
-        (lambda: client.delete_message("id-1", "pop/+=receipt"),
-         lambda: queues._delete_message(client, "id-1", "pop/+=receipt")),
+        (
+            lambda: client.send_message(text, visibility_timeout=delay or None, time_to_live=-1),
+            lambda: queues._put_message(client, text, delay),
+        ),
+        (
+            lambda: client.delete_message("id-1", "pop/+=receipt"),
+            lambda: queues._delete_message(client, "id-1", "pop/+=receipt"),
+        ),
     ]
     for theirs_call, mine_call in pairs:
         with pytest.raises(_Captured) as theirs:
