@@ -1,8 +1,9 @@
 """Prebuilt requests sent through a storage client's own pipeline, minus the policies that only
 decorate, log or trace a request, and without the SDK's per-request model (de)serialisation: for
-the requests on the hot path (checkpoints, Instances rows, queue sends and deletes). The SDKs'
-`send_message` costs ~1.8 ms of client CPU per message and `submit_transaction` ~6 ms per
-checkpoint (see `batch`); a request sent here ~0.3 ms plus building its body.
+the requests on the hot path (checkpoints, Instances rows, queue sends and deletes). Measured on
+the 2-core dev VM against Azurite (client CPU per request): a table read 0.41-0.44 ms through the
+full pipeline, 0.30-0.36 ms here; a queue send 1.6-1.7 ms through `send_message`, ~1.0 ms here; a
+queue delete ~1.05 ms through `delete_message`, ~0.7 ms here.
 
 What is kept signs the request (x-ms-date, then SharedKey or a bearer token), routes it (proxy,
 primary/secondary host) and retries it, so these requests fail, retry and count towards an outage

@@ -335,8 +335,8 @@ def _messages_url(client: QueueClient, path: str, query: str) -> str:
 
 async def _put_message(client: QueueClient, text: str, delay: int) -> None:
     """Put Message, the request `QueueClient.send_message(text, visibility_timeout=delay or None,
-    time_to_live=-1)` sends (no encoding policy: the text XML-escaped), through `lean`: the SDK's
-    model serialisation and response parsing cost ~1.5 ms of CPU per message."""
+    time_to_live=-1)` sends (no encoding policy: the text XML-escaped), through `lean`, without the
+    SDK's model serialisation and response parsing (~0.6 ms of client CPU per message)."""
     query = f"visibilitytimeout={delay}&messagettl=-1" if delay else "messagettl=-1"
     body = (
         "<?xml version='1.0' encoding='utf-8'?>\n<QueueMessage><MessageText>"
