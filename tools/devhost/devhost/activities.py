@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import json
 import os
@@ -51,10 +52,16 @@ def encode_output(value: Any) -> str | None:
 
 def _call_args(info: FunctionInfo, arg: Any, invocation_id: str) -> dict[str, Any]:
     kwargs: dict[str, Any] = {info.trigger_param: arg}
-    params = inspect.signature(info.handler).parameters
-    if "context" in params and info.trigger_param != "context":
+    if _takes_context(info.handler) and info.trigger_param != "context":
         kwargs["context"] = _context(info, invocation_id)
     return kwargs
+
+
+@functools.lru_cache(maxsize=1024)
+def _takes_context(handler: Callable[..., Any]) -> bool:
+    """Whether the function declares a `context` parameter (read once per function, as the worker
+    reads a function's signature once when it indexes it, not per invocation)."""
+    return "context" in inspect.signature(handler).parameters
 
 
 def _context(info: FunctionInfo, invocation_id: str) -> Any:
