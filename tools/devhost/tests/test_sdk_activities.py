@@ -228,3 +228,27 @@ def test_unknown_activity_fails_the_orchestration(harness: DurableHarness) -> No
     assert status.runtime_status == RuntimeStatus.FAILED
     assert "The function 'no_such_activity' doesn't exist" in status.output
     assert events(status, "TaskScheduled") == []
+
+
+def test_an_activity_that_declares_context_gets_the_invocation_context() -> None:
+    # The Python worker passes `context` (func.Context) to a function that declares it: each invocation its own.
+    import azure.durable_functions as df
+    import azure.functions as func
+
+    app = df.DFApp()
+
+    @app.orchestration_trigger(context_name="ctx")
+    def twice(ctx: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+        first = yield ctx.call_activity("who", "a")
+        second = yield ctx.call_activity("who", "b")
+        return [first, second]
+
+    @app.activity_trigger(input_name="name")
+    def who(name: str, context: func.Context) -> list[str]:
+        return [name, context.function_name, context.invocation_id]
+
+    with DurableHarness(app) as durable:
+        status = durable.run_to_completion("twice")
+    (a, fn_a, id_a), (b, fn_b, id_b) = status.output
+    assert (a, b, fn_a, fn_b) == ("a", "b", "who", "who")
+    assert id_a and id_b and id_a != id_b
