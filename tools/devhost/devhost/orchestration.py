@@ -756,6 +756,7 @@ class OrchestrationStep:
         if isinstance(memo, _PlanMemo):
             n = len(memo.plan.top)
             if n <= len(top) and memo.plan.top == top[:n]:
+                memo.plan.top[:n] = top[:n]  # equal, maybe not identical (a full replay): identical next time
                 memo.plan.extend(top[n:])
                 return memo.plan, min(memo.checked, len(self.inst.engine.ids))
         plan = _Plan()

@@ -218,8 +218,9 @@ def _replaced(old: list[Event], new: list[Event], n: int, settled: int) -> Itera
     compared in one C-level list comparison (identity first, then content), which a rewind or a reload
     fails; only then, and for the few positions after it, are the events compared one by one."""
     k = min(settled, n)
-    if k and old[:k] == new[:k]:
-        old[:k] = new[:k]  # equal (usually identical): keep the new objects so identity holds next time
+    if k and (old if k == len(old) else old[:k]) == (new if k == len(new) else new[:k]):
+        if old[0] is not new[0] or old[k - 1] is not new[k - 1]:
+            old[:k] = new[:k]  # equal, not identical (a reload): keep the new objects so identity holds next time
     else:
         k = 0
     same = list(map(operator.is_, old[k:n], new[k:n]))
