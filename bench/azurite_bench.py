@@ -45,6 +45,7 @@ from devhost.history import RuntimeStatus  # noqa: E402
 from devhost.index import AppIndex  # noqa: E402
 from devhost.store.azure import new_hub_name, open_store  # noqa: E402
 from devhost.store.azure import store as store_module  # noqa: E402
+from run_devhost import count_http  # noqa: E402
 
 WORKLOADS = {  # key: (orchestrator, steps per instance, instances)
     "chain100": ("chain", 100, 1),
@@ -88,21 +89,8 @@ def _wrap_sync(owner: Any, name: str, key: str) -> None:
     setattr(owner, name, timed)
 
 
-def _http_kind(method: str, url: str) -> str:
-    path = url.split("?", 1)[0]
-    if path.endswith("$batch"):
-        return "http table $batch"
-    if "/messages" in path:
-        return f"http queue {method}"
-    for table in ("Instances", "History"):
-        if table in path:
-            return f"http {table} {method}"
-    return f"http blob or other {method}"
-
-
 def instrument() -> None:
     """Wrap the phases (instrumentation only)."""
-    import aiohttp
 
     store_cls = store_module.AzureStorageStore
     for name in ("load", "create", "checkpoint", "enqueue", "dequeue", "ack"):
@@ -111,16 +99,7 @@ def instrument() -> None:
     _wrap_async(Dispatcher, "_run_activity", "dispatcher: activity (thread hand-off and back)")
     _wrap_async(TaskHubClient, "start", "client.start")
     _wrap_sync(dispatcher_module, "process_orchestration", "replay (process_orchestration, on its thread)")
-    original = aiohttp.ClientSession._request
-
-    async def timed(self: Any, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return await original(self, method, url, *args, **kwargs)
-        finally:
-            _record(_http_kind(method, str(url)), time.perf_counter() - started)
-
-    aiohttp.ClientSession._request = timed  # type: ignore[method-assign,assignment]
+    count_http(lambda kind, seconds: _record(f"http {kind}", seconds))
 
 
 def _cpu_of(pid: int) -> float:

@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -66,18 +67,24 @@ HTTP: dict[str, list[float]] = {}
 HTTP_TIMED: dict[str, list[float]] = {}
 
 
-def count_http() -> None:
-    """Count and time every HTTP request the Azure SDKs make, by kind (instrumentation only)."""
+def count_http(record: Callable[[str, float], None] | None = None) -> None:
+    """Count and time every HTTP request the Azure SDKs make, by kind (instrumentation only):
+    into `HTTP`, or handed to `record(kind, seconds)` (bench/azurite_bench.py)."""
     import aiohttp
 
     original = aiohttp.ClientSession._request
+
+    def into_http(kind: str, seconds: float) -> None:
+        HTTP.setdefault(kind, []).append(seconds)
+
+    keep = record or into_http
 
     async def timed(self: Any, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         try:
             return await original(self, method, url, *args, **kwargs)
         finally:
-            HTTP.setdefault(_http_kind(method, str(url)), []).append(time.perf_counter() - started)
+            keep(_http_kind(method, str(url)), time.perf_counter() - started)
 
     aiohttp.ClientSession._request = timed  # type: ignore[method-assign]
 
