@@ -205,6 +205,7 @@ class OrchestrationStep:
         self._start_taken = False  # an ExecutionStarted was accepted in this work item
         # Scheduling events by EventId for the nondeterminism check, when the replay cache has them.
         self._recorded: dict[int, Event] | None = None
+        self._memo: _PlanMemo | None = None  # this episode's plan as kept in the replay cache (`_plan`)
 
     @property
     def inst(self) -> Instance:
@@ -372,7 +373,7 @@ class OrchestrationStep:
         """Filter delivered messages into the events to apply, in order."""
         accepted: list[Event] = []
         index: _HistoryIndex | None = None  # what history holds (read-only: it may be the cache's)
-        batch = _HistoryIndex()  # what this batch accepted so far
+        batch = _HistoryIndex()  # what this batch accepted so far (a start adds nothing to it)
         for msg in messages:
             ev = msg.event
             t = ev["EventType"]
@@ -380,7 +381,7 @@ class OrchestrationStep:
                 accepted_start = self._accept_start(msg)
                 if accepted_start is not None:
                     accepted.append(accepted_start)
-                    index, batch = None, _HistoryIndex()
+                    index = None  # a new execution: its history
                 continue
             inst = self._inst
             if inst is None:
@@ -391,7 +392,6 @@ class OrchestrationStep:
                 continue
             if index is None:
                 index = self._history_index()
-                batch = _HistoryIndex(accepted)  # events accepted earlier in this batch
             if t in h.COMPLETION_ID_FIELD:
                 tid = ev[h.COMPLETION_ID_FIELD[t]]
                 if tid in index.completed or tid in batch.completed:
@@ -415,7 +415,7 @@ class OrchestrationStep:
                     continue
                 seen.append(msg.id)
                 del seen[:-200]
-            _index_add(batch, ev)
+            batch.add(ev)
             accepted.append(ev)
         return accepted
 
@@ -522,14 +522,21 @@ class OrchestrationStep:
                 hist[i] = {**ev, "IsPlayed": True}
         inst.engine.played = len(hist)
 
+    def _open_episode(self, events: list[Event]) -> datetime:
+        """Start an episode in history: earlier events count as played, then OrchestratorStarted and
+        the episode's events. Its start time."""
+        self._mark_played()
+        episode_now = self._episode_time()
+        hist = self.inst.history
+        hist.append(h.orchestrator_started(episode_now))
+        hist.extend(events)
+        self.result.episodes += 1
+        return episode_now
+
     def _bookkeeping_episode(self, events: list[Event]) -> None:
         """An episode that needs no orchestrator call (suspend): keep the OS/OC framing."""
-        self._mark_played()
-        hist = self.inst.history
-        hist.append(h.orchestrator_started(self._episode_time()))
-        hist.extend(events)
-        hist.append(h.orchestrator_completed(self.now))
-        self.result.episodes += 1
+        self._open_episode(events)
+        self.inst.history.append(h.orchestrator_completed(self.now))
 
     def _suspended_episode(self, batch: list[Event]) -> None:
         """Events arriving while suspended, as Azure handles them: DTFx adds them to history and the extension
@@ -540,12 +547,8 @@ class OrchestrationStep:
         so the shim's replay of the returned actions stops at them: nothing new is scheduled and the
         orchestration does not end until it is resumed, when the actions are scheduled as usual."""
         inst = self.inst
-        self._mark_played()
-        episode_now = self._episode_time()
+        episode_now = self._open_episode(batch)
         hist = inst.history
-        hist.append(h.orchestrator_started(episode_now))
-        hist.extend(batch)
-        self.result.episodes += 1
         info = self.app.orchestrator(inst.name)
         if info is not None:
             state, _details = self._invoke(info.handler, episode_now)
@@ -582,14 +585,10 @@ class OrchestrationStep:
     def _episode(self, batch: list[Event], rest: list[Event]) -> list[Event]:
         inst = self.inst
         engine = inst.engine
-        self._mark_played()
-        episode_now = self._episode_time()
+        episode_now = self._open_episode(batch)
         hist = inst.history
-        hist.append(h.orchestrator_started(episode_now))
-        hist.extend(batch)
         if inst.runtime_status == RuntimeStatus.PENDING:
             inst.runtime_status = RuntimeStatus.RUNNING
-        self.result.episodes += 1
         if len(hist) < 2 or hist[1]["EventType"] != EventType.EXECUTION_STARTED:
             # Only possible for a corrupted hub; fail loudly rather than hand the SDK garbage.
             self._fail("history does not start with ExecutionStarted", None)
@@ -752,25 +751,26 @@ class OrchestrationStep:
         top = _Plan.top_of(state.get("actions") or [])
         cache = self.opts.replay_cache
         iid = self.inst.instance_id
-        memo = cache.memo(iid) if cache is not None and self._recorded is not None else None
+        kept = cache is not None and self._recorded is not None  # the cache route: it holds this history
+        memo = cache.memo(iid) if cache is not None and kept else None
         if isinstance(memo, _PlanMemo):
             n = len(memo.plan.top)
             if n <= len(top) and memo.plan.top == top[:n]:
                 memo.plan.top[:n] = top[:n]  # equal, maybe not identical (a full replay): identical next time
                 memo.plan.extend(top[n:])
+                self._memo = memo
                 return memo.plan, min(memo.checked, len(self.inst.engine.ids))
         plan = _Plan()
         plan.extend(top)
-        if cache is not None and self._recorded is not None:
-            cache.set_memo(iid, _PlanMemo(plan))
+        self._memo = _PlanMemo(plan) if kept else None
+        if cache is not None and self._memo is not None:
+            cache.set_memo(iid, self._memo)
         return plan, 0
 
     def _remember_checked(self) -> None:
         """After scheduling: the actions numbered so far are checked or recorded (see `_plan`)."""
-        cache = self.opts.replay_cache
-        memo = cache.memo(self.inst.instance_id) if cache is not None and self._recorded is not None else None
-        if isinstance(memo, _PlanMemo):
-            memo.checked = len(self.inst.engine.ids)
+        if self._memo is not None:
+            self._memo.checked = len(self.inst.engine.ids)
 
     # ------------------------------------------------------- nondeterminism
     def _check_determinism(self, flat: list[Action], start: int = 0) -> None:
@@ -1289,14 +1289,6 @@ class OrchestrationStep:
                 None,
             )
             raise _Ended
-
-
-def _index_add(index: _HistoryIndex, ev: Event) -> None:
-    t = ev["EventType"]
-    if t in h.COMPLETION_ID_FIELD:
-        index.completed.add(ev[h.COMPLETION_ID_FIELD[t]])
-    elif t == EventType.EVENT_RAISED:
-        index.responses.add(ev.get("Name") or "")
 
 
 def _takes_number(action: Action) -> bool:

@@ -134,8 +134,9 @@ class Session:
             return json.loads(ex.get_orchestrator_state_str())  # type: ignore[no-any-return]
         top = ctx._action_payload_v2
         done = self.actions
-        if any(timer.is_cancelled != flag for _, timer, flag in self._timers):
-            for pos in sorted({pos for pos, timer, flag in self._timers if timer.is_cancelled != flag}):
+        flipped = sorted({pos for pos, timer, flag in self._timers if timer.is_cancelled != flag})
+        if flipped:
+            for pos in flipped:
                 done[pos] = _action_json([top[pos]])[0]
             self._timers = [(pos, timer, timer.is_cancelled) for pos, timer, _ in self._timers]
         if len(top) > len(done):
