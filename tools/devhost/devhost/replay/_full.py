@@ -103,8 +103,7 @@ class FullReplayer(Replayer):
                     f"episode {k}, sequence number {seq_of(rec)}: the recording {describe.did(rec, True)}, "
                     f"the current code {describe.did(new, True)} (Azure does not detect this)"
                 )
-                if text not in self.warnings:
-                    self.warnings.append(text)
+                self.warn(text)
                 continue
             seq = seq_of(rec) if seq_of(rec) is not None else seq_of(new)
             where = f"episode {k}" + (f", sequence number {seq}" if seq is not None else "")
@@ -130,8 +129,7 @@ class FullReplayer(Replayer):
                     f"here, the recording in episode {where[0]} (a wait moved or removed; Azure does not "
                     "detect this)"
                 )
-                if text not in self.warnings:
-                    self.warnings.append(text)
+                self.warn(text)
                 continue
             kept.append(new)
         return [rec for rec in recorded if seq_of(rec) not in self._early], kept

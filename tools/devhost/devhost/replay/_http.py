@@ -293,8 +293,7 @@ class HttpReplayer(Replayer):
                     f"episode {k}: entity message {i + 1}: the recording {describe.did(rec, True)}, the current "
                     f"code {describe.did(new, True)} (Azure does not detect this)"
                 )
-                if text not in self.warnings:
-                    self.warnings.append(text)
+                self.warn(text)
                 continue
             seq = new.get("EventId") if new is not None else None
             where = f"episode {k}" + (f", sequence number {seq}" if seq is not None else "")
